@@ -1,0 +1,422 @@
+/*
+ * pc-lite: a minimal, firmware-less x86 machine
+ *
+ * KVM (or QEMU) LAPIC and IOAPIC, a PCIe host for -device, hardware-reduced
+ * ACPI written into guest RAM by QEMU, NVDIMM, an ACPI PM timer to
+ * calibrate against, and a 16550 UART only when asked for.  There is no
+ * firmware: QEMU loads the kernel (elf_direct_boot.c) and starts the boot
+ * CPU at its entry.  The address map is in include/hw/i386/pc_lite.h.
+ *
+ * Copyright (c) 2026 The pc-lite authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/units.h"
+#include "qemu/timer.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qapi/qapi-visit-common.h"
+#include "system/system.h"
+#include "system/qtest.h"
+#include "system/reset.h"
+#include "system/runstate.h"
+#include "system/kvm.h"
+#include "exec/address-spaces.h"
+#include "hw/boards.h"
+#include "hw/irq.h"
+#include "hw/char/serial-mm.h"
+#include "hw/i386/pc_lite.h"
+#include "hw/i386/elf_direct_boot.h"
+#include "hw/i386/e820_memory_layout.h"
+#include "hw/i386/kvm/clock.h"
+#include "hw/i386/x86.h"
+#include "hw/acpi/generic_event_device.h"
+#include "hw/mem/pc-dimm.h"
+#include "hw/mem/nvdimm.h"
+#include "hw/mem/memory-device.h"
+#include "hw/sysbus.h"
+#include "target/i386/cpu.h"
+#include "trace.h"
+
+static void pc_lite_create_gpex(PcLiteMachineState *pms)
+{
+    X86MachineState *x86ms = X86_MACHINE(pms);
+    SysBusDevice *sbd = SYS_BUS_DEVICE(qdev_new(TYPE_GPEX_HOST));
+    MemoryRegion *sysmem = get_system_memory();
+    MemoryRegion *alias;
+    int i;
+
+    sysbus_realize_and_unref(sbd, &error_fatal);
+
+    alias = g_new0(MemoryRegion, 1);
+    memory_region_init_alias(alias, OBJECT(sbd), "pcie-ecam",
+                             sysbus_mmio_get_region(sbd, 0), 0,
+                             pms->gpex.ecam.size);
+    memory_region_add_subregion(sysmem, pms->gpex.ecam.base, alias);
+
+    alias = g_new0(MemoryRegion, 1);
+    memory_region_init_alias(alias, OBJECT(sbd), "pcie-mmio32",
+                             sysbus_mmio_get_region(sbd, 1),
+                             pms->gpex.mmio32.base, pms->gpex.mmio32.size);
+    memory_region_add_subregion(sysmem, pms->gpex.mmio32.base, alias);
+
+    alias = g_new0(MemoryRegion, 1);
+    memory_region_init_alias(alias, OBJECT(sbd), "pcie-mmio64",
+                             sysbus_mmio_get_region(sbd, 1),
+                             pms->gpex.mmio64.base, pms->gpex.mmio64.size);
+    memory_region_add_subregion(sysmem, pms->gpex.mmio64.base, alias);
+
+    for (i = 0; i < PCI_NUM_PINS; i++) {
+        sysbus_connect_irq(sbd, i, x86ms->gsi[pms->gpex.irq + i]);
+        gpex_set_irq_num(GPEX_HOST(sbd), i, pms->gpex.irq + i);
+    }
+}
+
+static void pc_lite_memory_init(PcLiteMachineState *pms)
+{
+    MachineState *ms = MACHINE(pms);
+    X86MachineState *x86ms = X86_MACHINE(pms);
+    MemoryRegion *sysmem = get_system_memory();
+    MemoryRegion *low, *high;
+    hwaddr end;
+
+    x86ms->below_4g_mem_size = MIN(ms->ram_size, PC_LITE_LOWMEM_MAX);
+    x86ms->above_4g_mem_size = ms->ram_size - x86ms->below_4g_mem_size;
+    x86ms->above_4g_mem_start = 4 * GiB;
+
+    low = g_new(MemoryRegion, 1);
+    memory_region_init_alias(low, NULL, "ram-below-4g", ms->ram, 0,
+                             x86ms->below_4g_mem_size);
+    memory_region_add_subregion(sysmem, 0, low);
+
+    e820_add_entry(0, PC_LITE_LOW_RAM_END, E820_RAM);
+    e820_add_entry(PC_LITE_LOW_RAM_END, 0xa0000 - PC_LITE_LOW_RAM_END,
+                   E820_RESERVED);
+    e820_add_entry(PC_LITE_ACPI_ADDR, PC_LITE_ACPI_SIZE, E820_RESERVED);
+    e820_add_entry(PC_LITE_HIGH_RAM_START,
+                   x86ms->below_4g_mem_size - PC_LITE_HIGH_RAM_START,
+                   E820_RAM);
+    e820_add_entry(PC_LITE_PCIE_ECAM_BASE, PC_LITE_PCIE_ECAM_SIZE,
+                   E820_RESERVED);
+    end = 4 * GiB;
+    if (x86ms->above_4g_mem_size) {
+        high = g_new(MemoryRegion, 1);
+        memory_region_init_alias(high, NULL, "ram-above-4g", ms->ram,
+                                 x86ms->below_4g_mem_size,
+                                 x86ms->above_4g_mem_size);
+        memory_region_add_subregion(sysmem, 4 * GiB, high);
+        e820_add_entry(4 * GiB, x86ms->above_4g_mem_size, E820_RAM);
+        end += x86ms->above_4g_mem_size;
+    }
+
+    /* Device memory (NVDIMMs, -m slots=,maxmem=) follows RAM. */
+    end = ROUND_UP(end, 1 * GiB);
+    if (ms->maxram_size > ms->ram_size) {
+        machine_memory_devices_init(ms, end, ms->maxram_size - ms->ram_size);
+        end = ROUND_UP(end + ms->maxram_size - ms->ram_size, 1 * GiB);
+    }
+    pms->gpex.mmio64.base = end;
+}
+
+static void pc_lite_pm_tmr_update_sci(ACPIREGS *regs)
+{
+    /* No SCI on a hardware-reduced machine: the timer is only read. */
+}
+
+static void pc_lite_marker_write(void *opaque, hwaddr addr, uint64_t val,
+                                 unsigned size)
+{
+    trace_pc_lite_marker(val, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+}
+
+static const MemoryRegionOps pc_lite_marker_ops = {
+    .write = pc_lite_marker_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid.min_access_size = 1,
+    .valid.max_access_size = 4,
+};
+
+static void pc_lite_devices_init(PcLiteMachineState *pms)
+{
+    X86MachineState *x86ms = X86_MACHINE(pms);
+    GSIState *gsi_state = g_new0(GSIState, 1);
+    hwaddr phys_size = 1ULL << X86_CPU(first_cpu)->phys_bits;
+    DeviceState *dev;
+
+    x86ms->gsi = qemu_allocate_irqs(gsi_handler, gsi_state, IOAPIC_NUM_PINS);
+    ioapic_init_gsi(gsi_state, OBJECT(pms));
+    x86ms->ioapic_as = &address_space_memory;
+
+    if (kvm_enabled()) {
+        kvmclock_create(true);
+    }
+
+    /* ACPI PM timer: a clock the guest can calibrate its TSC against. */
+    memory_region_init(&pms->pm_io, OBJECT(pms), "pc-lite-pm", 12);
+    acpi_pm_tmr_init(&pms->pm, pc_lite_pm_tmr_update_sci, &pms->pm_io);
+    memory_region_add_subregion(get_system_io(), PC_LITE_PM_IOPORT,
+                                &pms->pm_io);
+
+    memory_region_init_io(&pms->marker_io, OBJECT(pms), &pc_lite_marker_ops,
+                          pms, "pc-lite-marker", 4);
+    memory_region_add_subregion(get_system_io(), PC_LITE_MARKER_IOPORT,
+                                &pms->marker_io);
+
+    dev = qdev_new(TYPE_ACPI_GED);
+    qdev_prop_set_uint32(dev, "ged-event", ACPI_GED_PWR_DOWN_EVT);
+    sysbus_realize_and_unref(SYS_BUS_DEVICE(dev), &error_fatal);
+    sysbus_mmio_map(SYS_BUS_DEVICE(dev), 0, PC_LITE_GED_BASE);
+    sysbus_mmio_map(SYS_BUS_DEVICE(dev), 2, PC_LITE_GED_REGS_BASE);
+    sysbus_connect_irq(SYS_BUS_DEVICE(dev), 0, x86ms->gsi[PC_LITE_GED_GSI]);
+    x86ms->acpi_dev = HOTPLUG_HANDLER(dev);
+
+    pms->gpex.ecam.base = PC_LITE_PCIE_ECAM_BASE;
+    pms->gpex.ecam.size = PC_LITE_PCIE_ECAM_SIZE;
+    pms->gpex.mmio32.base = PC_LITE_PCIE_MMIO_BASE;
+    pms->gpex.mmio32.size = PC_LITE_PCIE_MMIO_SIZE;
+    /* The 64-bit window: from above device memory to the top 1/4. */
+    pms->gpex.mmio64.base = MAX(pms->gpex.mmio64.base, phys_size / 4 * 3);
+    if (pms->gpex.mmio64.base >= phys_size) {
+        error_report("pc-lite: RAM and device memory leave no room for the "
+                     "PCIe window in %u physical address bits",
+                     X86_CPU(first_cpu)->phys_bits);
+        exit(EXIT_FAILURE);
+    }
+    pms->gpex.mmio64.size = phys_size - pms->gpex.mmio64.base;
+    pms->gpex.irq = PC_LITE_PCIE_GSI_BASE;
+    pc_lite_create_gpex(pms);
+
+    if (pms->serial == ON_OFF_AUTO_ON ||
+        (pms->serial == ON_OFF_AUTO_AUTO && serial_hd(0))) {
+        serial_mm_init(get_system_io(), PC_LITE_UART_IOPORT, 0,
+                       x86ms->gsi[PC_LITE_UART_GSI], 115200, serial_hd(0),
+                       DEVICE_LITTLE_ENDIAN);
+        pms->serial = ON_OFF_AUTO_ON;
+    } else {
+        pms->serial = ON_OFF_AUTO_OFF;
+    }
+}
+
+static void pc_lite_machine_state_init(MachineState *ms)
+{
+    PcLiteMachineState *pms = PC_LITE_MACHINE(ms);
+    X86MachineState *x86ms = X86_MACHINE(ms);
+    Error *err = NULL;
+
+    if (x86ms->pit == ON_OFF_AUTO_ON || x86ms->pic == ON_OFF_AUTO_ON) {
+        error_report("pc-lite has no legacy PIT or PIC: remove pit=on/pic=on");
+        exit(EXIT_FAILURE);
+    }
+    x86ms->pit = ON_OFF_AUTO_OFF;
+    x86ms->pic = ON_OFF_AUTO_OFF;
+    if (x86ms->acpi == ON_OFF_AUTO_OFF) {
+        error_report("pc-lite needs ACPI: its only firmware interface");
+        exit(EXIT_FAILURE);
+    }
+    if (ms->ram_size < 16 * MiB) {
+        error_report("pc-lite needs at least 16 MiB of RAM (-m)");
+        exit(EXIT_FAILURE);
+    }
+    if (!ms->kernel_filename && !qtest_enabled()) {
+        error_report("pc-lite has no firmware: give the kernel with -kernel");
+        exit(EXIT_FAILURE);
+    }
+    if (!ms->kernel_filename && ms->initrd_filename) {
+        error_report("-initrd needs -kernel");
+        exit(EXIT_FAILURE);
+    }
+
+    pms->machine_done.notify = pc_lite_machine_done;
+    qemu_add_machine_init_done_notifier(&pms->machine_done);
+    pms->powerdown_req.notify = pc_lite_powerdown_req;
+    qemu_register_powerdown_notifier(&pms->powerdown_req);
+
+    pc_lite_memory_init(pms);
+    if (ms->kernel_filename) {
+        pms->boot = direct_boot_prepare(ms, x86ms->below_4g_mem_size, &err);
+        if (!pms->boot) {
+            error_report_err(err);
+            exit(EXIT_FAILURE);
+        }
+    }
+    x86_cpus_init(x86ms, CPU_VERSION_LATEST);
+    pc_lite_devices_init(pms);
+}
+
+static void pc_lite_machine_done(Notifier *notifier, void *data)
+{
+    PcLiteMachineState *pms = container_of(notifier, PcLiteMachineState,
+                                           machine_done);
+
+    pms->done = true;
+}
+
+static void pc_lite_powerdown_req(Notifier *notifier, void *data)
+{
+    PcLiteMachineState *pms = container_of(notifier, PcLiteMachineState,
+                                           powerdown_req);
+    HotplugHandler *ged = X86_MACHINE(pms)->acpi_dev;
+
+    acpi_send_event(DEVICE(ged), ACPI_POWER_DOWN_STATUS);
+}
+
+static void pc_lite_machine_reset(MachineState *ms, ResetType type)
+{
+    PcLiteMachineState *pms = PC_LITE_MACHINE(ms);
+    Error *err = NULL;
+    CPUState *cs;
+
+    qemu_devices_reset(type);
+    CPU_FOREACH(cs) {
+        x86_cpu_after_reset(X86_CPU(cs));
+    }
+
+    /* The tables and boot data are rebuilt at every reset. */
+    pms->rsdp_addr = pc_lite_acpi_write(pms, &err);
+    if (!err && pms->boot) {
+        direct_boot_load(pms->boot, pms->rsdp_addr, &err);
+    }
+    if (err) {
+        error_report_err(err);
+        exit(EXIT_FAILURE);
+    }
+    if (pms->boot) {
+        direct_boot_setup_cpu(pms->boot, first_cpu);
+    }
+}
+
+static HotplugHandler *pc_lite_get_hotplug_handler(MachineState *ms,
+                                                   DeviceState *dev)
+{
+    if (object_dynamic_cast(OBJECT(dev), TYPE_CPU) ||
+        object_dynamic_cast(OBJECT(dev), TYPE_PC_DIMM)) {
+        return HOTPLUG_HANDLER(ms);
+    }
+    return NULL;
+}
+
+static void pc_lite_device_pre_plug_cb(HotplugHandler *hotplug_dev,
+                                       DeviceState *dev, Error **errp)
+{
+    PcLiteMachineState *pms = PC_LITE_MACHINE(hotplug_dev);
+    MachineState *ms = MACHINE(hotplug_dev);
+
+    if (object_dynamic_cast(OBJECT(dev), TYPE_CPU)) {
+        x86_cpu_pre_plug(hotplug_dev, dev, errp);
+        return;
+    }
+    if (pms->done) {
+        error_setg(errp, "pc-lite does not support memory hot-plug");
+        return;
+    }
+    if (!object_dynamic_cast(OBJECT(dev), TYPE_NVDIMM)) {
+        error_setg(errp, "pc-lite supports only NVDIMM memory devices");
+        return;
+    }
+    if (!ms->nvdimms_state->is_enabled) {
+        error_setg(errp, "nvdimm is not enabled: add 'nvdimm=on' to '-M'");
+        return;
+    }
+    pc_dimm_pre_plug(PC_DIMM(dev), ms, errp);
+}
+
+static void pc_lite_device_plug_cb(HotplugHandler *hotplug_dev,
+                                   DeviceState *dev, Error **errp)
+{
+    if (object_dynamic_cast(OBJECT(dev), TYPE_CPU)) {
+        x86_cpu_plug(hotplug_dev, dev, errp);
+        return;
+    }
+    pc_dimm_plug(PC_DIMM(dev), MACHINE(hotplug_dev));
+}
+
+static void pc_lite_device_unplug_request_cb(HotplugHandler *hotplug_dev,
+                                             DeviceState *dev, Error **errp)
+{
+    error_setg(errp, "pc-lite does not support hot-unplug");
+}
+
+static void pc_lite_get_serial(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    OnOffAuto serial = PC_LITE_MACHINE(obj)->serial;
+
+    visit_type_OnOffAuto(v, name, &serial, errp);
+}
+
+static void pc_lite_set_serial(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    visit_type_OnOffAuto(v, name, &PC_LITE_MACHINE(obj)->serial, errp);
+}
+
+static void pc_lite_machine_initfn(Object *obj)
+{
+    PcLiteMachineState *pms = PC_LITE_MACHINE(obj);
+
+    pms->serial = ON_OFF_AUTO_AUTO;
+}
+
+static GlobalProperty pc_lite_compat_props[] = {
+    /* The PCIe host has no I/O window: ports reserve none. */
+    { "pcie-root-port", "io-reserve", "0" },
+};
+
+static void pc_lite_class_init(ObjectClass *oc, void *data)
+{
+    MachineClass *mc = MACHINE_CLASS(oc);
+    HotplugHandlerClass *hc = HOTPLUG_HANDLER_CLASS(oc);
+
+    mc->desc = "Minimal firmware-less PC for fast Linux boot";
+    mc->family = "pc_lite_i386";
+    mc->init = pc_lite_machine_state_init;
+    mc->reset = pc_lite_machine_reset;
+    mc->max_cpus = 1024;
+    mc->default_ram_size = 128 * MiB;
+    mc->default_ram_id = "pc-lite.ram";
+    mc->default_cpu_type = TARGET_DEFAULT_CPU_TYPE;
+    mc->nvdimm_supported = true;
+    mc->has_hotpluggable_cpus = false;
+    mc->auto_enable_numa_with_memhp = false;
+    mc->auto_enable_numa_with_memdev = false;
+    mc->no_floppy = 1;
+    mc->no_cdrom = 1;
+    mc->no_parallel = 1;
+    mc->no_serial = 1;
+    mc->units_per_default_bus = 1;
+    mc->get_hotplug_handler = pc_lite_get_hotplug_handler;
+
+    hc->pre_plug = pc_lite_device_pre_plug_cb;
+    hc->plug = pc_lite_device_plug_cb;
+    hc->unplug_request = pc_lite_device_unplug_request_cb;
+
+    object_class_property_add(oc, PC_LITE_MACHINE_SERIAL, "OnOffAuto",
+                              pc_lite_get_serial, pc_lite_set_serial,
+                              NULL, NULL);
+    object_class_property_set_description(oc, PC_LITE_MACHINE_SERIAL,
+        "16550 UART at 0x3f8/IRQ 4 (auto: only when -serial is given)");
+
+    compat_props_add(mc->compat_props, pc_lite_compat_props,
+                     G_N_ELEMENTS(pc_lite_compat_props));
+}
+
+static const TypeInfo pc_lite_machine_info = {
+    .name          = TYPE_PC_LITE_MACHINE,
+    .parent        = TYPE_X86_MACHINE,
+    .instance_size = sizeof(PcLiteMachineState),
+    .instance_init = pc_lite_machine_initfn,
+    .class_init    = pc_lite_class_init,
+    .interfaces = (InterfaceInfo[]) {
+         { TYPE_HOTPLUG_HANDLER },
+         { }
+    },
+};
+
+static void pc_lite_machine_register_types(void)
+{
+    type_register_static(&pc_lite_machine_info);
+}
+type_init(pc_lite_machine_register_types);

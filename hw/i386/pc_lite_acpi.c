@@ -1,0 +1,400 @@
+/*
+ * pc-lite ACPI: hardware-reduced tables written into guest RAM by QEMU
+ *
+ * The tables are built with QEMU's ACPI helpers (RSDP, XSDT, FADT, MADT,
+ * DSDT, MCFG, and NFIT when there are NVDIMMs).  Those helpers describe
+ * the pointers and checksums to patch as "linker/loader" commands meant
+ * for firmware; with no firmware, QEMU carries the commands out itself at
+ * fixed addresses and writes the result to PC_LITE_ACPI_ADDR.
+ *
+ * Copyright (c) 2026 The pc-lite authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qapi/error.h"
+#include "exec/address-spaces.h"
+#include "hw/acpi/acpi.h"
+#include "hw/acpi/aml-build.h"
+#include "hw/acpi/bios-linker-loader.h"
+#include "hw/acpi/generic_event_device.h"
+#include "hw/acpi/pci.h"
+#include "hw/i386/pc_lite.h"
+#include "hw/mem/nvdimm.h"
+#include "hw/mem/pc-dimm.h"
+#include "hw/nvram/fw_cfg.h"
+#include "acpi-common.h"
+#include "trace.h"
+
+/* The linker/loader ABI (see hw/acpi/bios-linker-loader.c). */
+#define LINKER_FILESZ           FW_CFG_MAX_FILE_PATH
+#define LINKER_ALLOCATE         1
+#define LINKER_ADD_POINTER      2
+#define LINKER_ADD_CHECKSUM     3
+
+typedef struct QEMU_PACKED {
+    uint32_t command;
+    union {
+        struct QEMU_PACKED {
+            char file[LINKER_FILESZ];
+            uint32_t align;
+        } alloc;
+        struct QEMU_PACKED {
+            char dest_file[LINKER_FILESZ];
+            char src_file[LINKER_FILESZ];
+            uint32_t offset;
+            uint8_t size;
+        } pointer;
+        struct QEMU_PACKED {
+            char file[LINKER_FILESZ];
+            uint32_t offset;
+            uint32_t start;
+            uint32_t length;
+        } cksum;
+        char pad[124];
+    };
+} LinkerEntry;
+
+typedef struct {
+    const char *name;
+    GArray *blob;
+    hwaddr addr;
+} LinkedFile;
+
+static LinkedFile *find_file(LinkedFile *files, int n, const char *name,
+                             Error **errp)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (!strncmp(files[i].name, name, LINKER_FILESZ)) {
+            return &files[i];
+        }
+    }
+    error_setg(errp, "pc-lite ACPI: unknown linker file '%.*s'",
+               LINKER_FILESZ, name);
+    return NULL;
+}
+
+/* Place the files from PC_LITE_ACPI_ADDR on and patch them as told. */
+static bool run_linker(GArray *cmds, LinkedFile *files, int n, Error **errp)
+{
+    hwaddr next = PC_LITE_ACPI_ADDR;
+    guint i;
+
+    for (i = 0; i < cmds->len / sizeof(LinkerEntry); i++) {
+        LinkerEntry *e = &g_array_index(cmds, LinkerEntry, 0) + i;
+        LinkedFile *f, *src;
+        uint8_t *p, sum;
+        uint64_t ptr;
+        uint32_t k, off, len;
+
+        switch (le32_to_cpu(e->command)) {
+        case LINKER_ALLOCATE:
+            f = find_file(files, n, e->alloc.file, errp);
+            if (!f) {
+                return false;
+            }
+            f->addr = ROUND_UP(next, MAX(le32_to_cpu(e->alloc.align), 16));
+            next = f->addr + f->blob->len;
+            if (next > PC_LITE_ACPI_ADDR + PC_LITE_ACPI_SIZE) {
+                error_setg(errp, "pc-lite ACPI tables need more than %d KiB",
+                           PC_LITE_ACPI_SIZE / 1024);
+                return false;
+            }
+            break;
+        case LINKER_ADD_POINTER:
+            f = find_file(files, n, e->pointer.dest_file, errp);
+            src = f ? find_file(files, n, e->pointer.src_file, errp) : NULL;
+            off = le32_to_cpu(e->pointer.offset);
+            len = e->pointer.size;
+            if (!src || len > 8 || off + len > f->blob->len) {
+                error_setg(errp, "pc-lite ACPI: bad linker pointer");
+                return false;
+            }
+            p = (uint8_t *)f->blob->data + off;
+            ptr = 0;
+            memcpy(&ptr, p, len);
+            ptr = cpu_to_le64(le64_to_cpu(ptr) + src->addr);
+            memcpy(p, &ptr, len);
+            break;
+        case LINKER_ADD_CHECKSUM:
+            f = find_file(files, n, e->cksum.file, errp);
+            off = le32_to_cpu(e->cksum.offset);
+            len = le32_to_cpu(e->cksum.length);
+            k = le32_to_cpu(e->cksum.start);
+            if (!f || off >= f->blob->len || k + len > f->blob->len) {
+                error_setg(errp, "pc-lite ACPI: bad linker checksum");
+                return false;
+            }
+            p = (uint8_t *)f->blob->data;
+            for (sum = 0; len; len--) {
+                sum += p[k++];
+            }
+            p[off] -= sum;
+            break;
+        default:
+            error_setg(errp, "pc-lite ACPI: unexpected linker command %u",
+                       le32_to_cpu(e->command));
+            return false;
+        }
+    }
+    return true;
+}
+
+static int collect_nvdimms(Object *obj, void *opaque)
+{
+    GSList **list = opaque;
+
+    if (object_dynamic_cast(obj, TYPE_NVDIMM) && DEVICE(obj)->realized) {
+        *list = g_slist_append(*list, obj);
+    }
+    return 0;
+}
+
+static GSList *nvdimm_list(void)
+{
+    GSList *list = NULL;
+
+    object_child_foreach_recursive(qdev_get_machine(), collect_nvdimms, &list);
+    return list;
+}
+
+/* NFIT handle of the NVDIMM in @slot, as QEMU's q35/virt machines do it. */
+static uint32_t nvdimm_handle(int slot)
+{
+    return slot + 1;
+}
+
+/* ACPI 6.4, 5.2.26 NVDIMM Firmware Interface Table */
+static void build_nfit(GArray *table_data, BIOSLinker *linker, GSList *dimms,
+                       const char *oem_id, const char *oem_table_id)
+{
+    static const uint8_t pmem_guid[16] = {   /* 66F0D379-B4F3-4074-... */
+        0x79, 0xd3, 0xf0, 0x66, 0xf3, 0xb4, 0x74, 0x40,
+        0xac, 0x43, 0x0d, 0x33, 0x18, 0xb7, 0x8c, 0xdb,
+    };
+    AcpiTable table = { .sig = "NFIT", .rev = 1, .oem_id = oem_id,
+                        .oem_table_id = oem_table_id };
+    GSList *l;
+    int index = 1;
+
+    acpi_table_begin(&table, table_data);
+    build_append_int_noprefix(table_data, 0, 4);            /* Reserved */
+    for (l = dimms; l; l = l->next, index++) {
+        Object *obj = l->data;
+        int slot = object_property_get_int(obj, PC_DIMM_SLOT_PROP, NULL);
+        uint64_t addr = object_property_get_uint(obj, PC_DIMM_ADDR_PROP, NULL);
+        uint64_t size = object_property_get_uint(obj, PC_DIMM_SIZE_PROP, NULL);
+        uint32_t handle = nvdimm_handle(slot);
+
+        /* System Physical Address Range */
+        build_append_int_noprefix(table_data, 0, 2);        /* Type */
+        build_append_int_noprefix(table_data, 56, 2);       /* Length */
+        build_append_int_noprefix(table_data, index, 2);    /* SPA index */
+        build_append_int_noprefix(table_data, 0, 2);        /* Flags */
+        build_append_int_noprefix(table_data, 0, 4);        /* Reserved */
+        build_append_int_noprefix(table_data, 0, 4);        /* Proximity */
+        g_array_append_vals(table_data, pmem_guid, 16);     /* Range type */
+        build_append_int_noprefix(table_data, addr, 8);
+        build_append_int_noprefix(table_data, size, 8);
+        build_append_int_noprefix(table_data, 0x8008, 8);   /* WB | NV */
+
+        /* NVDIMM Region Mapping */
+        build_append_int_noprefix(table_data, 1, 2);        /* Type */
+        build_append_int_noprefix(table_data, 48, 2);       /* Length */
+        build_append_int_noprefix(table_data, handle, 4);   /* NFIT handle */
+        build_append_int_noprefix(table_data, slot, 2);     /* Physical ID */
+        build_append_int_noprefix(table_data, 0, 2);        /* Region ID */
+        build_append_int_noprefix(table_data, index, 2);    /* SPA index */
+        build_append_int_noprefix(table_data, index, 2);    /* Control index */
+        build_append_int_noprefix(table_data, size, 8);     /* Region size */
+        build_append_int_noprefix(table_data, 0, 8);        /* Region offset */
+        build_append_int_noprefix(table_data, 0, 8);        /* Region DPA */
+        build_append_int_noprefix(table_data, 0, 2);        /* Interleave */
+        build_append_int_noprefix(table_data, 1, 2);        /* Ways */
+        build_append_int_noprefix(table_data,               /* Not armed */
+                                  NVDIMM(obj)->unarmed ? 1 << 3 : 0, 2);
+        build_append_int_noprefix(table_data, 0, 2);        /* Reserved */
+
+        /* NVDIMM Control Region */
+        build_append_int_noprefix(table_data, 4, 2);        /* Type */
+        build_append_int_noprefix(table_data, 80, 2);       /* Length */
+        build_append_int_noprefix(table_data, index, 2);    /* Control index */
+        build_append_int_noprefix(table_data, 0x8086, 2);   /* Vendor */
+        build_append_int_noprefix(table_data, 0x0001, 2);   /* Device */
+        build_append_int_noprefix(table_data, 0x0001, 2);   /* Revision */
+        build_append_int_noprefix(table_data, 0, 6);        /* Subsystem */
+        build_append_int_noprefix(table_data, 1, 1);        /* Valid fields */
+        build_append_int_noprefix(table_data, 0, 5);        /* Mfg, reserved */
+        build_append_int_noprefix(table_data, 0x123456 + slot, 4); /* Serial */
+        build_append_int_noprefix(table_data, 0x0301, 2);   /* Format code */
+        build_append_int_noprefix(table_data, 0, 2);        /* Windows */
+        build_append_int_noprefix(table_data, 0, 40);       /* Unused */
+    }
+    acpi_table_end(linker, &table);
+}
+
+static void build_dsdt(GArray *table_data, BIOSLinker *linker,
+                       PcLiteMachineState *pms, GSList *dimms)
+{
+    X86MachineState *x86ms = X86_MACHINE(pms);
+    AcpiTable table = { .sig = "DSDT", .rev = 2, .oem_id = x86ms->oem_id,
+                        .oem_table_id = x86ms->oem_table_id };
+    Aml *dsdt, *sb, *dev, *crs, *pkg, *scope;
+    GSList *l;
+
+    acpi_table_begin(&table, table_data);
+    dsdt = init_aml_allocator();
+    sb = aml_scope("_SB");
+
+    build_ged_aml(sb, GED_DEVICE, x86ms->acpi_dev, PC_LITE_GED_GSI,
+                  AML_SYSTEM_MEMORY, PC_LITE_GED_BASE);
+    acpi_dsdt_add_power_button(sb);
+    acpi_dsdt_add_gpex(sb, &pms->gpex);
+
+    if (pms->serial == ON_OFF_AUTO_ON) {
+        dev = aml_device("COM0");
+        aml_append(dev, aml_name_decl("_HID", aml_eisaid("PNP0501")));
+        aml_append(dev, aml_name_decl("_UID", aml_int(0)));
+        crs = aml_resource_template();
+        aml_append(crs, aml_io(AML_DECODE16, PC_LITE_UART_IOPORT,
+                               PC_LITE_UART_IOPORT, 0x00, 0x08));
+        aml_append(crs, aml_irq_no_flags(PC_LITE_UART_GSI));
+        aml_append(dev, aml_name_decl("_CRS", crs));
+        aml_append(sb, dev);
+    }
+
+    if (dimms) {
+        dev = aml_device("NVDR");
+        aml_append(dev, aml_name_decl("_HID", aml_string("ACPI0012")));
+        for (l = dimms; l; l = l->next) {
+            int slot = object_property_get_int(l->data, PC_DIMM_SLOT_PROP,
+                                               NULL);
+            Aml *nv = aml_device("NV%02X", slot);
+
+            aml_append(nv, aml_name_decl("_ADR", aml_int(nvdimm_handle(slot))));
+            aml_append(dev, nv);
+        }
+        aml_append(sb, dev);
+    }
+    aml_append(dsdt, sb);
+
+    /* ACPI 6.4, 7.4.2 System \_S5 state: SLP_TYP of the sleep register */
+    scope = aml_scope("\\");
+    pkg = aml_package(4);
+    aml_append(pkg, aml_int(ACPI_GED_SLP_TYP_S5));
+    aml_append(pkg, aml_int(0));
+    aml_append(pkg, aml_int(0));
+    aml_append(pkg, aml_int(0));
+    aml_append(scope, aml_name_decl("_S5", pkg));
+    aml_append(dsdt, scope);
+
+    g_array_append_vals(table_data, dsdt->buf->data, dsdt->buf->len);
+    acpi_table_end(linker, &table);
+    free_aml_allocator();
+}
+
+static void build_tables(AcpiBuildTables *tables, PcLiteMachineState *pms)
+{
+    X86MachineState *x86ms = X86_MACHINE(pms);
+    GArray *blob = tables->table_data;
+    g_autoptr(GArray) offsets = g_array_new(false, true, sizeof(uint32_t));
+    GSList *dimms = nvdimm_list();
+    unsigned dsdt, xsdt;
+    AcpiFadtData fadt = {
+        .rev = 6,
+        .minor_ver = 3,
+        .flags = (1 << ACPI_FADT_F_HW_REDUCED_ACPI) |
+                 (1 << ACPI_FADT_F_RESET_REG_SUP) |
+                 (1 << ACPI_FADT_F_TMR_VAL_EXT),
+        .sleep_ctl = {
+            .space_id = AML_AS_SYSTEM_MEMORY, .bit_width = 8,
+            .address = PC_LITE_GED_REGS_BASE + ACPI_GED_REG_SLEEP_CTL,
+        },
+        .sleep_sts = {
+            .space_id = AML_AS_SYSTEM_MEMORY, .bit_width = 8,
+            .address = PC_LITE_GED_REGS_BASE + ACPI_GED_REG_SLEEP_STS,
+        },
+        .reset_reg = {
+            .space_id = AML_AS_SYSTEM_MEMORY, .bit_width = 8,
+            .address = PC_LITE_GED_REGS_BASE + ACPI_GED_REG_RESET,
+        },
+        .reset_val = ACPI_GED_RESET_VALUE,
+        .pm_tmr = {
+            .space_id = AML_AS_SYSTEM_IO, .bit_width = 32,
+            .address = PC_LITE_PM_TMR_IOPORT,
+        },
+        /* No i8042, no VGA, no CMOS RTC, no MSI quirks: nothing legacy. */
+        .iapc_boot_arch = (1 << 2) | (1 << 5),
+    };
+    AcpiMcfgInfo mcfg = {
+        .base = pms->gpex.ecam.base,
+        .size = pms->gpex.ecam.size,
+    };
+
+    bios_linker_loader_alloc(tables->linker, ACPI_BUILD_TABLE_FILE, blob,
+                             64, false);
+
+    dsdt = blob->len;
+    build_dsdt(blob, tables->linker, pms, dimms);
+
+    fadt.dsdt_tbl_offset = &dsdt;
+    fadt.xdsdt_tbl_offset = &dsdt;
+    acpi_add_table(offsets, blob);
+    build_fadt(blob, tables->linker, &fadt, x86ms->oem_id,
+               x86ms->oem_table_id);
+
+    acpi_add_table(offsets, blob);
+    acpi_build_madt(blob, tables->linker, x86ms, x86ms->oem_id,
+                    x86ms->oem_table_id);
+
+    acpi_add_table(offsets, blob);
+    build_mcfg(blob, tables->linker, &mcfg, x86ms->oem_id,
+               x86ms->oem_table_id);
+
+    if (dimms) {
+        acpi_add_table(offsets, blob);
+        build_nfit(blob, tables->linker, dimms, x86ms->oem_id,
+                   x86ms->oem_table_id);
+    }
+
+    xsdt = blob->len;
+    build_xsdt(blob, tables->linker, offsets, x86ms->oem_id,
+               x86ms->oem_table_id);
+
+    build_rsdp(tables->rsdp, tables->linker, &(AcpiRsdpData) {
+        .revision = 2,
+        .oem_id = x86ms->oem_id,
+        .xsdt_tbl_offset = &xsdt,
+    });
+    g_slist_free(dimms);
+}
+
+hwaddr pc_lite_acpi_write(PcLiteMachineState *pms, Error **errp)
+{
+    AcpiBuildTables tables;
+    LinkedFile files[2];
+    hwaddr rsdp = 0;
+    int i;
+
+    acpi_build_tables_init(&tables);
+    build_tables(&tables, pms);
+
+    /* Tables, then the RSDP: 16-byte aligned in the BIOS area, where scans look. */
+    files[0] = (LinkedFile) { ACPI_BUILD_RSDP_FILE, tables.rsdp, 0 };
+    files[1] = (LinkedFile) { ACPI_BUILD_TABLE_FILE, tables.table_data, 0 };
+    if (run_linker(tables.linker->cmd_blob, files, 2, errp)) {
+        for (i = 0; i < 2; i++) {
+            address_space_write(&address_space_memory, files[i].addr,
+                                MEMTXATTRS_UNSPECIFIED, files[i].blob->data,
+                                files[i].blob->len);
+        }
+        rsdp = files[0].addr;
+        trace_pc_lite_acpi(rsdp, files[1].addr + files[1].blob->len - rsdp);
+    }
+    acpi_build_tables_cleanup(&tables, true);
+    return rsdp;
+}

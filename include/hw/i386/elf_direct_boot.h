@@ -1,0 +1,44 @@
+/*
+ * Firmware-less Linux boot for x86: load the kernel, initrd and boot data
+ * straight into guest RAM and start the boot CPU at the kernel's entry.
+ *
+ * Copyright (c) 2026 The pc-lite authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_I386_ELF_DIRECT_BOOT_H
+#define HW_I386_ELF_DIRECT_BOOT_H
+
+#include "exec/hwaddr.h"
+#include "hw/boards.h"
+
+typedef struct PcLiteBoot PcLiteBoot;
+
+typedef enum {
+    DIRECT_BOOT_PVH,        /* ELF vmlinux with the Xen PVH entry note */
+    DIRECT_BOOT_ELF64,      /* ELF vmlinux, 64-bit Linux boot protocol */
+    DIRECT_BOOT_BZIMAGE,    /* bzImage, 64-bit Linux boot protocol */
+} DirectBootFormat;
+
+/*
+ * Open and check -kernel, -initrd and -append of @ms against @ram_top (the
+ * end of RAM below 4 GiB).  Nothing is written to the guest yet.
+ * Returns NULL and sets @errp on bad input.
+ */
+PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
+                                Error **errp);
+
+/*
+ * Write kernel, initrd and boot data (PVH start_info or boot_params with
+ * the e820 map, command line, page tables) into guest RAM.  Called at
+ * every system reset, after the CPUs were reset.
+ */
+bool direct_boot_load(PcLiteBoot *boot, hwaddr rsdp_addr, Error **errp);
+
+/* Put the boot CPU in the state the kernel's entry expects. */
+void direct_boot_setup_cpu(PcLiteBoot *boot, CPUState *cs);
+
+DirectBootFormat direct_boot_format(PcLiteBoot *boot);
+
+#endif

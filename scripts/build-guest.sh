@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Build the pc-lite test guest from Debian packages and guest/:
+#   vmlinux (ELF with the PVH note), bzImage, vmlinux-nopvh (the same
+#   kernel with its PVH note removed), init (static), initramfs.cpio.gz.
+# Results are cached outside the clone under $PC_LITE_CACHE/guest/KEY,
+# keyed by a hash of their inputs, and linked into $1 (default build/guest).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$top/build/guest}
+cache=${PC_LITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pc-lite}
+ksrc_tar=$(ls /usr/src/linux-source-6.1.tar.* 2>/dev/null | head -1 || true)
+if [ -z "$ksrc_tar" ]; then
+    echo "build-guest: linux-source-6.1 is not installed (apt-get install linux-source-6.1)" >&2
+    exit 1
+fi
+kver=$(dpkg-query -W -f '${Version}' linux-source-6.1)
+ncpu=$(nproc)
+
+hash() { sha256sum | cut -c1-16; }
+kkey=$( { echo "$kver"; cat "$top/guest/kernel.config"; sed -n '/^# kernel-build-begin/,/^# kernel-build-end/p' "$0"; } | hash)
+ikey=$( { cat "$top/guest/init.c" "$top/guest/initramfs.list"; gcc --version | head -1; echo "$kkey"; } | hash)
+kdir=$cache/guest/kernel-$kkey
+idir=$cache/guest/init-$ikey
+
+# kernel-build-begin
+build_kernel() {
+    local src=$cache/guest/linux-source-$kver
+    local tmp=$kdir.tmp
+    if [ ! -f "$src/.unpacked" ]; then
+        echo "build-guest: unpacking $ksrc_tar"
+        rm -rf "$src" && mkdir -p "$src"
+        tar -xf "$ksrc_tar" -C "$src" --strip-components=1
+        touch "$src/.unpacked"
+    fi
+    rm -rf "$tmp" && mkdir -p "$tmp/obj"
+    echo "build-guest: configuring Linux $kver (allnoconfig + guest/kernel.config)"
+    make -s -C "$src" O="$tmp/obj" ARCH=x86_64 \
+        KCONFIG_ALLCONFIG="$top/guest/kernel.config" allnoconfig
+    # Every "=y" of the fragment must have survived dependency resolution.
+    local missing=0 opt
+    while read -r opt; do
+        if ! grep -qx "$opt" "$tmp/obj/.config"; then
+            echo "build-guest: $opt did not survive Kconfig" >&2
+            missing=1
+        fi
+    done < <(grep -E '^CONFIG_[A-Z0-9_]+=y$' "$top/guest/kernel.config")
+    [ "$missing" = 0 ] || exit 1
+    echo "build-guest: building Linux with $ncpu jobs (log: $tmp/build.log)"
+    if ! make -C "$src" O="$tmp/obj" ARCH=x86_64 -j"$ncpu" \
+            KBUILD_BUILD_TIMESTAMP=2026-01-01 KBUILD_BUILD_USER=pc-lite \
+            KBUILD_BUILD_HOST=pc-lite vmlinux bzImage \
+            > "$tmp/build.log" 2>&1; then
+        tail -30 "$tmp/build.log" >&2
+        exit 1
+    fi
+    cp "$tmp/obj/vmlinux" "$tmp/vmlinux"
+    cp "$tmp/obj/arch/x86/boot/bzImage" "$tmp/bzImage"
+    gcc -O2 -o "$tmp/gen_init_cpio" "$src/usr/gen_init_cpio.c"
+    cp "$tmp/obj/.config" "$tmp/config"
+    # The same kernel without its PVH entry note, for the 64-bit boot path.
+    objcopy --remove-section=.notes "$tmp/vmlinux" "$tmp/vmlinux-nopvh"
+    rm -rf "$tmp/obj"
+    mv "$tmp" "$kdir"
+}
+# kernel-build-end
+
+if [ ! -f "$kdir/vmlinux" ]; then
+    build_kernel
+fi
+if ! readelf -n "$kdir/vmlinux" | grep -q 'Xen.*0x00000012\|Xen.*Unknown note type: (0x00000012)'; then
+    if ! readelf -n "$kdir/vmlinux" | grep -A1 '^ *Xen' | grep -q '0x00000012'; then
+        echo "build-guest: $kdir/vmlinux has no PVH (XEN_ELFNOTE_PHYS32_ENTRY) note" >&2
+        exit 1
+    fi
+fi
+
+if [ ! -f "$idir/initramfs.cpio.gz" ]; then
+    rm -rf "$idir.tmp" && mkdir -p "$idir.tmp"
+    gcc -static -Os -Wall -Werror -o "$idir.tmp/init" "$top/guest/init.c"
+    strip "$idir.tmp/init"
+    sed "s|@INIT@|$idir.tmp/init|" "$top/guest/initramfs.list" > "$idir.tmp/list"
+    "$kdir/gen_init_cpio" "$idir.tmp/list" | gzip -9n > "$idir.tmp/initramfs.cpio.gz"
+    sed -i "s|$idir.tmp/init|$idir/init|" "$idir.tmp/list"
+    mv "$idir.tmp" "$idir"
+fi
+
+mkdir -p "$out"
+for f in vmlinux vmlinux-nopvh bzImage config; do
+    ln -sfn "$kdir/$f" "$out/$f"
+done
+for f in init initramfs.cpio.gz; do
+    ln -sfn "$idir/$f" "$out/$f"
+done
+echo "build-guest: guest ready in $out (kernel $kkey, init $ikey)"

@@ -1,0 +1,50 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Configure QEMU for pc-lite: x86_64-softmmu only, KVM and TCG, the device
+# set of configs/pc-lite.mak and nothing else, and no optional features
+# beyond what pc-lite uses.  Everything left out here is left out of the
+# binary at compile time.
+#
+# Usage: qemu-lite-config.sh SRC_DIR BUILD_DIR [extra configure args...]
+#   PC_LITE_FLAVOUR=lite (default) | full
+#     full keeps QEMU's default devices and features (for comparisons).
+set -eu
+
+src=$(cd "$1" && pwd)
+out=$2
+shift 2
+flavour=${PC_LITE_FLAVOUR:-lite}
+python=${PYTHON:-/usr/bin/python3}
+
+case "$flavour" in
+lite)
+    set -- \
+        --without-default-devices \
+        --with-devices-x86_64=pc-lite \
+        --without-default-features \
+        --enable-kvm \
+        --enable-tcg \
+        --enable-vhost-kernel \
+        --enable-vhost-net \
+        "$@"
+    ;;
+full)
+    ;;
+*)
+    echo "qemu-lite-config.sh: unknown PC_LITE_FLAVOUR '$flavour'" >&2
+    exit 2
+    ;;
+esac
+
+mkdir -p "$out"
+cd "$out"
+exec "$src/configure" \
+    --python="$python" \
+    --target-list=x86_64-softmmu \
+    --disable-docs \
+    --disable-user \
+    --disable-download \
+    --disable-install-blobs \
+    --enable-trace-backends=log \
+    "$@"
