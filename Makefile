@@ -53,7 +53,7 @@ qemu: deps
 	fi
 	@echo "pc-lite: building QEMU (ninja -j$(JOBS))"
 	@ninja -C $(QEMU_BUILD) -j$(JOBS) qemu-system-x86_64 > $(BUILD)/ninja.log 2>&1 || \
-	    { grep -B2 -A12 -m3 'error' $(BUILD)/ninja.log || tail -40 $(BUILD)/ninja.log; exit 1; }
+	    { grep -m20 -E 'error:|FAILED' $(BUILD)/ninja.log || tail -40 $(BUILD)/ninja.log; exit 1; }
 	@ln -sfn $(QEMU_BUILD)/qemu-system-x86_64 $(QEMU_BIN)
 	@$(QEMU_BIN) -M help | grep -q '^pc-lite ' || \
 	    { echo "pc-lite: the built QEMU does not list the pc-lite machine"; exit 1; }

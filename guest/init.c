@@ -4,7 +4,8 @@
  * Prints one line that tests and the benchmark parse:
  *
  *   PCLITE-REPORT uptime_ms=N cpus=N memtotal_kb=N acpi=SIG,SIG,...
- *                 kernel=REL pmem=N log_errors=N
+ *                 kernel=REL pmem=N virtio=N pci=N clocksource=NAME
+ *                 log_errors=N
  *
  * then powers the machine off (or reboots it when the kernel command line
  * holds "pclite.action=reboot").  log_errors counts kernel log lines that
@@ -164,9 +165,25 @@ static int count_pmem(void)
     }
 }
 
+static int count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d) {
+        return 0;
+    }
+    while ((e = readdir(d))) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
 int main(void)
 {
-    static char buf[4096], acpi[1024], cmdline[4096];
+    static char buf[4096], acpi[1024], cmdline[4096], clock[64] = "none";
     struct utsname uts;
     double uptime = -1;
     int cpus = -1;
@@ -183,14 +200,20 @@ int main(void)
     }
     list_acpi_tables(acpi, sizeof(acpi));
     uname(&uts);
+    if (read_file("/sys/devices/system/clocksource/clocksource0/"
+                  "current_clocksource", clock, sizeof(clock)) > 0) {
+        clock[strcspn(clock, "\n")] = '\0';
+    }
     if (read_file("/proc/cmdline", cmdline, sizeof(cmdline)) < 0) {
         cmdline[0] = '\0';
     }
 
     printf("PCLITE-REPORT uptime_ms=%.0f cpus=%d memtotal_kb=%ld acpi=%s "
-           "kernel=%s pmem=%d log_errors=%d\n",
+           "kernel=%s pmem=%d virtio=%d pci=%d clocksource=%s "
+           "log_errors=%d\n",
            uptime * 1000, cpus, meminfo_kb("MemTotal"), acpi, uts.release,
-           count_pmem(), count_log_errors());
+           count_pmem(), count_dir("/sys/bus/virtio/devices"),
+           count_dir("/sys/bus/pci/devices"), clock, count_log_errors());
     fflush(stdout);
     sync();
 

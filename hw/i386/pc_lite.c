@@ -38,6 +38,7 @@
 #include "hw/mem/nvdimm.h"
 #include "hw/mem/memory-device.h"
 #include "hw/sysbus.h"
+#include "hw/qdev-properties.h"
 #include "target/i386/cpu.h"
 #include "trace.h"
 
@@ -200,6 +201,23 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
     }
 }
 
+static void pc_lite_machine_done(Notifier *notifier, void *data)
+{
+    PcLiteMachineState *pms = container_of(notifier, PcLiteMachineState,
+                                           machine_done);
+
+    pms->done = true;
+}
+
+static void pc_lite_powerdown_req(Notifier *notifier, void *data)
+{
+    PcLiteMachineState *pms = container_of(notifier, PcLiteMachineState,
+                                           powerdown_req);
+    HotplugHandler *ged = X86_MACHINE(pms)->acpi_dev;
+
+    acpi_send_event(DEVICE(ged), ACPI_POWER_DOWN_STATUS);
+}
+
 static void pc_lite_machine_state_init(MachineState *ms)
 {
     PcLiteMachineState *pms = PC_LITE_MACHINE(ms);
@@ -212,6 +230,8 @@ static void pc_lite_machine_state_init(MachineState *ms)
     }
     x86ms->pit = ON_OFF_AUTO_OFF;
     x86ms->pic = ON_OFF_AUTO_OFF;
+    /* PCIe INTx use GSIs 16-19: no ISA IRQ is overridden to level. */
+    x86ms->pci_irq_mask = 0;
     if (x86ms->acpi == ON_OFF_AUTO_OFF) {
         error_report("pc-lite needs ACPI: its only firmware interface");
         exit(EXIT_FAILURE);
@@ -244,23 +264,6 @@ static void pc_lite_machine_state_init(MachineState *ms)
     }
     x86_cpus_init(x86ms, CPU_VERSION_LATEST);
     pc_lite_devices_init(pms);
-}
-
-static void pc_lite_machine_done(Notifier *notifier, void *data)
-{
-    PcLiteMachineState *pms = container_of(notifier, PcLiteMachineState,
-                                           machine_done);
-
-    pms->done = true;
-}
-
-static void pc_lite_powerdown_req(Notifier *notifier, void *data)
-{
-    PcLiteMachineState *pms = container_of(notifier, PcLiteMachineState,
-                                           powerdown_req);
-    HotplugHandler *ged = X86_MACHINE(pms)->acpi_dev;
-
-    acpi_send_event(DEVICE(ged), ACPI_POWER_DOWN_STATUS);
 }
 
 static void pc_lite_machine_reset(MachineState *ms, ResetType type)

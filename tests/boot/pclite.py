@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Boot the pc-lite test guest with QEMU's own python/qemu package.
+
+Used by the boot tests, the demo and the benchmark.  The guest's init
+prints one line:
+
+  PCLITE-REPORT uptime_ms=N cpus=N memtotal_kb=N acpi=SIG,... kernel=REL
+                pmem=N log_errors=N
+
+which parse_report() turns into a dict.
+"""
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+from qemu.machine import QEMUMachine
+from qemu.machine.machine import AbnormalShutdown
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILD = os.path.join(TOP, 'build')
+QEMU = os.environ.get('PC_LITE_QEMU',
+                      os.path.join(BUILD, 'qemu-system-x86_64'))
+GUEST = os.path.join(BUILD, 'guest')
+REPORT_RE = re.compile(r'PCLITE-REPORT (.*)')
+BAD_LOG_RE = re.compile(r'ACPI Error|ACPI BIOS Error|\[Firmware Bug\]')
+
+
+def guest_file(name):
+    return os.path.join(GUEST, name)
+
+
+def parse_report(text):
+    """The guest's report line as a dict, or None if it never came."""
+    m = REPORT_RE.search(text)
+    if not m:
+        return None
+    report = {}
+    for item in m.group(1).split():
+        key, _, val = item.partition('=')
+        report[key] = int(val) if re.fullmatch(r'-?\d+', val) else val
+    return report
+
+
+class Result:
+    """What one boot gave: exit status, console text and the report."""
+
+    def __init__(self, exitcode, console, wall_s, accel):
+        self.exitcode = exitcode
+        self.console = console
+        self.wall_s = wall_s
+        self.accel = accel
+        self.report = parse_report(console)
+        self.bad_log_lines = [l for l in console.splitlines()
+                              if BAD_LOG_RE.search(l)]
+
+
+def _kvm_usable():
+    try:
+        fd = os.open('/dev/kvm', os.O_RDWR)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _probe_kvm_boot():
+    """Can KVM on this host boot the guest to init?  Cached per kernel."""
+    kernel = os.path.realpath(guest_file('vmlinux'))
+    cache = os.path.join(BUILD, 'accel-probe.json')
+    try:
+        with open(cache, encoding='utf-8') as f:
+            data = json.load(f)
+        if data.get('kernel') == kernel:
+            return data['kvm_boots']
+    except (OSError, ValueError, KeyError):
+        pass
+    res = boot(accel='kvm', timeout=20)
+    ok = res.exitcode == 0 and res.report is not None
+    os.makedirs(BUILD, exist_ok=True)
+    with open(cache, 'w', encoding='utf-8') as f:
+        json.dump({'kernel': kernel, 'kvm_boots': ok}, f)
+    return ok
+
+
+_ACCEL = None
+
+
+def accel():
+    """The accelerator for full boots: PC_LITE_ACCEL=kvm|tcg|auto.
+
+    auto takes KVM when /dev/kvm can boot the guest to init (probed once),
+    and TCG otherwise: a nested, software-assisted KVM may run QEMU but not
+    an ordinary Linux guest.
+    """
+    global _ACCEL
+    if _ACCEL is None:
+        choice = os.environ.get('PC_LITE_ACCEL', 'auto')
+        if choice not in ('kvm', 'tcg', 'auto'):
+            raise ValueError(f'PC_LITE_ACCEL={choice}: use kvm, tcg or auto')
+        if choice == 'auto':
+            choice = 'kvm' if _kvm_usable() and _probe_kvm_boot() else 'tcg'
+        _ACCEL = choice
+    return _ACCEL
+
+
+def startup_accel():
+    """The accelerator for VMM start-up measurements: KVM when usable."""
+    choice = os.environ.get('PC_LITE_ACCEL', 'auto')
+    if choice == 'auto':
+        return 'kvm' if _kvm_usable() else 'tcg'
+    return choice
+
+
+def boot(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
+         append='', machine='pc-lite', args=(), accel=None, timeout=120,
+         console='serial'):
+    """Boot once and wait for QEMU to exit; returns a Result."""
+    if accel is None:
+        accel = globals()['accel']()
+    kernel_path = kernel if os.path.isabs(kernel) else guest_file(kernel)
+    with tempfile.TemporaryDirectory(prefix='pc-lite-') as tmp:
+        log = os.path.join(tmp, 'console.log')
+        qargs = ['-accel', accel, '-smp', str(smp), '-m', mem,
+                 '-kernel', kernel_path, '-no-reboot', '-nodefaults']
+        if initrd:
+            qargs += ['-initrd', initrd if os.path.isabs(initrd)
+                      else guest_file(initrd)]
+        if console == 'serial':
+            qargs += ['-chardev', f'file,id=con,path={log}',
+                      '-serial', 'chardev:con']
+            cmdline = 'console=ttyS0'
+        else:
+            qargs += ['-chardev', f'file,id=con,path={log}',
+                      '-device', 'virtio-serial-pci',
+                      '-device', 'virtconsole,chardev=con']
+            cmdline = 'console=hvc0'
+        qargs += ['-append', f'{cmdline} {append}'.strip()]
+        qargs += list(args)
+        vm = QEMUMachine(QEMU, args=qargs, base_temp_dir=tmp)
+        vm.set_machine(machine)
+        start = time.monotonic()
+        vm.launch()
+        try:
+            vm.wait(timeout=timeout)
+        except AbnormalShutdown:
+            pass            # killed after the timeout: exitcode is < 0
+        wall = time.monotonic() - start
+        exitcode = vm.exitcode()
+        try:
+            with open(log, encoding='utf-8', errors='replace') as f:
+                text = f.read()
+        except OSError:
+            text = ''
+        text += vm.get_log() or ''
+    return Result(exitcode, text, wall, accel)
+
+
+def run_qemu(args, timeout=30):
+    """Run QEMU directly (for bad-input checks): (exit status, stderr)."""
+    p = subprocess.run([QEMU] + list(args), capture_output=True, text=True,
+                       timeout=timeout, check=False)
+    return p.returncode, p.stderr
