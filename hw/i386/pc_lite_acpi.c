@@ -232,7 +232,7 @@ static void build_nfit(GArray *table_data, BIOSLinker *linker, GSList *dimms,
         build_append_int_noprefix(table_data, 0x123456 + slot, 4); /* Serial */
         build_append_int_noprefix(table_data, 0x0301, 2);   /* Format code */
         build_append_int_noprefix(table_data, 0, 2);        /* Windows */
-        build_append_int_noprefix(table_data, 0, 40);       /* Unused */
+        build_append_int_noprefix(table_data, 0, 48);       /* No windows */
     }
     acpi_table_end(linker, &table);
 }
