@@ -366,6 +366,8 @@ static void pc_lite_machine_initfn(Object *obj)
 static GlobalProperty pc_lite_compat_props[] = {
     /* The PCIe host has no I/O window: ports reserve none. */
     { "pcie-root-port", "io-reserve", "0" },
+    /* No firmware runs option ROMs: do not load them. */
+    { "pci-device", "romfile", "" },
 };
 
 static void pc_lite_class_init(ObjectClass *oc, void *data)

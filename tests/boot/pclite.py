@@ -117,15 +117,21 @@ def startup_accel():
 
 def boot(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
          append='', machine='pc-lite', args=(), accel=None, timeout=120,
-         console='serial'):
-    """Boot once and wait for QEMU to exit; returns a Result."""
+         console='serial', no_reboot=True, wait_reports=None):
+    """Boot once and wait for QEMU to exit; returns a Result.
+
+    With wait_reports=N, stop QEMU as soon as the guest has reported N
+    times (a guest that reboots in a loop).
+    """
     if accel is None:
         accel = globals()['accel']()
     kernel_path = kernel if os.path.isabs(kernel) else guest_file(kernel)
     with tempfile.TemporaryDirectory(prefix='pc-lite-') as tmp:
         log = os.path.join(tmp, 'console.log')
         qargs = ['-accel', accel, '-smp', str(smp), '-m', mem,
-                 '-kernel', kernel_path, '-no-reboot', '-nodefaults']
+                 '-kernel', kernel_path, '-nodefaults']
+        if no_reboot:
+            qargs.append('-no-reboot')
         if initrd:
             qargs += ['-initrd', initrd if os.path.isabs(initrd)
                       else guest_file(initrd)]
@@ -144,10 +150,14 @@ def boot(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
         vm.set_machine(machine)
         start = time.monotonic()
         vm.launch()
-        try:
-            vm.wait(timeout=timeout)
-        except AbnormalShutdown:
-            pass            # killed after the timeout: exitcode is < 0
+        if wait_reports:
+            _wait_for_reports(log, wait_reports, start + timeout)
+            vm.kill()
+        else:
+            try:
+                vm.wait(timeout=timeout)
+            except AbnormalShutdown:
+                pass        # killed after the timeout: exitcode is < 0
         wall = time.monotonic() - start
         exitcode = vm.exitcode()
         try:
@@ -157,6 +167,17 @@ def boot(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
             text = ''
         text += vm.get_log() or ''
     return Result(exitcode, text, wall, accel)
+
+
+def _wait_for_reports(log, count, deadline):
+    while time.monotonic() < deadline:
+        try:
+            with open(log, encoding='utf-8', errors='replace') as f:
+                if f.read().count('PCLITE-REPORT') >= count:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
 
 
 def run_qemu(args, timeout=30):
