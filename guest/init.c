@@ -21,12 +21,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/io.h>
 #include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+
+/*
+ * Boot-phase markers: pc-lite stamps each write to this port with the host
+ * clock (trace event pc_lite_marker).  1: init started, 2: report printed.
+ */
+#define MARKER_PORT 0x510
+
+static void marker(unsigned int code)
+{
+    static int ok = -1;
+
+    if (ok < 0) {
+        ok = ioperm(MARKER_PORT, 4, 1) == 0;
+    }
+    if (ok) {
+        outl(code, MARKER_PORT);
+    }
+}
 
 static int read_file(const char *path, char *buf, size_t len)
 {
@@ -188,6 +207,7 @@ int main(void)
     double uptime = -1;
     int cpus = -1;
 
+    marker(1);
     mount("proc", "/proc", "proc", 0, NULL);
     mount("sysfs", "/sys", "sysfs", 0, NULL);
     mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
@@ -215,6 +235,7 @@ int main(void)
            count_pmem(), count_dir("/sys/bus/virtio/devices"),
            count_dir("/sys/bus/pci/devices"), clock, count_log_errors());
     fflush(stdout);
+    marker(2);
     sync();
 
     if (strstr(cmdline, "pclite.action=reboot")) {

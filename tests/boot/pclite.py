@@ -45,14 +45,45 @@ def parse_report(text):
     return report
 
 
+TRACE_RE = re.compile(r'^\d+@(\d+)\.(\d+):(pc_lite_cpu_entry|pc_lite_marker)'
+                      r'.*?(?:boot marker 0x([0-9a-f]+))?', re.M)
+
+
+def parse_phases(trace, t_launch, t_exit):
+    """Boot phases in ms from QEMU's host-clock trace stamps.
+
+    vmm_init: launch of QEMU to the boot CPU set at the kernel entry;
+    kernel: kernel entry to init's first marker; userspace: init start to
+    its report; shutdown: report to QEMU's exit.  All host wall clock.
+    """
+    stamps = {}
+    for m in TRACE_RE.finditer(trace):
+        t = int(m.group(1)) + int(m.group(2)) / 1e6
+        key = 'entry' if m.group(3) == 'pc_lite_cpu_entry' else \
+            f'marker{int(m.group(4), 16)}'
+        stamps.setdefault(key, t)
+    if not {'entry', 'marker1', 'marker2'} <= stamps.keys():
+        return None
+    ms = lambda a, b: round((b - a) * 1000, 2)  # noqa: E731
+    return {
+        'vmm_init': ms(t_launch, stamps['entry']),
+        'firmware': 0.0,
+        'kernel': ms(stamps['entry'], stamps['marker1']),
+        'userspace': ms(stamps['marker1'], stamps['marker2']),
+        'total': ms(t_launch, stamps['marker2']),
+        'shutdown': ms(stamps['marker2'], t_exit),
+    }
+
+
 class Result:
     """What one boot gave: exit status, console text and the report."""
 
-    def __init__(self, exitcode, console, wall_s, accel):
+    def __init__(self, exitcode, console, wall_s, accel, phases=None):
         self.exitcode = exitcode
         self.console = console
         self.wall_s = wall_s
         self.accel = accel
+        self.phases = phases
         self.report = parse_report(console)
         self.bad_log_lines = [l for l in console.splitlines()
                               if BAD_LOG_RE.search(l)]
@@ -145,10 +176,14 @@ def boot(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
                       '-device', 'virtconsole,chardev=con']
             cmdline = 'console=hvc0'
         qargs += ['-append', f'{cmdline} {append}'.strip()]
+        trace = os.path.join(tmp, 'trace.log')
+        qargs += ['-msg', 'timestamp=on', '-D', trace, '-d',
+                  'trace:pc_lite_cpu_entry,trace:pc_lite_marker']
         qargs += list(args)
         vm = QEMUMachine(QEMU, args=qargs, base_temp_dir=tmp)
         vm.set_machine(machine)
         start = time.monotonic()
+        t_launch = time.time()
         vm.launch()
         if wait_reports:
             _wait_for_reports(log, wait_reports, start + timeout)
@@ -159,14 +194,20 @@ def boot(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
             except AbnormalShutdown:
                 pass        # killed after the timeout: exitcode is < 0
         wall = time.monotonic() - start
+        t_exit = time.time()
         exitcode = vm.exitcode()
+        try:
+            with open(trace, encoding='utf-8', errors='replace') as f:
+                phases = parse_phases(f.read(), t_launch, t_exit)
+        except OSError:
+            phases = None
         try:
             with open(log, encoding='utf-8', errors='replace') as f:
                 text = f.read()
         except OSError:
             text = ''
         text += vm.get_log() or ''
-    return Result(exitcode, text, wall, accel)
+    return Result(exitcode, text, wall, accel, phases)
 
 
 def _wait_for_reports(log, count, deadline):
