@@ -383,7 +383,7 @@ hwaddr pc_lite_acpi_write(PcLiteMachineState *pms, Error **errp)
     acpi_build_tables_init(&tables);
     build_tables(&tables, pms);
 
-    /* Tables, then the RSDP: 16-byte aligned in the BIOS area, where scans look. */
+    /* Tables, then the RSDP: 16-byte aligned in the BIOS area. */
     files[0] = (LinkedFile) { ACPI_BUILD_RSDP_FILE, tables.rsdp, 0 };
     files[1] = (LinkedFile) { ACPI_BUILD_TABLE_FILE, tables.table_data, 0 };
     if (run_linker(tables.linker->cmd_blob, files, 2, errp)) {

@@ -135,7 +135,7 @@ static void test_acpi_tables(gconstpointer data)
     /* FADT: hardware-reduced, with reset register and PM timer. */
     g_assert_cmpint(fadt->data[8], ==, 6);
     g_assert_true(ldl_le_p(fadt->data + 112) & (1 << 20));  /* HW_REDUCED */
-    g_assert_cmphex((uint32_t)ldl_le_p(fadt->data + 76), ==, 0x608);  /* PM_TMR_BLK */
+    g_assert_cmphex((uint32_t)ldl_le_p(fadt->data + 76), ==, 0x608);
     g_assert_cmpint(ldq_le_p(fadt->data + 140), ==, dsdt->addr);
 
     /* MADT: one enabled local APIC per vCPU, no PC-AT compatible PIC. */
