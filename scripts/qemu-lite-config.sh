@@ -37,6 +37,12 @@ full)
     ;;
 esac
 
+# ccache (with CCACHE_BASEDIR/CCACHE_NOHASHDIR set by the Makefile) lets a
+# fresh clone in another folder reuse earlier compilations.
+if [ -z "${CC:-}" ] && command -v ccache >/dev/null 2>&1; then
+    set -- --cc="ccache cc" "$@"
+fi
+
 mkdir -p "$out"
 cd "$out"
 exec "$src/configure" \

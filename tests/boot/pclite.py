@@ -45,8 +45,8 @@ def parse_report(text):
     return report
 
 
-TRACE_RE = re.compile(r'^\d+@(\d+)\.(\d+):(pc_lite_cpu_entry|pc_lite_marker)'
-                      r'.*?(?:boot marker 0x([0-9a-f]+))?', re.M)
+TRACE_RE = re.compile(r'^\d+@(\d+)\.(\d+):(?:(pc_lite_cpu_entry)|'
+                      r'pc_lite_marker boot marker 0x([0-9a-f]+))', re.M)
 
 
 def parse_phases(trace, t_launch, t_exit):
@@ -59,7 +59,7 @@ def parse_phases(trace, t_launch, t_exit):
     stamps = {}
     for m in TRACE_RE.finditer(trace):
         t = int(m.group(1)) + int(m.group(2)) / 1e6
-        key = 'entry' if m.group(3) == 'pc_lite_cpu_entry' else \
+        key = 'entry' if m.group(3) else \
             f'marker{int(m.group(4), 16)}'
         stamps.setdefault(key, t)
     if not {'entry', 'marker1', 'marker2'} <= stamps.keys():

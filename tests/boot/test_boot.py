@@ -114,6 +114,18 @@ class BootTest(unittest.TestCase):
         self.assertGreaterEqual(res.console.count('PCLITE-REPORT'), 2,
                                 res.console[-2000:])
 
+    def test_boot_phases_measured(self):
+        # Host-clock stamps: QEMU launch, kernel entry, init's two markers.
+        res = pclite.boot()
+        p = res.phases
+        self.assertIsNotNone(p, 'no pc_lite_cpu_entry/pc_lite_marker trace')
+        for key in ('vmm_init', 'kernel', 'userspace', 'shutdown'):
+            self.assertGreater(p[key], 0, p)
+        self.assertEqual(p['firmware'], 0)
+        self.assertAlmostEqual(p['total'], p['vmm_init'] + p['kernel'] +
+                               p['userspace'], delta=0.1)
+        self.assertLess(p['total'], res.wall_s * 1000)
+
     def test_reboot_with_no_reboot_exits(self):
         res = pclite.boot(append='pclite.action=reboot')
         self.assertIsNotNone(res.report)
