@@ -35,8 +35,12 @@ check_version() {
 
 # Our files: everything under these folders, plus the device config.
 overlay_files() {
-    (cd "$top" && find hw target include tests/qtest docs -type f \
-        \( -name '*.c' -o -name '*.h' -o -name '*.rst' \) 2>/dev/null | sort)
+    local d dirs=()
+    for d in hw target include tests/qtest docs; do
+        [ -d "$top/$d" ] && dirs+=("$d")
+    done
+    (cd "$top" && find "${dirs[@]}" -type f \
+        \( -name '*.c' -o -name '*.h' -o -name '*.rst' \) | sort)
 }
 
 link_overlay() {
