@@ -368,6 +368,8 @@ static GlobalProperty pc_lite_compat_props[] = {
     { "pcie-root-port", "io-reserve", "0" },
     /* No firmware runs option ROMs: do not load them. */
     { "pci-device", "romfile", "" },
+    /* x2APIC, so that APIC IDs above 254 (more than 255 vCPUs) work. */
+    { TYPE_X86_CPU, "x2apic", "on" },
 };
 
 static void pc_lite_class_init(ObjectClass *oc, void *data)

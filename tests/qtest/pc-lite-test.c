@@ -165,6 +165,28 @@ static void test_acpi_tables(gconstpointer data)
     qtest_quit(qts);
 }
 
+/* More than 255 vCPUs: x2APIC entries for APIC IDs above 254. */
+static void test_x2apic(void)
+{
+    QTestState *qts = qtest_init("-M pc-lite -smp 300");
+    g_autoptr(GPtrArray) tables = read_tables(qts);
+    Table *madt = find_table(tables, "APIC");
+    uint32_t off, lapic = 0, x2apic = 0;
+
+    for (off = 44; off + 2 <= madt->len; off += madt->data[off + 1]) {
+        if (madt->data[off] == 0 && (madt->data[off + 4] & 1)) {
+            lapic++;
+        } else if (madt->data[off] == 9 && (madt->data[off + 8] & 1)) {
+            g_assert_cmpuint(ldl_le_p(madt->data + off + 4), ==,
+                             255 + x2apic);
+            x2apic++;
+        }
+    }
+    g_assert_cmpint(lapic, ==, 255);
+    g_assert_cmpint(x2apic, ==, 300 - 255);
+    qtest_quit(qts);
+}
+
 static void test_serial(void)
 {
     QTestState *qts = qtest_init("-M pc-lite -serial null");
@@ -259,6 +281,7 @@ int main(int argc, char **argv)
                         test_acpi_tables);
     qtest_add_data_func("pc-lite/acpi/smp4", GINT_TO_POINTER(4),
                         test_acpi_tables);
+    qtest_add_func("pc-lite/acpi/x2apic", test_x2apic);
     qtest_add_func("pc-lite/serial", test_serial);
     qtest_add_func("pc-lite/no-legacy", test_no_legacy);
     qtest_add_func("pc-lite/pm-timer", test_pm_timer);
