@@ -28,7 +28,7 @@ export PYTHONPATH := $(QEMU_SRCDIR)/python$(if $(PYTHONPATH),:$(PYTHONPATH))
 DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	libpixman-1-dev python3-venv flex bison bc libelf-dev libssl-dev cpio \
 	ccache linux-source-6.1 busybox-static e2fsprogs python3-matplotlib \
-	strace xz-utils git
+	strace xz-utils git file
 
 .PHONY: all deps qemu guest demo check check-qtest check-boot clean
 

@@ -5,7 +5,7 @@
  *
  *   PCLITE-REPORT uptime_ms=N cpus=N memtotal_kb=N acpi=SIG,SIG,...
  *                 kernel=REL pmem=N virtio=N pci=N clocksource=NAME
- *                 log_errors=N
+ *                 rootdax=0|1 write=ok|ERRNO|none log_errors=N
  *
  * then powers the machine off (or reboots it when the kernel command line
  * holds "pclite.action=reboot").  log_errors counts kernel log lines that
@@ -15,6 +15,7 @@
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -184,6 +185,26 @@ static int count_pmem(void)
     }
 }
 
+/* 1 when / is mounted with DAX (ext4 shows "dax" or "dax=always"). */
+static int root_dax(void)
+{
+    static char buf[8192];
+    char *line;
+
+    if (read_file("/proc/mounts", buf, sizeof(buf)) < 0) {
+        return 0;
+    }
+    for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        char dev[256], dir[256], type[64], opts[1024];
+
+        if (sscanf(line, "%255s %255s %63s %1023s", dev, dir, type,
+                   opts) == 4 && !strcmp(dir, "/")) {
+            return strstr(opts, "dax") != NULL;
+        }
+    }
+    return 0;
+}
+
 static int count_dir(const char *path)
 {
     DIR *d = opendir(path);
@@ -198,6 +219,33 @@ static int count_dir(const char *path)
     }
     closedir(d);
     return n;
+}
+
+/*
+ * "pclite.write=PATH" on the command line: write a line to PATH and fsync
+ * it (data-safety tests).  Returns "ok", an errno name, or "none".
+ */
+static const char *test_write(const char *cmdline)
+{
+    static char path[256];
+    const char *p = strstr(cmdline, "pclite.write=");
+    const char data[] = "written by the pc-lite guest\n";
+    int fd;
+
+    if (!p) {
+        return "none";
+    }
+    sscanf(p + strlen("pclite.write="), "%255s", path);
+    fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    if (fd < 0) {
+        return strerrorname_np(errno);
+    }
+    if (write(fd, data, sizeof(data) - 1) != sizeof(data) - 1 ||
+        fsync(fd) < 0) {
+        close(fd);
+        return strerrorname_np(errno);
+    }
+    return close(fd) < 0 ? strerrorname_np(errno) : "ok";
 }
 
 int main(void)
@@ -230,10 +278,11 @@ int main(void)
 
     printf("PCLITE-REPORT uptime_ms=%.0f cpus=%d memtotal_kb=%ld acpi=%s "
            "kernel=%s pmem=%d virtio=%d pci=%d clocksource=%s "
-           "log_errors=%d\n",
+           "rootdax=%d write=%s log_errors=%d\n",
            uptime * 1000, cpus, meminfo_kb("MemTotal"), acpi, uts.release,
            count_pmem(), count_dir("/sys/bus/virtio/devices"),
-           count_dir("/sys/bus/pci/devices"), clock, count_log_errors());
+           count_dir("/sys/bus/pci/devices"), clock, root_dax(),
+           test_write(cmdline), count_log_errors());
     fflush(stdout);
     marker(2);
     sync();

@@ -87,7 +87,29 @@ if [ ! -f "$idir/initramfs.cpio.gz" ]; then
     mv "$idir.tmp" "$idir"
 fi
 
+# The NVDIMM root disk: busybox (Debian's busybox-static) and our init on
+# ext4 behind an fsdax info block (scripts/pc-lite-image.py).
+rkey=$( { echo "$ikey"; sha256sum /bin/busybox; cat "$top/scripts/pc-lite-image.py"; } | hash)
+rdir=$cache/guest/rootfs-$rkey
+if [ ! -f "$rdir/rootfs.img" ]; then
+    if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
+        echo "build-guest: /bin/busybox is not static (apt-get install busybox-static)" >&2
+        exit 1
+    fi
+    rm -rf "$rdir.tmp" && mkdir -p "$rdir.tmp/root"/{bin,sbin,dev,proc,sys,tmp,etc,root}
+    cp "$idir/init" "$rdir.tmp/root/sbin/init"
+    cp /bin/busybox "$rdir.tmp/root/bin/busybox"
+    for applet in sh ls cat echo mount uname sync dmesg; do
+        ln -s busybox "$rdir.tmp/root/bin/$applet"
+    done
+    python3 "$top/scripts/pc-lite-image.py" "$rdir.tmp/root" \
+        "$rdir.tmp/rootfs.img" --size 64
+    rm -rf "$rdir.tmp/root"
+    mv "$rdir.tmp" "$rdir"
+fi
+
 mkdir -p "$out"
+ln -sfn "$rdir/rootfs.img" "$out/rootfs.img"
 for f in vmlinux vmlinux-nopvh bzImage config; do
     ln -sfn "$kdir/$f" "$out/$f"
 done
