@@ -201,14 +201,6 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
     }
 }
 
-static void pc_lite_machine_done(Notifier *notifier, void *data)
-{
-    PcLiteMachineState *pms = container_of(notifier, PcLiteMachineState,
-                                           machine_done);
-
-    pms->done = true;
-}
-
 static void pc_lite_powerdown_req(Notifier *notifier, void *data)
 {
     PcLiteMachineState *pms = container_of(notifier, PcLiteMachineState,
@@ -249,8 +241,6 @@ static void pc_lite_machine_state_init(MachineState *ms)
         exit(EXIT_FAILURE);
     }
 
-    pms->machine_done.notify = pc_lite_machine_done;
-    qemu_add_machine_init_done_notifier(&pms->machine_done);
     pms->powerdown_req.notify = pc_lite_powerdown_req;
     qemu_register_powerdown_notifier(&pms->powerdown_req);
 
@@ -304,14 +294,13 @@ static HotplugHandler *pc_lite_get_hotplug_handler(MachineState *ms,
 static void pc_lite_device_pre_plug_cb(HotplugHandler *hotplug_dev,
                                        DeviceState *dev, Error **errp)
 {
-    PcLiteMachineState *pms = PC_LITE_MACHINE(hotplug_dev);
     MachineState *ms = MACHINE(hotplug_dev);
 
     if (object_dynamic_cast(OBJECT(dev), TYPE_CPU)) {
         x86_cpu_pre_plug(hotplug_dev, dev, errp);
         return;
     }
-    if (pms->done) {
+    if (dev->hotplugged) {
         error_setg(errp, "pc-lite does not support memory hot-plug");
         return;
     }

@@ -86,11 +86,9 @@ struct PcLiteMachineState {
     ACPIREGS pm;
     MemoryRegion pm_io;
     MemoryRegion marker_io;
-    Notifier machine_done;
     Notifier powerdown_req;
     PcLiteBoot *boot;
     hwaddr rsdp_addr;
-    bool done;
 };
 
 #define TYPE_PC_LITE_MACHINE MACHINE_TYPE_NAME("pc-lite")
