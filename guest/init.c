@@ -7,15 +7,25 @@
  *                 kernel=REL pmem=N virtio=N pci=N clocksource=NAME
  *                 rootdax=0|1 write=ok|ERRNO|none log_errors=N
  *
- * then powers the machine off (or reboots it when the kernel command line
- * holds "pclite.action=reboot").  log_errors counts kernel log lines that
- * a clean boot must not have ("ACPI Error", "ACPI BIOS Error",
- * "[Firmware Bug]").
+ * log_errors counts kernel log lines that a clean boot must not have
+ * ("ACPI Error", "ACPI BIOS Error", "[Firmware Bug]").
+ *
+ * What follows the report is chosen on the kernel command line:
+ *   pclite.cmd=HEX       run "/bin/sh -c CMD" (CMD hex-encoded, so that it
+ *                        survives the command line's quoting), its stdout
+ *                        on /dev/hvc1 and stderr on /dev/hvc2 when those
+ *                        exist (else the console), then print
+ *                        "PCLITE-EXIT status=N" and power off
+ *   pclite.shell         an interactive /bin/sh on the console, then power
+ *                        off when it exits
+ *   pclite.action=idle   stay up doing nothing (memory measurements)
+ *   pclite.action=reboot reboot instead of powering off
  *
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,28 +33,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
+#include <sys/ioctl.h>
 #include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 /*
- * Boot-phase markers: pc-lite stamps each write to this port with the host
- * clock (trace event pc_lite_marker).  1: init started, 2: report printed.
+ * Boot-phase markers, 16-bit writes of MARKER_BASE + code to port 0x510:
+ * 1 init started, 2 report printed ("ready").  pc-lite stamps each write
+ * with the host clock (trace event pc_lite_marker); on q35 and microvm the
+ * port is fw_cfg's selector, whose trace event fw_cfg_select stamps the
+ * same write (0xb001 and 0xb002 are not fw_cfg keys), so that one guest
+ * measures every machine type.
  */
 #define MARKER_PORT 0x510
+#define MARKER_BASE 0xb000
 
 static void marker(unsigned int code)
 {
     static int ok = -1;
 
     if (ok < 0) {
-        ok = ioperm(MARKER_PORT, 4, 1) == 0;
+        ok = ioperm(MARKER_PORT, 2, 1) == 0;
     }
     if (ok) {
-        outl(code, MARKER_PORT);
+        outw(MARKER_BASE + code, MARKER_PORT);
     }
 }
 
@@ -248,6 +266,146 @@ static const char *test_write(const char *cmdline)
     return close(fd) < 0 ? strerrorname_np(errno) : "ok";
 }
 
+/*
+ * The kernel opens /dev/console for init before a virtio console (hvc0)
+ * may have registered: the ports appear asynchronously.  Wait for it.
+ */
+static void open_console(void)
+{
+    int i, fd;
+
+    if (fcntl(STDOUT_FILENO, F_GETFD) >= 0) {
+        return;
+    }
+    for (i = 0; i < 500; i++) {
+        fd = open("/dev/console", O_RDWR | O_NOCTTY);
+        if (fd >= 0) {
+            dup2(fd, STDIN_FILENO);
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            if (fd > STDERR_FILENO) {
+                close(fd);
+            }
+            return;
+        }
+        usleep(10000);
+    }
+}
+
+static int hexval(int c)
+{
+    return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+}
+
+/*
+ * "pclite.cmd=HEX" on the command line, decoded into buf.  Returns 1 when
+ * present, 0 when absent and -1 when malformed or too long.
+ */
+static int command_arg(const char *cmdline, char *buf, size_t len)
+{
+    const char *p = strstr(cmdline, "pclite.cmd=");
+    size_t n = 0;
+
+    if (!p) {
+        return 0;
+    }
+    for (p += strlen("pclite.cmd="); isxdigit(p[0]) && isxdigit(p[1]);
+         p += 2) {
+        if (n + 1 >= len) {
+            return -1;
+        }
+        buf[n++] = hexval(p[0]) << 4 | hexval(p[1]);
+    }
+    buf[n] = '\0';
+    return n && (!*p || isspace(*p)) ? 1 : -1;
+}
+
+/* A virtio console port for the command's output, else @fallback. */
+static int open_output(const char *dev, int fallback)
+{
+    int fd = open(dev, O_WRONLY | O_NOCTTY);
+
+    return fd < 0 ? dup(fallback) : fd;
+}
+
+static int wait_child(pid_t pid)
+{
+    int status;
+
+    if (pid < 0) {
+        fprintf(stderr, "pc-lite init: fork: %s\n", strerror(errno));
+        return 126;
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return 126;
+        }
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void shell_env(void)
+{
+    setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin", 1);
+    setenv("HOME", "/root", 1);
+    setenv("TERM", "linux", 0);
+    if (chdir("/root") < 0 && chdir("/") < 0) {
+        perror("pc-lite init: chdir");
+    }
+}
+
+/* Run "/bin/sh -c cmd"; its exit status (128 + signal when killed). */
+static int run_command(const char *cmd)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int out = open_output("/dev/hvc1", STDOUT_FILENO);
+        int err = open_output("/dev/hvc2", STDERR_FILENO);
+
+        dup2(in, STDIN_FILENO);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        shell_env();
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        fprintf(stderr, "pc-lite init: /bin/sh: %s\n", strerror(errno));
+        _exit(127);
+    }
+    return wait_child(pid);
+}
+
+/* An interactive shell with the console's tty as its controlling tty. */
+static int run_shell(void)
+{
+    char tty[64] = "console", path[80];
+    pid_t pid;
+
+    if (read_file("/sys/class/tty/console/active", tty, sizeof(tty)) > 0) {
+        tty[strcspn(tty, " \n")] = '\0';
+    }
+    snprintf(path, sizeof(path), "/dev/%s", tty);
+    pid = fork();
+    if (pid == 0) {
+        int fd;
+
+        setsid();
+        fd = open(path, O_RDWR);
+        if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0) {
+            fprintf(stderr, "pc-lite init: %s: %s\n", path, strerror(errno));
+            _exit(126);
+        }
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        shell_env();
+        execl("/bin/sh", "-sh", (char *)NULL);
+        fprintf(stderr, "pc-lite init: /bin/sh: %s\n", strerror(errno));
+        _exit(127);
+    }
+    return wait_child(pid);
+}
+
 int main(void)
 {
     static char buf[4096], acpi[1024], cmdline[4096], clock[64] = "none";
@@ -259,6 +417,7 @@ int main(void)
     mount("proc", "/proc", "proc", 0, NULL);
     mount("sysfs", "/sys", "sysfs", 0, NULL);
     mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+    open_console();
 
     if (read_file("/proc/uptime", buf, sizeof(buf)) > 0) {
         uptime = strtod(buf, NULL);
@@ -285,8 +444,30 @@ int main(void)
            test_write(cmdline), count_log_errors());
     fflush(stdout);
     marker(2);
+
+    switch (command_arg(cmdline, buf, sizeof(buf))) {
+    case 1:
+        printf("PCLITE-EXIT status=%d\n", run_command(buf));
+        break;
+    case -1:
+        printf("pc-lite init: pclite.cmd= is not a hex string\n");
+        printf("PCLITE-EXIT status=%d\n", 125);
+        break;
+    default:
+        if (strstr(cmdline, "pclite.shell")) {
+            printf("PCLITE-EXIT status=%d\n", run_shell());
+        }
+    }
+    fflush(stdout);
+    /* hvc consoles write from a kernel thread: let them drain first. */
+    tcdrain(STDOUT_FILENO);
     sync();
 
+    if (strstr(cmdline, "pclite.action=idle")) {
+        for (;;) {
+            pause();
+        }
+    }
     if (strstr(cmdline, "pclite.action=reboot")) {
         reboot(RB_AUTOBOOT);
     } else {

@@ -99,7 +99,7 @@ if [ ! -f "$rdir/rootfs.img" ]; then
     rm -rf "$rdir.tmp" && mkdir -p "$rdir.tmp/root"/{bin,sbin,dev,proc,sys,tmp,etc,root}
     cp "$idir/init" "$rdir.tmp/root/sbin/init"
     cp /bin/busybox "$rdir.tmp/root/bin/busybox"
-    for applet in sh ls cat echo mount uname sync dmesg; do
+    for applet in $(/bin/busybox --list | grep -vx busybox); do
         ln -s busybox "$rdir.tmp/root/bin/$applet"
     done
     python3 "$top/scripts/pc-lite-image.py" "$rdir.tmp/root" \

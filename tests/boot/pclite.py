@@ -59,8 +59,9 @@ def parse_phases(trace, t_launch, t_exit):
     stamps = {}
     for m in TRACE_RE.finditer(trace):
         t = int(m.group(1)) + int(m.group(2)) / 1e6
+        # init writes 0xb000 + code (guest/init.c)
         key = 'entry' if m.group(3) else \
-            f'marker{int(m.group(4), 16)}'
+            f'marker{int(m.group(4), 16) & 0xff}'
         stamps.setdefault(key, t)
     if not {'entry', 'marker1', 'marker2'} <= stamps.keys():
         return None
