@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""QEMU start-up cost under KVM: ioctls and exec to the first guest instruction.
+
+For each machine (pc-lite from build/qemu, microvm from build/qemu-full: the
+same source) and each -smp in 1, 2, 4, 8, 16, 32, 64:
+
+* ioctls: one run under "strace -f -e trace=ioctl -y" with -S and a QMP
+  quit (the issue's method), counted by request and by file descriptor
+  class: /dev/kvm (system scope), the VM fd, the vCPU fds, other.
+* exec to first guest instruction: host wall clock from just before
+  exec() (Python's time.time()) to QEMU's "vm_state_notify running=1"
+  trace event (log backend, gettimeofday stamps), i.e. the moment the
+  vCPUs are released into KVM_RUN.  Median (and min/max) of --runs runs
+  without strace.
+
+The guest is tiny (tests/boot-time/cpuid-guest.S, built here with gcc):
+pc-lite boots it with -kernel; microvm runs a 64 KiB -bios of HLT
+instructions (no kernel: microvm's firmware would load it, and the time
+stops at the first instruction anyway).  Both halt; QEMU is then told to
+quit over QMP.
+
+Writes build/bench/startup.json (every figure) and startup.png (Agg) and
+prints a table.  Targets from issue #6 are checked and printed.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILD = os.path.join(TOP, 'build')
+sys.path.insert(0, os.path.join(BUILD, 'qemu-src', 'python'))
+
+from qemu.machine import QEMUMachine  # noqa: E402
+
+SMPS = (1, 2, 4, 8, 16, 32, 64)
+GUEST_SRC = os.path.join(TOP, 'tests', 'boot-time', 'cpuid-guest.S')
+IOCTL_RE = re.compile(r'^\d+\s+ioctl\((\d+)<([^>]*)>, ([A-Z0-9_]+|_IOC\([^)]*\)|0x[0-9a-f]+)')
+TRACE_RE = re.compile(r'^\d+@(\d+)\.(\d+):vm_state_notify running 1', re.M)
+
+
+def build_guest(outdir):
+    """The tiny guest ELF and a 64 KiB HLT firmware; rebuilt when stale."""
+    elf = os.path.join(outdir, 'cpuid-guest.elf')
+    if not os.path.exists(elf) or \
+            os.path.getmtime(elf) < os.path.getmtime(GUEST_SRC):
+        subprocess.run(['gcc', '-nostdlib', '-static', '-no-pie',
+                        '-Wl,-Ttext=0x1000000', '-Wl,--build-id=none',
+                        '-Wl,-e,entry', '-o', elf, GUEST_SRC], check=True)
+    hlt = os.path.join(outdir, 'hlt-64k.bin')
+    if not os.path.exists(hlt):
+        with open(hlt, 'wb') as f:
+            f.write(b'\xf4' * 65536)
+    return elf, hlt
+
+
+def machine_args(machine, smp, guest, extra):
+    args = ['-accel', 'kvm', '-smp', str(smp), '-m', '1G', '-nodefaults',
+            '-display', 'none']
+    if machine == 'pc-lite':
+        args += ['-kernel', guest[0]]
+    else:
+        args += ['-bios', guest[1]]
+    return args + list(extra)
+
+
+def classify(path):
+    if path == '/dev/kvm':
+        return 'kvm'
+    if path.startswith('anon_inode:kvm-vm'):
+        return 'vm'
+    if path.startswith('anon_inode:kvm-vcpu'):
+        return 'vcpu'
+    return 'other'
+
+
+def count_ioctls(qemu, machine, smp, guest, extra, tmp):
+    out = os.path.join(tmp, f'strace-{machine}-{smp}.txt')
+    vm = QEMUMachine(qemu, args=machine_args(machine, smp, guest, extra) +
+                     ['-S'], base_temp_dir=tmp,
+                     wrapper=['strace', '-f', '-qq', '-y', '-e',
+                              'trace=ioctl', '-o', out])
+    vm.set_machine(machine)
+    vm.launch()
+    vm.shutdown()
+    by_class = {'kvm': 0, 'vm': 0, 'vcpu': 0, 'other': 0}
+    by_req = {}
+    with open(out, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            m = IOCTL_RE.match(line)
+            if not m:
+                continue
+            cls = classify(m.group(2))
+            by_class[cls] += 1
+            if cls != 'other':
+                key = f'{cls}:{m.group(3)}'
+                by_req[key] = by_req.get(key, 0) + 1
+    kvm_total = by_class['kvm'] + by_class['vm'] + by_class['vcpu']
+    return {'all': sum(by_class.values()), 'kvm_fds': kvm_total,
+            'by_class': by_class, 'by_request': dict(sorted(by_req.items()))}
+
+
+def time_once(qemu, machine, smp, guest, extra, tmp):
+    trace = os.path.join(tmp, 'trace.log')
+    if os.path.exists(trace):
+        os.unlink(trace)
+    vm = QEMUMachine(qemu, args=machine_args(machine, smp, guest, extra) +
+                     ['-D', trace, '-d', 'trace:vm_state_notify',
+                      '-msg', 'timestamp=on'],
+                     base_temp_dir=tmp)
+    vm.set_machine(machine)
+    t_exec = time.time()
+    vm.launch()
+    deadline = time.monotonic() + 30
+    stamp = None
+    while stamp is None and time.monotonic() < deadline:
+        with open(trace, encoding='utf-8', errors='replace') as f:
+            m = TRACE_RE.search(f.read())
+        if m:
+            stamp = int(m.group(1)) + int(m.group(2)) / 1e6
+        else:
+            time.sleep(0.005)
+    vm.shutdown()
+    if stamp is None:
+        raise RuntimeError(f'{machine} -smp {smp}: no vm_state_notify')
+    return (stamp - t_exec) * 1000
+
+
+def measure(cfgs, smps, runs, tmp):
+    results = []
+    for name, qemu, machine, extra in cfgs:
+        for smp in smps:
+            # Interleave nothing: one warm-up, then the runs.
+            time_once(qemu, machine, smp, GUEST, extra, tmp)
+            times = [time_once(qemu, machine, smp, GUEST, extra, tmp)
+                     for _ in range(runs)]
+            ioc = count_ioctls(qemu, machine, smp, GUEST, extra, tmp)
+            r = {'config': name, 'machine': machine, 'qemu': qemu,
+                 'extra_args': list(extra), 'smp': smp,
+                 'first_insn_ms': {'median': round(statistics.median(times), 2),
+                                   'min': round(min(times), 2),
+                                   'max': round(max(times), 2),
+                                   'runs': [round(t, 2) for t in times]},
+                 'ioctls': ioc}
+            r['ioctls']['get_supported_cpuid'] = \
+                ioc['by_request'].get('kvm:KVM_GET_SUPPORTED_CPUID', 0)
+            results.append(r)
+            print(f'  {name:<14} -smp {smp:<3} ioctls {ioc["kvm_fds"]:5} '
+                  f'(/dev/kvm {ioc["by_class"]["kvm"]:4}, '
+                  f'vm {ioc["by_class"]["vm"]:4}, '
+                  f'vcpu {ioc["by_class"]["vcpu"]:5})  '
+                  f'first insn {r["first_insn_ms"]["median"]:7.2f} ms',
+                  flush=True)
+    return results
+
+
+def summarize(results):
+    """Per config: per-extra-vCPU ioctls, ratios and the issue's targets."""
+    summary = {}
+    for name in dict.fromkeys(r['config'] for r in results):
+        rows = {r['smp']: r for r in results if r['config'] == name}
+        lo, hi = min(rows), max(rows)
+        s = {'smp_lo': lo, 'smp_hi': hi}
+        if hi > lo:
+            s['ioctls_per_extra_vcpu'] = round(
+                (rows[hi]['ioctls']['kvm_fds'] -
+                 rows[lo]['ioctls']['kvm_fds']) / (hi - lo), 2)
+        s['devkvm_lo'] = rows[lo]['ioctls']['by_class']['kvm']
+        s['devkvm_hi'] = rows[hi]['ioctls']['by_class']['kvm']
+        s['get_supported_cpuid'] = max(r['ioctls']['get_supported_cpuid']
+                                       for r in rows.values())
+        s['first_insn_ratio_hi_lo'] = round(
+            rows[hi]['first_insn_ms']['median'] /
+            rows[lo]['first_insn_ms']['median'], 2)
+        s['first_insn_lo_ms'] = rows[lo]['first_insn_ms']['median']
+        summary[name] = s
+    return summary
+
+
+def targets(summary, lite, micro):
+    s = summary.get(lite)
+    if not s:
+        return []
+    out = [
+        ('KVM_GET_SUPPORTED_CPUID: 1 call', s['get_supported_cpuid'] == 1,
+         f'{s["get_supported_cpuid"]} call(s)'),
+        (f'/dev/kvm ioctls same at -smp {s["smp_hi"]} as -smp {s["smp_lo"]}',
+         s['devkvm_hi'] == s['devkvm_lo'],
+         f'{s["devkvm_lo"]} -> {s["devkvm_hi"]}'),
+    ]
+    if 'ioctls_per_extra_vcpu' in s:
+        out.append(('<= 25 ioctls per extra vCPU',
+                    s['ioctls_per_extra_vcpu'] <= 25,
+                    f'{s["ioctls_per_extra_vcpu"]}'))
+        out.append((f'first insn at -smp {s["smp_hi"]} <= 1.5x -smp '
+                    f'{s["smp_lo"]}', s['first_insn_ratio_hi_lo'] <= 1.5,
+                    f'{s["first_insn_ratio_hi_lo"]}x'))
+    m = summary.get(micro)
+    if m:
+        ratio = s['first_insn_lo_ms'] / m['first_insn_lo_ms']
+        out.append((f'pc-lite first insn at -smp {s["smp_lo"]} <= half of '
+                    'microvm', ratio <= 0.5, f'{ratio:.2f}x'))
+    return [{'target': t, 'met': bool(ok), 'value': v} for t, ok, v in out]
+
+
+def plot(results, path):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('startup: matplotlib missing, no plot')
+        return
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name in dict.fromkeys(r['config'] for r in results):
+        rows = sorted((r for r in results if r['config'] == name),
+                      key=lambda r: r['smp'])
+        x = [r['smp'] for r in rows]
+        ax1.plot(x, [r['first_insn_ms']['median'] for r in rows], 'o-',
+                 label=name)
+        ax2.plot(x, [r['ioctls']['kvm_fds'] for r in rows], 'o-', label=name)
+    for ax, title in ((ax1, 'exec to first guest instruction (ms, median)'),
+                      (ax2, 'KVM ioctls (all KVM fds, -S + quit)')):
+        ax.set_xscale('log', base=2)
+        ax.set_xlabel('-smp')
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle('QEMU start-up under KVM: pc-lite vs microvm (same source)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f'startup: wrote {path}')
+
+
+GUEST = None
+
+
+def main():
+    global GUEST
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--smp', default=','.join(map(str, SMPS)))
+    ap.add_argument('--runs', type=int, default=11)
+    ap.add_argument('--lite', default=os.path.join(BUILD, 'qemu',
+                                                   'qemu-system-x86_64'))
+    ap.add_argument('--full', default=os.path.join(BUILD, 'qemu-full',
+                                                   'qemu-system-x86_64'))
+    ap.add_argument('--config', action='append', default=[],
+                    help='NAME=QEMU:MACHINE[:extra,args] (repeatable; '
+                    'replaces the default pc-lite/microvm pair)')
+    ap.add_argument('--out', default=os.path.join(BUILD, 'bench',
+                                                  'startup.json'))
+    ap.add_argument('--label', default='')
+    opts = ap.parse_args()
+
+    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        print('startup: /dev/kvm is not usable: skipped')
+        return 0
+    os.makedirs(os.path.dirname(opts.out), exist_ok=True)
+    GUEST = build_guest(os.path.dirname(opts.out))
+    cfgs = []
+    for c in opts.config:
+        name, _, rest = c.partition('=')
+        parts = rest.split(':')
+        extra = parts[2].split(',') if len(parts) > 2 and parts[2] else []
+        cfgs.append((name, parts[0], parts[1], extra))
+    if not cfgs:
+        cfgs.append(('pc-lite', opts.lite, 'pc-lite', []))
+        if os.path.exists(opts.full):
+            cfgs.append(('microvm', opts.full, 'microvm', []))
+        else:
+            print(f'startup: {opts.full} missing (make qemu-full): '
+                  'no microvm comparison')
+    smps = [int(s) for s in opts.smp.split(',')]
+    print(f'startup: {len(cfgs)} config(s) x -smp {smps}, '
+          f'{opts.runs} timed runs each, KVM')
+    with tempfile.TemporaryDirectory(prefix='pc-lite-startup-') as tmp:
+        results = measure(cfgs, smps, opts.runs, tmp)
+    summary = summarize(results)
+    tg = targets(summary, cfgs[0][0],
+                 cfgs[1][0] if len(cfgs) > 1 else None)
+    data = {'label': opts.label,
+            'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+            'host': {'kernel': platform.release(),
+                     'cpus': os.cpu_count(),
+                     'kvm_module': kvm_module()},
+            'method': {'ioctls': 'strace -f -y -e trace=ioctl, -S, QMP quit',
+                       'first_insn': 'time.time() before exec -> trace '
+                       'vm_state_notify running=1 (log backend)',
+                       'runs': opts.runs},
+            'results': results, 'summary': summary, 'targets': tg}
+    with open(opts.out, 'w', encoding='utf-8') as f:
+        json.dump(data, f, indent=1)
+    print(f'startup: wrote {opts.out}')
+    print_table(results, summary, tg)
+    plot(results, os.path.splitext(opts.out)[0] + '.png')
+    return 0
+
+
+def kvm_module():
+    try:
+        with open('/proc/modules', encoding='utf-8') as f:
+            mods = [l.split()[0] for l in f if l.startswith('kvm')]
+        return ','.join(mods)
+    except OSError:
+        return ''
+
+
+def print_table(results, summary, tg):
+    print()
+    print('| config | -smp | ioctls (KVM fds) | /dev/kvm | VM | vCPU | '
+          'GET_SUPPORTED_CPUID | exec->first insn ms (median) |')
+    print('|---|---|---|---|---|---|---|---|')
+    for r in results:
+        c = r['ioctls']['by_class']
+        print(f'| {r["config"]} | {r["smp"]} | {r["ioctls"]["kvm_fds"]} | '
+              f'{c["kvm"]} | {c["vm"]} | {c["vcpu"]} | '
+              f'{r["ioctls"]["get_supported_cpuid"]} | '
+              f'{r["first_insn_ms"]["median"]} |')
+    print()
+    for name, s in summary.items():
+        print(f'{name}: {s.get("ioctls_per_extra_vcpu", "-")} ioctls per '
+              f'extra vCPU; first insn -smp {s["smp_hi"]}/-smp '
+              f'{s["smp_lo"]} = {s["first_insn_ratio_hi_lo"]}x')
+    for t in tg:
+        print(f'  [{"met" if t["met"] else "NOT met"}] {t["target"]}: '
+              f'{t["value"]}')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
