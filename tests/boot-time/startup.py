@@ -62,14 +62,15 @@ def build_guest(outdir):
     return elf, hlt
 
 
-def machine_args(machine, smp, guest, extra):
-    args = ['-accel', 'kvm', '-smp', str(smp), '-m', '1G', '-nodefaults',
+def machine_args(machine, smp, guest, accel_props):
+    accel = ','.join(['kvm'] + list(accel_props))
+    args = ['-accel', accel, '-smp', str(smp), '-m', '1G', '-nodefaults',
             '-display', 'none']
     if machine == 'pc-lite':
         args += ['-kernel', guest[0]]
     else:
         args += ['-bios', guest[1]]
-    return args + list(extra)
+    return args
 
 
 def classify(path):
@@ -144,7 +145,7 @@ def measure(cfgs, smps, runs, tmp):
                      for _ in range(runs)]
             ioc = count_ioctls(qemu, machine, smp, GUEST, extra, tmp)
             r = {'config': name, 'machine': machine, 'qemu': qemu,
-                 'extra_args': list(extra), 'smp': smp,
+                 'accel_props': list(extra), 'smp': smp,
                  'first_insn_ms': {'median': round(statistics.median(times), 2),
                                    'min': round(min(times), 2),
                                    'max': round(max(times), 2),
@@ -253,8 +254,9 @@ def main():
     ap.add_argument('--full', default=os.path.join(BUILD, 'qemu-full',
                                                    'qemu-system-x86_64'))
     ap.add_argument('--config', action='append', default=[],
-                    help='NAME=QEMU:MACHINE[:extra,args] (repeatable; '
-                    'replaces the default pc-lite/microvm pair)')
+                    help='NAME=QEMU:MACHINE[:KVM-PROPS] (repeatable; '
+                    'replaces the default pc-lite/microvm pair); KVM-PROPS '
+                    'are appended to -accel kvm, e.g. x-query-cache=off')
     ap.add_argument('--out', default=os.path.join(BUILD, 'bench',
                                                   'startup.json'))
     ap.add_argument('--label', default='')
@@ -268,7 +270,7 @@ def main():
     cfgs = []
     for c in opts.config:
         name, _, rest = c.partition('=')
-        parts = rest.split(':')
+        parts = rest.split(':', 2)
         extra = parts[2].split(',') if len(parts) > 2 and parts[2] else []
         cfgs.append((name, parts[0], parts[1], extra))
     if not cfgs:

@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The KVM query cache (target/i386/kvm-cpuid-cache.c) changes nothing the
+guest sees, and vCPU creation gives every vCPU the same view.
+
+Under KVM only (skipped without a usable /dev/kvm).  For each CPU model the
+same machine is started with -accel kvm,x-query-cache=on and =off, and
+
+* a tiny guest (tests/boot-time/cpuid-guest.S) dumps CPUID (a grid of
+  leaves/subleaves) and reads a list of MSRs, recording #GP faults, on the
+  boot CPU; the dump is read back with pmemsave;
+* QMP query-cpu-model-expansion (type full) of the model is taken;
+* the ioctls on /dev/kvm are counted (strace), to show the cache is on.
+
+Both must be identical with and without the cache.  A control checks that
+the dump does tell CPU models apart, so that the comparison can fail.
+"""
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from qemu.machine import QEMUMachine
+
+sys.path.insert(0, os.path.dirname(__file__))
+import pclite  # noqa: E402  pylint: disable=wrong-import-position
+
+GUEST_SRC = os.path.join(pclite.TOP, 'tests', 'boot-time', 'cpuid-guest.S')
+RESULTS = 0x1001000
+DONE = 0x600dcafe
+
+
+def kvm_usable():
+    try:
+        os.close(os.open('/dev/kvm', os.O_RDWR))
+    except OSError:
+        return False
+    return True
+
+
+def build_guest(tmp):
+    elf = os.path.join(tmp, 'cpuid-guest.elf')
+    subprocess.run(['gcc', '-nostdlib', '-static', '-no-pie',
+                    '-Wl,-Ttext=0x1000000', '-Wl,--build-id=none',
+                    '-Wl,-e,entry', '-o', elf, GUEST_SRC], check=True)
+    return elf
+
+
+def parse_dump(data):
+    magic, ncpuid, nmsr = struct.unpack_from('<III', data, 0)
+    if magic != DONE:
+        return None
+    cpuid = {}
+    for i in range(ncpuid):
+        leaf, sub, *regs = struct.unpack_from('<6I', data, 0x10 + 24 * i)
+        cpuid[(leaf, sub)] = tuple(regs)
+    msrs = {}
+    for i in range(nmsr):
+        index, fault, lo, hi = struct.unpack_from('<4I', data,
+                                                  0x4000 + 16 * i)
+        msrs[index] = None if fault else (hi << 32) | lo
+    return {'cpuid': cpuid, 'msrs': msrs}
+
+
+@unittest.skipUnless(kvm_usable(), '/dev/kvm is not usable')
+class KVMQueryCacheTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix='pc-lite-qcache-')
+        cls.guest = build_guest(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def run_guest(self, cpu, cache, smp=2, strace=False):
+        """(guest dump, model expansion, /dev/kvm ioctl count or None)."""
+        dump = os.path.join(self.tmp, 'dump.bin')
+        trace = os.path.join(self.tmp, 'strace.txt')
+        wrapper = ['strace', '-f', '-qq', '-y', '-e', 'trace=ioctl',
+                   '-o', trace] if strace else []
+        vm = QEMUMachine(pclite.QEMU, args=[
+            '-accel', f'kvm,x-query-cache={cache}', '-cpu', cpu,
+            '-smp', str(smp), '-m', '64M', '-nodefaults',
+            '-kernel', self.guest], base_temp_dir=self.tmp, wrapper=wrapper)
+        vm.set_machine('pc-lite')
+        vm.launch()
+        try:
+            deadline = time.monotonic() + 20
+            result = None
+            while result is None and time.monotonic() < deadline:
+                vm.cmd('pmemsave', val=RESULTS, size=0x5000, filename=dump)
+                with open(dump, 'rb') as f:
+                    result = parse_dump(f.read())
+                if result is None:
+                    time.sleep(0.05)
+            name, _, props = cpu.partition(',')
+            model = {'name': name}
+            if props:
+                model['props'] = {p.lstrip('+-'): not p.startswith('-')
+                                  for p in props.split(',')}
+            expansion = vm.cmd('query-cpu-model-expansion', type='full',
+                               model=model)
+        finally:
+            vm.shutdown()
+        self.assertIsNotNone(result, f'{cpu}: the guest did not finish')
+        count = None
+        if strace:
+            with open(trace, encoding='utf-8', errors='replace') as f:
+                count = sum(1 for l in f if 'ioctl(' in l and '</dev/kvm>' in l)
+        return result, expansion, count
+
+    def test_same_view_with_and_without_cache(self):
+        for cpu in ('qemu64', 'max,-arch-capabilities',
+                    'host,-arch-capabilities'):
+            with self.subTest(cpu=cpu):
+                on, exp_on, n_on = self.run_guest(cpu, 'on', smp=4,
+                                                  strace=True)
+                off, exp_off, n_off = self.run_guest(cpu, 'off', smp=4,
+                                                     strace=True)
+                self.assertGreater(len(on['cpuid']), 300)
+                self.assertEqual(on['cpuid'], off['cpuid'])
+                self.assertEqual(on['msrs'], off['msrs'])
+                self.assertEqual(exp_on, exp_off)
+                # The cache was really used: fewer system-scope ioctls.
+                self.assertLess(n_on, n_off)
+
+    def test_dump_tells_models_apart(self):
+        a, _, _ = self.run_guest('qemu64', 'on')
+        b, _, _ = self.run_guest('host,-arch-capabilities', 'on')
+        self.assertNotEqual(a['cpuid'], b['cpuid'])
+
+    def test_devkvm_ioctls_do_not_grow_with_vcpus(self):
+        _, _, n1 = self.run_guest('qemu64', 'on', smp=1, strace=True)
+        _, _, n8 = self.run_guest('qemu64', 'on', smp=8, strace=True)
+        self.assertEqual(n1, n8)
+
+
+if __name__ == '__main__':
+    unittest.main()
