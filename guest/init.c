@@ -45,7 +45,7 @@
 
 /*
  * Boot-phase markers, 16-bit writes of MARKER_BASE + code to port 0x510:
- * 1 init started, 2 report printed ("ready").  pc-lite stamps each write
+ * 1 init started, 2 report printed ("ready"), 3 command done.  pc-lite stamps each write
  * with the host clock (trace event pc_lite_marker); on q35 and microvm the
  * port is fw_cfg's selector, whose trace event fw_cfg_select stamps the
  * same write (0xb001 and 0xb002 are not fw_cfg keys), so that one guest
@@ -411,7 +411,7 @@ int main(void)
     static char buf[4096], acpi[1024], cmdline[4096], clock[64] = "none";
     struct utsname uts;
     double uptime = -1;
-    int cpus = -1;
+    int cpus = -1, status;
 
     marker(1);
     mount("proc", "/proc", "proc", 0, NULL);
@@ -447,7 +447,9 @@ int main(void)
 
     switch (command_arg(cmdline, buf, sizeof(buf))) {
     case 1:
-        printf("PCLITE-EXIT status=%d\n", run_command(buf));
+        status = run_command(buf);
+        marker(3);
+        printf("PCLITE-EXIT status=%d\n", status);
         break;
     case -1:
         printf("pc-lite init: pclite.cmd= is not a hex string\n");
@@ -462,6 +464,13 @@ int main(void)
     /* hvc consoles write from a kernel thread: let them drain first. */
     tcdrain(STDOUT_FILENO);
     sync();
+    /*
+     * A clean journal, so that the next boot can mount the image
+     * read-only (no replay); fails harmlessly on an initramfs root.
+     */
+    if (!strstr(cmdline, "pclite.action=idle")) {
+        mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL);
+    }
 
     if (strstr(cmdline, "pclite.action=idle")) {
         for (;;) {

@@ -35,6 +35,7 @@
 #include "hw/i386/x86.h"
 #include "hw/acpi/generic_event_device.h"
 #include "hw/mem/pc-dimm.h"
+#include "system/hostmem.h"
 #include "hw/mem/nvdimm.h"
 #include "hw/mem/memory-device.h"
 #include "hw/sysbus.h"
@@ -252,7 +253,14 @@ static void pc_lite_machine_state_init(MachineState *ms)
             exit(EXIT_FAILURE);
         }
     }
+    /*
+     * Start every vCPU thread, then wait for all of them once, rather than
+     * for each in turn (nothing in x86_cpus_init() after qemu_init_vcpu()
+     * needs the accelerator's vCPU: it is reset again with the machine).
+     */
+    qemu_init_vcpus_begin();
     x86_cpus_init(x86ms, CPU_VERSION_LATEST);
+    qemu_init_vcpus_wait();
     pc_lite_devices_init(pms);
 }
 
@@ -291,6 +299,51 @@ static HotplugHandler *pc_lite_get_hotplug_handler(MachineState *ms,
     return NULL;
 }
 
+/*
+ * An NVDIMM must be backed by an image.  memory-backend-file silently
+ * creates a missing mem-path, which would give the guest an empty disk:
+ * a file that this QEMU created and that holds no data is refused and
+ * removed again.  The size must be a multiple of 2 MiB, the alignment of
+ * an fsdax namespace (scripts/pc-lite-image.py pads images to it).
+ */
+static bool pc_lite_nvdimm_check(PcLiteMachineState *pms, PCDIMMDevice *dimm,
+                                 Error **errp)
+{
+    HostMemoryBackend *hostmem = dimm->hostmem;
+    const char *id = DEVICE(dimm)->id ?: "nvdimm";
+    g_autofree char *path = NULL;
+    MemoryRegion *mr;
+    struct stat st;
+    uint64_t size;
+    int fd;
+
+    if (!hostmem || !host_memory_backend_mr_inited(hostmem)) {
+        return true;            /* realize reports a missing memdev */
+    }
+    mr = host_memory_backend_get_memory(hostmem);
+    size = memory_region_size(mr);
+    if (!QEMU_IS_ALIGNED(size, PC_LITE_NVDIMM_ALIGN)) {
+        error_setg(errp, "NVDIMM '%s': size 0x%" PRIx64 " is not a multiple "
+                   "of 2 MiB", id, size);
+        return false;
+    }
+    fd = memory_region_get_fd(mr);
+    if (!object_dynamic_cast(OBJECT(hostmem), TYPE_MEMORY_BACKEND_FILE) ||
+        fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_blocks || st.st_ctim.tv_sec < pms->started.tv_sec ||
+        (st.st_ctim.tv_sec == pms->started.tv_sec &&
+         st.st_ctim.tv_nsec < pms->started.tv_nsec)) {
+        return true;
+    }
+    path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
+    if (path) {
+        unlink(path);
+    }
+    error_setg(errp, "NVDIMM '%s': image '%s' does not exist (make one "
+               "with scripts/pc-lite-image.py)", id, path ?: "");
+    return false;
+}
+
 static void pc_lite_device_pre_plug_cb(HotplugHandler *hotplug_dev,
                                        DeviceState *dev, Error **errp)
 {
@@ -310,6 +363,9 @@ static void pc_lite_device_pre_plug_cb(HotplugHandler *hotplug_dev,
     }
     if (!ms->nvdimms_state->is_enabled) {
         error_setg(errp, "nvdimm is not enabled: add 'nvdimm=on' to '-M'");
+        return;
+    }
+    if (!pc_lite_nvdimm_check(PC_LITE_MACHINE(ms), PC_DIMM(dev), errp)) {
         return;
     }
     pc_dimm_pre_plug(PC_DIMM(dev), ms, errp);
@@ -350,6 +406,8 @@ static void pc_lite_machine_initfn(Object *obj)
     PcLiteMachineState *pms = PC_LITE_MACHINE(obj);
 
     pms->serial = ON_OFF_AUTO_AUTO;
+    /* The coarse clock, as file timestamps use. */
+    clock_gettime(CLOCK_REALTIME_COARSE, &pms->started);
 }
 
 static GlobalProperty pc_lite_compat_props[] = {

@@ -28,7 +28,8 @@
  *
  * I/O ports: 0x3f8-0x3ff 16550 UART (only with -serial or serial=on),
  *            0x600-0x60b ACPI PM timer block (timer at 0x608),
- *            0x510 boot-phase marker (debug-exit style, see trace events).
+ *            0x510 boot-phase marker: 16-bit writes traced with the host
+ *                  clock (trace event pc_lite_marker).
  *
  * IOAPIC GSIs: 4 UART, 9 GED (power button, ACPI events),
  *              16-19 PCIe INTA-INTD.  MSI/MSI-X go straight to the LAPICs.
@@ -41,6 +42,7 @@
 #include "hw/pci-host/gpex.h"
 #include "hw/acpi/acpi.h"
 #include "qemu/notify.h"
+#include "qemu/units.h"
 #include "qom/object.h"
 
 #define PC_LITE_GDT_ADDR          0x500
@@ -66,6 +68,7 @@
 #define PC_LITE_PM_IOPORT         0x600
 #define PC_LITE_PM_TMR_IOPORT     (PC_LITE_PM_IOPORT + 8)
 #define PC_LITE_MARKER_IOPORT     0x510
+#define PC_LITE_NVDIMM_ALIGN      (2 * MiB)
 
 #define PC_LITE_UART_GSI          4
 #define PC_LITE_GED_GSI           9
@@ -89,6 +92,7 @@ struct PcLiteMachineState {
     Notifier powerdown_req;
     PcLiteBoot *boot;
     hwaddr rsdp_addr;
+    struct timespec started;    /* to tell NVDIMM images QEMU created */
 };
 
 #define TYPE_PC_LITE_MACHINE MACHINE_TYPE_NAME("pc-lite")

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""scripts/pc-lite-run: a command in a VM booted from the NVDIMM root."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import pclite  # noqa: E402  pylint: disable=wrong-import-position
+
+RUNNER = os.path.join(pclite.TOP, 'scripts', 'pc-lite-run')
+
+
+def run(*args, stdin='', timeout=120):
+    env = dict(os.environ, PC_LITE_ACCEL=pclite.accel())
+    return subprocess.run([RUNNER] + list(args), capture_output=True,
+                          text=True, input=stdin, timeout=timeout, env=env,
+                          check=False)
+
+
+class RunnerTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='pc-lite-run-test-')
+        self.image = os.path.join(self.tmp, 'rootfs.img')
+        shutil.copy(pclite.guest_file('rootfs.img'), self.image)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_command_output_and_status(self):
+        p = run('--rootfs', self.image, '--cpus', '2', '--mem', '192M', '--',
+                'nproc; awk \'$2=="/"\' /proc/mounts; uname -r; '
+                'echo to-stderr >&2; exit 7')
+        self.assertEqual(p.returncode, 7, p.stderr)
+        out = p.stdout.splitlines()
+        self.assertEqual(out[0], '2')
+        # the root filesystem is the NVDIMM, mounted with DAX
+        self.assertRegex(out[1], r'^/dev/root / ext4 rw,.*dax')
+        self.assertRegex(out[2], r'-pc-lite$')
+        self.assertEqual(p.stderr.strip(), 'to-stderr')
+
+    def test_argv_is_quoted(self):
+        p = run('--rootfs', self.image, '--', 'printf', '%s|', 'a b', "c'd")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "a b|c'd|")
+
+    def test_command_not_found(self):
+        p = run('--rootfs', self.image, '--', 'no-such-command')
+        self.assertEqual(p.returncode, 127, p.stderr)
+        self.assertIn('not found', p.stderr)
+
+    def test_writes_are_private_by_default(self):
+        before = pclite_digest(self.image)
+        p = run('--rootfs', self.image, '--',
+                'echo x > /root/f && sync && cat /root/f')
+        self.assertEqual((p.returncode, p.stdout), (0, 'x\n'), p.stderr)
+        self.assertEqual(pclite_digest(self.image), before)
+
+    def test_persist_keeps_writes(self):
+        p = run('--rootfs', self.image, '--persist', '--',
+                'echo kept > /root/f && sync')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run('--rootfs', self.image, '--readonly', '--', 'cat /root/f; '
+                'touch /root/g')
+        self.assertEqual(p.stdout, 'kept\n')
+        self.assertIn('Read-only file system', p.stderr)
+        self.assertEqual(p.returncode, 1)
+
+    def test_interactive_shell(self):
+        p = run('--rootfs', self.image,
+                stdin='echo shell-says-$((6*7))\nexit\n')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('shell-says-42', p.stdout)
+
+    def test_timings(self):
+        p = run('--rootfs', self.image, '--timings', '--', 'true')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for phase in ('QEMU init', 'kernel', 'userspace', 'total',
+                      'command', 'shutdown'):
+            self.assertRegex(p.stderr, rf'{phase}.* \d+\.\d')
+
+    def test_bad_images(self):
+        odd = os.path.join(self.tmp, 'odd.img')
+        with open(odd, 'wb') as f:
+            f.truncate(3 << 20)
+        plain = os.path.join(self.tmp, 'plain.img')
+        with open(plain, 'wb') as f:
+            f.truncate(64 << 20)
+        for image, pattern in (
+                (os.path.join(self.tmp, 'missing.img'), 'No such file'),
+                (odd, 'not a multiple of 2 MiB'),
+                (plain, 'no fsdax info block')):
+            p = run('--rootfs', image, '--', 'true')
+            self.assertEqual(p.returncode, 125, p.stderr)
+            self.assertRegex(p.stderr, rf'^pc-lite-run: root image .*'
+                             rf'{pattern}')
+            self.assertEqual(p.stdout, '')
+
+    def test_bad_memory_size(self):
+        p = run('--rootfs', self.image, '--mem', 'lots', '--', 'true')
+        self.assertEqual(p.returncode, 125)
+        self.assertIn('--mem lots', p.stderr)
+
+
+def pclite_digest(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+if __name__ == '__main__':
+    unittest.main()
