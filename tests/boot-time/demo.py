@@ -9,8 +9,6 @@ boot-time breakdown (host clock) is printed.
 """
 
 import argparse
-import importlib.machinery
-import importlib.util
 import os
 import sys
 
@@ -25,17 +23,8 @@ COMMAND = ('echo "kernel: $(uname -r)"; echo "cpus:   $(nproc)"; '
            '/proc/mounts)"')
 
 
-def load_runner():
-    path = os.path.join(pclite.TOP, 'scripts', 'pc-lite-run')
-    loader = importlib.machinery.SourceFileLoader('pc_lite_run', path)
-    spec = importlib.util.spec_from_loader('pc_lite_run', loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
 def main():
-    runner = load_runner()
+    runner = pclite.runner
     opts = runner.parser().parse_args(['--cpus', '2', '--mem', '256M',
                                        '--timings', '--timeout', '300'])
     opts.accel = pclite.accel()

@@ -10,6 +10,8 @@ prints one line:
 which parse_report() turns into a dict.
 """
 
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
@@ -45,35 +47,18 @@ def parse_report(text):
     return report
 
 
-TRACE_RE = re.compile(r'^\d+@(\d+)\.(\d+):(?:(pc_lite_cpu_entry)|'
-                      r'pc_lite_marker boot marker 0x([0-9a-f]+))', re.M)
+def _load_runner():
+    """scripts/pc-lite-run as a module: its phase parser is shared."""
+    path = os.path.join(TOP, 'scripts', 'pc-lite-run')
+    loader = importlib.machinery.SourceFileLoader('pc_lite_run', path)
+    spec = importlib.util.spec_from_loader('pc_lite_run', loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
 
 
-def parse_phases(trace, t_launch, t_exit):
-    """Boot phases in ms from QEMU's host-clock trace stamps.
-
-    vmm_init: launch of QEMU to the boot CPU set at the kernel entry;
-    kernel: kernel entry to init's first marker; userspace: init start to
-    its report; shutdown: report to QEMU's exit.  All host wall clock.
-    """
-    stamps = {}
-    for m in TRACE_RE.finditer(trace):
-        t = int(m.group(1)) + int(m.group(2)) / 1e6
-        # init writes 0xb000 + code (guest/init.c)
-        key = 'entry' if m.group(3) else \
-            f'marker{int(m.group(4), 16) & 0xff}'
-        stamps.setdefault(key, t)
-    if not {'entry', 'marker1', 'marker2'} <= stamps.keys():
-        return None
-    ms = lambda a, b: round((b - a) * 1000, 2)  # noqa: E731
-    return {
-        'vmm_init': ms(t_launch, stamps['entry']),
-        'firmware': 0.0,
-        'kernel': ms(stamps['entry'], stamps['marker1']),
-        'userspace': ms(stamps['marker1'], stamps['marker2']),
-        'total': ms(t_launch, stamps['marker2']),
-        'shutdown': ms(stamps['marker2'], t_exit),
-    }
+runner = _load_runner()
+parse_phases = runner.parse_phases
 
 
 class Result:
