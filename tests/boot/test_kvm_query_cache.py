@@ -141,5 +141,62 @@ class KVMQueryCacheTest(unittest.TestCase):
         self.assertEqual(n1, n8)
 
 
+@unittest.skipUnless(kvm_usable(), '/dev/kvm is not usable')
+class VcpuCreationTest(unittest.TestCase):
+    """Batched vCPU creation and the single register push per vCPU."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix='pc-lite-vcpu-')
+        cls.guest = build_guest(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def start(self, smp):
+        vm = QEMUMachine(pclite.QEMU, args=[
+            '-accel', 'kvm', '-S', '-smp', smp, '-m', '64M', '-nodefaults',
+            '-kernel', self.guest], base_temp_dir=self.tmp)
+        vm.set_machine('pc-lite')
+        vm.launch()
+        self.addCleanup(vm.shutdown)
+        return vm
+
+    def regs(self, vm):
+        out = vm.cmd('human-monitor-command',
+                     command_line='info registers -a')
+        return out.split('CPU#')[1:]
+
+    def check_entry_state(self, regs):
+        # 64-bit boot protocol on the BSP; the APs wait for INIT/SIPI.
+        self.assertRegex(regs[0], r'RIP=0*1000000 ')
+        self.assertRegex(regs[0], r'RSI=0*7000 ')
+        self.assertRegex(regs[0], r'CR0=80000011')
+        for ap in regs[1:]:
+            self.assertRegex(ap, r'[RE]IP=0*fff0 ')
+            self.assertRegex(ap, r'CS =f000 ')
+
+    def test_all_vcpus_created_with_entry_state(self):
+        vm = self.start('16')
+        cpus = vm.cmd('query-cpus-fast')
+        self.assertEqual([c['cpu-index'] for c in cpus], list(range(16)))
+        self.assertEqual(len({c['thread-id'] for c in cpus}), 16)
+        self.check_entry_state(self.regs(vm))
+
+    def test_cpu_hotplug_and_reset(self):
+        vm = self.start('2,maxcpus=4')
+        vm.cmd('device_add', driver='qemu64-x86_64-cpu', id='cpu2',
+               **{'socket-id': 0, 'core-id': 2, 'thread-id': 0})
+        self.assertEqual(len(vm.cmd('query-cpus-fast')), 3)
+        regs = self.regs(vm)
+        self.assertEqual(len(regs), 3)
+        self.check_entry_state(regs)
+        vm.cmd('system_reset')
+        self.check_entry_state(self.regs(vm))
+        vm.cmd('cont')
+        self.assertEqual(vm.cmd('query-status')['status'], 'running')
+
+
 if __name__ == '__main__':
     unittest.main()
