@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Memory of several VMs booted from one NVDIMM root image vs private copies.
+
+Boots --vms pc-lite VMs at once, each with the root filesystem on a DAX
+NVDIMM, in two layouts:
+
+  shared   every VM maps the same read-only image file (readonly=on)
+  private  every VM maps its own copy of the image (share=off)
+
+Each guest runs a small workload that executes and reads files of its root
+(busybox, init), then stays idle.  Once all have reported, the QEMU
+processes' /proc/PID/smaps_rollup is read: with DAX the guest's view of a
+file is the host's page cache of the image, so in the shared layout those
+pages count once across all VMs (PSS splits them), while private copies
+each bring their own.  Writes build/bench/shared-root.json and .md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'boot'))
+import pclite  # noqa: E402  pylint: disable=wrong-import-position
+
+from qemu.machine import QEMUMachine  # noqa: E402  pylint: disable=C0411
+
+WORKLOAD = ('cat /bin/busybox /sbin/init > /dev/null; ls -R / > /dev/null; '
+            'sh -c true; awk "BEGIN{}"')
+ROLLUP_KEYS = ('Rss', 'Pss', 'Pss_Anon', 'Pss_File', 'Pss_Shmem',
+               'Shared_Clean', 'Private_Clean', 'Private_Dirty')
+
+
+def smaps_rollup(pid):
+    """The kB figures of /proc/PID/smaps_rollup as a dict."""
+    out = {}
+    with open(f'/proc/{pid}/smaps_rollup', encoding='utf-8') as f:
+        for line in f:
+            key, _, rest = line.partition(':')
+            if key in ROLLUP_KEYS:
+                out[key] = int(rest.split()[0])
+    return out
+
+
+def launch(image, readonly, tmp, index, accel):
+    size = os.path.getsize(image)
+    console = os.path.join(tmp, f'console-{index}.log')
+    backend = 'readonly=on' if readonly else 'share=off'
+    args = ['-accel', accel, '-smp', '1', '-m', '128M,slots=1,maxmem=1G',
+            '-nodefaults', '-no-reboot', '-display', 'none',
+            '-kernel', pclite.guest_file('vmlinux'),
+            '-object', f'memory-backend-file,id=root,mem-path={image},'
+                       f'size={size},{backend}',
+            '-device', 'nvdimm,memdev=root' + (',unarmed=on' if readonly
+                                               else ''),
+            '-chardev', f'file,id=con,path={console}',
+            '-serial', 'chardev:con',
+            '-append', 'console=ttyS0 quiet root=/dev/pmem0 rootflags=dax '
+                       f'{"ro" if readonly else "rw"} pclite.action=idle '
+                       f'pclite.cmd={WORKLOAD.encode().hex()}']
+    vm = QEMUMachine(pclite.QEMU, args=args, base_temp_dir=tmp)
+    vm.set_machine('pc-lite,nvdimm=on')
+    vm.launch()
+    return vm, console
+
+
+def wait_exit_lines(consoles, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = 0
+        for path in consoles:
+            try:
+                with open(path, encoding='utf-8', errors='replace') as f:
+                    done += 'PCLITE-EXIT status=0' in f.read()
+            except OSError:
+                pass
+        if done == len(consoles):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def measure(layout, vms, accel, timeout):
+    tmp = tempfile.mkdtemp(prefix='pc-lite-shared-')
+    machines = []
+    try:
+        images = []
+        for i in range(vms):
+            if layout == 'shared' and images:
+                images.append(images[0])
+                continue
+            path = os.path.join(tmp, f'rootfs-{i}.img')
+            shutil.copy(pclite.guest_file('rootfs.img'), path)
+            images.append(path)
+        for i, image in enumerate(images):
+            machines.append(launch(image, layout == 'shared', tmp, i, accel))
+        if not wait_exit_lines([c for _, c in machines], timeout):
+            raise RuntimeError(f'{layout}: not every guest ran the workload')
+        time.sleep(0.5)             # let the guests settle into idle
+        per_vm = [smaps_rollup(vm.get_pid()) for vm, _ in machines]
+    finally:
+        for vm, _ in machines:
+            vm.shutdown(hard=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return per_vm
+
+
+def summarise(per_vm):
+    return {key: {'sum': sum(v[key] for v in per_vm),
+                  'median': statistics.median(v[key] for v in per_vm)}
+            for key in ROLLUP_KEYS if all(key in v for v in per_vm)}
+
+
+def table(result):
+    lines = ['| layout | VMs | PSS per VM (median, KiB) | of it file-backed '
+             '(KiB) | PSS of all VMs (KiB) | RSS per VM (median, KiB) |',
+             '|---|---|---|---|---|---|']
+    for layout in ('shared', 'private'):
+        s = result['layouts'][layout]['summary']
+        lines.append(f'| {layout} | {result["vms"]} | '
+                     f'{s["Pss"]["median"]:.0f} | '
+                     f'{s["Pss_File"]["median"]:.0f} | {s["Pss"]["sum"]} | '
+                     f'{s["Rss"]["median"]:.0f} |')
+    return '\n'.join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--vms', type=int, default=4)
+    ap.add_argument('--timeout', type=float, default=300)
+    ap.add_argument('--out', default=os.path.join(pclite.BUILD, 'bench'))
+    opts = ap.parse_args()
+    accel = pclite.accel()
+    result = {'vms': opts.vms, 'accel': accel, 'workload': WORKLOAD,
+              'image_bytes': os.path.getsize(pclite.guest_file('rootfs.img')),
+              'layouts': {}}
+    for layout in ('shared', 'private'):
+        per_vm = measure(layout, opts.vms, accel, opts.timeout)
+        result['layouts'][layout] = {'per_vm_kib': per_vm,
+                                     'summary': summarise(per_vm)}
+    shared = result['layouts']['shared']['summary']['Pss']['sum']
+    private = result['layouts']['private']['summary']['Pss']['sum']
+    result['private_over_shared_pss'] = round(private / shared, 3)
+    os.makedirs(opts.out, exist_ok=True)
+    with open(os.path.join(opts.out, 'shared-root.json'), 'w',
+              encoding='utf-8') as f:
+        json.dump(result, f, indent=1)
+    md = (f'{opts.vms} pc-lite VMs from one read-only NVDIMM root image '
+          f'(shared) vs one private copy each, accelerator {accel}:\n\n'
+          f'{table(result)}\n\nPSS of all VMs, private / shared: '
+          f'{result["private_over_shared_pss"]}; saved by sharing: '
+          f'{private - shared} KiB\n')
+    with open(os.path.join(opts.out, 'shared-root.md'), 'w',
+              encoding='utf-8') as f:
+        f.write(md)
+    print(md)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
