@@ -30,7 +30,7 @@ DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	ccache linux-source-6.1 busybox-static e2fsprogs python3-matplotlib \
 	strace xz-utils git file
 
-.PHONY: all deps qemu guest demo check check-qtest check-boot clean
+.PHONY: all deps qemu guest demo bench-startup check check-qtest check-boot clean
 
 all: qemu guest
 
@@ -64,6 +64,14 @@ guest: deps
 
 demo: qemu guest
 	@$(PYTHON) $(TOP)/tests/boot-time/demo.py
+
+# Start-up cost under KVM (issue #6): ioctls by request and exec to the
+# first guest instruction, -smp 1..64, pc-lite vs microvm; then what
+# compile-time trimming buys.  build/bench/startup.{json,png}, trim.json.
+# microvm and the untrimmed figures need build/qemu-full (make qemu-full).
+bench-startup: qemu
+	@$(PYTHON) $(TOP)/tests/boot-time/startup.py $(STARTUP_ARGS)
+	@$(TOP)/scripts/qemu-lite-config.sh --report
 
 check-qtest: qemu
 	@$(TOP)/scripts/run-qtests.sh $(QEMU_BUILD)

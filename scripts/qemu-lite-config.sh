@@ -9,7 +9,19 @@
 # Usage: qemu-lite-config.sh SRC_DIR BUILD_DIR [extra configure args...]
 #   PC_LITE_FLAVOUR=lite (default) | full
 #     full keeps QEMU's default devices and features (for comparisons).
+#        qemu-lite-config.sh --report [--runs N]
+#     measures what trimming buys, now, on this host: binary size, shared
+#     libraries, peak RSS and start-up time of build/qemu against
+#     build/qemu-full (the same source with defaults; "make qemu-full").
 set -eu
+
+if [ "${1:-}" = "--report" ]; then
+    shift
+    top=$(cd "$(dirname "$0")/.." && pwd)
+    PYTHONPATH="$top/build/qemu-src/python${PYTHONPATH:+:$PYTHONPATH}" \
+        exec "${PYTHON:-/usr/bin/python3}" \
+        "$top/tests/boot-time/startup_trim.py" "$@"
+fi
 
 src=$(cd "$1" && pwd)
 out=$2

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What compile-time trimming buys: the trimmed build (build/qemu) against
+the default-featured build of the same source (build/qemu-full).
+
+Measured now, on this host: binary size (file and text+data+bss), shared
+libraries loaded, peak RSS (VmHWM) and exec-to-QMP-ready / exec to the
+first guest instruction of the same pc-lite start-up (-S + QMP quit for
+RSS; tiny guest, KVM when usable, else TCG).  Median of --runs.  Prints a
+table and writes build/bench/trim.json.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILD = os.path.join(TOP, 'build')
+sys.path.insert(0, os.path.join(BUILD, 'qemu-src', 'python'))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from qemu.machine import QEMUMachine  # noqa: E402
+import startup  # noqa: E402
+
+
+def size_of(binary):
+    out = subprocess.run(['size', binary], capture_output=True, text=True,
+                         check=True).stdout.split('\n')[1].split()
+    return {'file_bytes': os.path.getsize(binary),
+            'text': int(out[0]), 'data': int(out[1]), 'bss': int(out[2])}
+
+
+def libs(binary):
+    out = subprocess.run(['ldd', binary], capture_output=True, text=True,
+                         check=False).stdout
+    return len([l for l in out.splitlines() if '=>' in l])
+
+
+def run_once(binary, accel, guest, tmp):
+    trace = os.path.join(tmp, 'trace.log')
+    if os.path.exists(trace):
+        os.unlink(trace)
+    vm = QEMUMachine(binary, args=[
+        '-accel', accel, '-smp', '1', '-m', '256M', '-nodefaults',
+        '-kernel', guest, '-D', trace, '-d', 'trace:vm_state_notify',
+        '-msg', 'timestamp=on'], base_temp_dir=tmp)
+    vm.set_machine('pc-lite')
+    t0 = time.time()
+    vm.launch()
+    t_qmp = (time.time() - t0) * 1000
+    stamp = None
+    deadline = time.monotonic() + 30
+    while stamp is None and time.monotonic() < deadline:
+        with open(trace, encoding='utf-8', errors='replace') as f:
+            m = startup.TRACE_RE.search(f.read())
+        if m:
+            stamp = int(m.group(1)) + int(m.group(2)) / 1e6
+        else:
+            time.sleep(0.005)
+    with open(f'/proc/{vm.get_pid()}/status', encoding='utf-8') as f:
+        st = dict(l.split(':', 1) for l in f if ':' in l)
+    vm.shutdown()
+    return {'qmp_ready_ms': t_qmp,
+            'first_insn_ms': (stamp - t0) * 1000 if stamp else None,
+            'vmhwm_kb': int(st['VmHWM'].split()[0]),
+            'vmrss_kb': int(st['VmRSS'].split()[0])}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--lite', default=os.path.join(BUILD, 'qemu',
+                                                   'qemu-system-x86_64'))
+    ap.add_argument('--full', default=os.path.join(BUILD, 'qemu-full',
+                                                   'qemu-system-x86_64'))
+    ap.add_argument('--runs', type=int, default=11)
+    ap.add_argument('--out', default=os.path.join(BUILD, 'bench',
+                                                  'trim.json'))
+    opts = ap.parse_args()
+    for b in (opts.lite, opts.full):
+        if not os.path.exists(b):
+            print(f'trim report: {b} is missing (make qemu / make '
+                  'qemu-full): skipped')
+            return 0
+    accel = 'kvm' if os.access('/dev/kvm', os.R_OK | os.W_OK) else 'tcg'
+    os.makedirs(os.path.dirname(opts.out), exist_ok=True)
+    guest = startup.build_guest(os.path.dirname(opts.out))[0]
+    res = {}
+    with tempfile.TemporaryDirectory(prefix='pc-lite-trim-') as tmp:
+        for name, b in (('trimmed', opts.lite), ('full', opts.full)):
+            run_once(b, accel, guest, tmp)          # warm-up
+            runs = [run_once(b, accel, guest, tmp) for _ in range(opts.runs)]
+            med = {k: round(statistics.median(r[k] for r in runs), 2)
+                   for k in runs[0] if runs[0][k] is not None}
+            res[name] = {'binary': b, 'size': size_of(b), 'libs': libs(b),
+                         'median': med, 'runs': runs}
+    with open(opts.out, 'w', encoding='utf-8') as f:
+        json.dump({'accel': accel, 'runs': opts.runs, 'results': res}, f,
+                  indent=1)
+    t, u = res['trimmed'], res['full']
+    rows = [
+        ('binary file (MiB)', t['size']['file_bytes'] / 2**20,
+         u['size']['file_bytes'] / 2**20),
+        ('text+data+bss (MiB)',
+         sum(t['size'][k] for k in ('text', 'data', 'bss')) / 2**20,
+         sum(u['size'][k] for k in ('text', 'data', 'bss')) / 2**20),
+        ('shared libraries', t['libs'], u['libs']),
+        ('peak RSS, -smp 1 -m 256M (MiB)', t['median']['vmhwm_kb'] / 1024,
+         u['median']['vmhwm_kb'] / 1024),
+        ('exec to QMP ready (ms)', t['median']['qmp_ready_ms'],
+         u['median']['qmp_ready_ms']),
+        ('exec to first guest insn (ms)', t['median'].get('first_insn_ms'),
+         u['median'].get('first_insn_ms')),
+    ]
+    print(f'What trimming buys (pc-lite machine, {accel}, median of '
+          f'{opts.runs}; measured now):')
+    print(f'| {"":32} | {"trimmed":>9} | {"full":>9} | {"trimmed/full":>12} |')
+    print(f'|{"-" * 34}|{"-" * 11}|{"-" * 11}|{"-" * 14}|')
+    for label, a, b in rows:
+        ratio = f'{a / b:.2f}' if a and b else '-'
+        print(f'| {label:32} | {a:9.2f} | {b:9.2f} | {ratio:>12} |')
+    print(f'trim report: wrote {opts.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
