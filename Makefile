@@ -3,6 +3,9 @@
 #   make demo    install what is missing, build, boot the bundled guest and
 #                print its boot-time breakdown
 #   make check   install what is missing, build, run every test
+#   make bench   boot-time and memory benchmark: pc-lite beside q35 and
+#                microvm from a second, full build of the same source
+#                (BENCH_ARGS="--runs 3 --only 'pc-lite*'" etc.)
 #
 # Caches live outside the clone (PC_LITE_CACHE, default ~/.cache/pc-lite):
 # ccache, the Debian source package and the guest kernel, keyed by inputs.
@@ -12,6 +15,7 @@ BUILD      := $(TOP)/build
 QEMU_BUILD := $(BUILD)/qemu
 QEMU_SRCDIR:= $(BUILD)/qemu-src
 QEMU_BIN   := $(BUILD)/qemu-system-x86_64
+QEMU_FULL_BUILD := $(BUILD)/qemu-full
 PC_LITE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pc-lite
 PYTHON     := /usr/bin/python3
 JOBS       ?= $(shell nproc)
@@ -28,9 +32,10 @@ export PYTHONPATH := $(QEMU_SRCDIR)/python$(if $(PYTHONPATH),:$(PYTHONPATH))
 DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	libpixman-1-dev python3-venv flex bison bc libelf-dev libssl-dev cpio \
 	ccache linux-source-6.1 busybox-static e2fsprogs python3-matplotlib \
-	strace xz-utils git file
+	strace xz-utils git file seabios
 
-.PHONY: all deps qemu guest demo bench-startup check check-qtest check-boot clean
+.PHONY: all deps qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
+	check-boot clean
 
 all: qemu guest
 
@@ -59,11 +64,41 @@ qemu: deps
 	    { echo "pc-lite: the built QEMU does not list the pc-lite machine"; exit 1; }
 	@echo "pc-lite: $(QEMU_BIN) ($$($(QEMU_BIN) --version | head -1))"
 
+# The same source with QEMU's default devices and features (q35, microvm,
+# ...), x86_64-softmmu only, for the benchmark's comparisons.  Configured
+# once; ninja rebuilds incrementally when patches/ or our files change.
+qemu-full: deps
+	@$(TOP)/scripts/prepare-qemu.sh
+	@if [ ! -f $(QEMU_FULL_BUILD)/build.ninja ] || \
+	    [ $(TOP)/scripts/qemu-lite-config.sh -nt $(QEMU_FULL_BUILD)/build.ninja ] || \
+	    ! grep -q "$(QEMU_SRCDIR)" $(QEMU_FULL_BUILD)/config.status 2>/dev/null; then \
+	    rm -rf $(QEMU_FULL_BUILD); \
+	    echo "pc-lite: configuring the full QEMU in $(QEMU_FULL_BUILD)"; \
+	    PC_LITE_FLAVOUR=full PYTHON=$(PYTHON) $(TOP)/scripts/qemu-lite-config.sh \
+	        $(QEMU_SRCDIR) $(QEMU_FULL_BUILD) > $(BUILD)/configure-full.log 2>&1 || \
+	        { tail -30 $(BUILD)/configure-full.log; exit 1; }; \
+	fi
+	@echo "pc-lite: building the full QEMU (ninja -j$(JOBS))"
+	@ninja -C $(QEMU_FULL_BUILD) -j$(JOBS) qemu-system-x86_64 > $(BUILD)/ninja-full.log 2>&1 || \
+	    { grep -m20 -E 'error:|FAILED' $(BUILD)/ninja-full.log || tail -40 $(BUILD)/ninja-full.log; exit 1; }
+	@$(QEMU_FULL_BUILD)/qemu-system-x86_64 -M help | grep -q '^microvm ' || \
+	    { echo "pc-lite: the full QEMU does not list microvm"; exit 1; }
+
+# qboot and option ROMs from the source (with a kernel-entry marker),
+# SeaBIOS from Debian; cached in build/firmware/KEY.
+firmware: deps
+	@$(TOP)/scripts/prepare-qemu.sh
+	@dir=$$(PYTHON=$(PYTHON) $(TOP)/scripts/build-firmware.sh $(QEMU_SRCDIR) $(BUILD)/firmware) && \
+	    echo "pc-lite: firmware in $$dir"
+
 guest: deps
 	@$(TOP)/scripts/build-guest.sh $(BUILD)/guest
 
 demo: qemu guest
 	@$(PYTHON) $(TOP)/tests/boot-time/demo.py
+
+bench: qemu qemu-full firmware guest
+	@$(PYTHON) $(TOP)/tests/boot-time/bench.py $(BENCH_ARGS)
 
 # Start-up cost under KVM (issue #6): ioctls by request and exec to the
 # first guest instruction, -smp 1..64, pc-lite vs microvm; then what

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""make bench: boot-time and memory benchmark, pc-lite beside q35/microvm.
+
+Boots the project's guest N times per configuration (after a warm-up) and
+writes OUT/boot-time.{json,md,png,svg}.  See "Measuring boot time" in
+docs/pc-lite.rst for the phases and their clocks; bench_run.py has the
+exact stamp definitions.
+
+  bench.py                      the whole matrix, N=10
+  bench.py --quick              N=1, no warm-up, pc-lite PVH (+ microvm
+                                qboot when build/qemu-full exists)
+  bench.py --only 'pc-lite*'    configurations by glob (--list shows them)
+  bench.py --baseline OLD.json  also print each phase's ratio to OLD
+"""
+
+import argparse
+import datetime
+import fnmatch
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, '..', 'boot'))
+# pylint: disable=wrong-import-position
+import pclite                                   # noqa: E402
+import bench_configs as bc                      # noqa: E402
+import bench_report as rep                      # noqa: E402
+import bench_run as br                          # noqa: E402
+
+SCHEMA = 'pc-lite-boot-time/1'
+QUICK = ('pc-lite-pvh/1x128M', 'microvm-qboot/1x128M')
+
+
+def _cmd(args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True,
+                              check=False, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ''
+
+
+def host_facts():
+    model = ''
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+        for line in f:
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+                break
+    kvm_module = 'none'
+    for mod in ('kvm_intel', 'kvm_amd', 'kvm_pvm'):
+        if os.path.isdir(f'/sys/module/{mod}'):
+            kvm_module = mod
+    rev = _cmd(['git', '-C', bc.TOP, 'rev-parse', '--short', 'HEAD'])
+    dirty = _cmd(['git', '-C', bc.TOP, 'status', '--porcelain',
+                  '--untracked-files=no'])
+    return {
+        'cpu_model': model, 'cpus': os.cpu_count(),
+        'kernel': platform.release(), 'kvm_module': kvm_module,
+        'kvm_usable': bc.kvm_usable(),
+        'git_rev': rev + ('-dirty' if dirty else ''),
+        'loadavg_start': os.getloadavg(),
+    }
+
+
+def qemu_facts(configs):
+    out = {}
+    for key in sorted({c.qemu for c in configs}):
+        path = bc.QEMUS[key]
+        out[key] = {'path': path,
+                    'version': _cmd([path, '--version']).splitlines()[0]
+                    if os.access(path, os.X_OK) else None}
+    fw = os.path.realpath(bc.FIRMWARE_DIR)
+    version = ''
+    if os.path.exists(os.path.join(fw, 'seabios.version')):
+        with open(os.path.join(fw, 'seabios.version'),
+                  encoding='utf-8') as f:
+            version = f.read().strip()
+    return out, {'dir': fw, 'seabios_deb': version}
+
+
+def select(args):
+    configs = bc.all_configs()
+    if args.quick and not args.only:
+        configs = [c for c in configs if c.name in QUICK]
+    if args.only:
+        pats = args.only.split(',')
+        configs = [c for c in configs
+                   if any(fnmatch.fnmatch(c.name, p) for p in pats)]
+    return configs
+
+
+def bench_config(config, accel, args, log):
+    entry = {
+        'name': config.name, 'label': config.label, 'qemu': config.qemu,
+        'machine': config.machine, 'firmware': config.firmware,
+        'kernel': config.kernel, 'initrd': config.initrd,
+        'smp': config.smp, 'mem': config.mem, 'size': config.size,
+        'root': config.root, 'group': config.group, 'accel': accel,
+        'markers': config.markers, 'runs': [], 'failed_boots': 0,
+        'errors': [],
+        'qemu_args': ['-M', config.machine] +
+        bc.qemu_args(config, accel, 'CONSOLE', 'TRACE'),
+    }
+    why = bc.missing(config)
+    if why:
+        entry['status'] = 'skipped'
+        entry['error'] = why
+        log(f'  skipped: {why}')
+        return entry
+    full = args.full_accel
+    if full:
+        for i in range(args.warmup):
+            r = br.boot_once(config, full)
+            log(f'  warm-up {i + 1}: ' +
+                (r.get('error') or f'total {r["phases"]["total"]:.1f} ms'))
+        attempts = 0
+        while len(entry['runs']) < args.runs and \
+                attempts < args.runs * args.max_attempts:
+            attempts += 1
+            r = br.boot_once(config, full)
+            if 'error' in r:
+                entry['failed_boots'] += 1
+                entry['errors'].append(r['error'])
+                entry.setdefault('first_failure', r)
+                log(f'  boot failed: {r["error"]}')
+                continue
+            entry['runs'].append(r)
+            p = r['phases']
+            log(f'  run {len(entry["runs"])}: ' + ' '.join(
+                f'{k}={p[k]:.1f}' for k in br.PHASES))
+        entry['summary'] = rep.summarise(entry['runs'])
+        if not entry['runs']:
+            entry['status'] = 'failed'
+            entry['error'] = entry['errors'][0] if entry['errors'] \
+                else 'no boot'
+            return entry
+        entry['status'] = 'ok'
+        if not args.no_memory:
+            entry['memory'] = br.idle_memory(config, full)
+            m = entry['memory']
+            log('  idle memory: ' + (m.get('error') or
+                ' '.join(f'{k}={v}' for k, v in m.items())))
+    else:
+        entry['status'] = 'vmm-init-only'
+    if args.kvm_startup:
+        vals = []
+        errors = []
+        for i in range(args.warmup + args.runs):
+            r = br.vmm_init_once(config, 'kvm')
+            if 'error' in r:
+                errors.append(r['error'])
+                break
+            if i >= args.warmup:
+                vals.append(r['vmm_init'])
+        entry['kvm_vmm_init'] = {'accel': 'kvm', 'runs': vals,
+                                 'summary': rep.stats(vals)}
+        if errors:
+            entry['kvm_vmm_init']['error'] = errors[0]
+        log('  KVM VMM init: ' + (errors[0] if errors else
+                                  ' '.join(f'{v:.1f}' for v in vals)))
+    return entry
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--runs', type=int, default=10)
+    ap.add_argument('--warmup', type=int, default=1)
+    ap.add_argument('--quick', action='store_true',
+                    help='N=1, no warm-up, a small subset (make check)')
+    ap.add_argument('--only', help='comma-separated globs of config names')
+    ap.add_argument('--list', action='store_true')
+    ap.add_argument('--out', default=os.path.join(bc.BUILD, 'bench'))
+    ap.add_argument('--baseline', help='a stored boot-time.json')
+    ap.add_argument('--fail-above', type=float, metavar='RATIO',
+                    help='with --baseline: exit 1 when a total ratio is '
+                    'above RATIO')
+    ap.add_argument('--no-memory', action='store_true')
+    ap.add_argument('--no-kvm', action='store_true',
+                    help='skip the KVM VMM-init measurement')
+    ap.add_argument('--max-attempts', type=int, default=3,
+                    help='boot attempts per wanted run (failed boots are '
+                    'counted and reported)')
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.runs, args.warmup = 1, 0
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    configs = select(args)
+    if args.list:
+        for c in configs:
+            why = bc.missing(c)
+            print(f'{c.name:34s} {c.label}' + (f'  [{why}]' if why else ''))
+        return 0
+    if not configs:
+        print('bench: no configuration selected')
+        return 1
+    accel = pclite.accel()
+    # Full boots under the accelerator that can boot the guest; when that
+    # is TCG and /dev/kvm exists, KVM still measures VMM init.
+    args.full_accel = accel
+    args.kvm_startup = accel != 'kvm' and bc.kvm_usable() and not args.no_kvm
+    os.makedirs(args.out, exist_ok=True)
+    base = os.path.join(args.out, 'boot-time')
+    qemus, firmware = qemu_facts(configs)
+    data = {
+        'schema': SCHEMA,
+        'created': datetime.datetime.now(datetime.timezone.utc)
+        .isoformat(timespec='seconds'),
+        'command': 'make bench' if not argv and
+        os.environ.get('MAKELEVEL') else
+        'tests/boot-time/bench.py ' + ' '.join(argv or sys.argv[1:]),
+        'accel': accel, 'kvm_vmm_init_measured': args.kvm_startup,
+        'runs': args.runs, 'warmup': args.warmup, 'quick': args.quick,
+        'host': host_facts(), 'qemu': qemus, 'firmware': firmware,
+        'configs': [],
+    }
+    print(f'bench: {len(configs)} configurations, {args.runs} boots each '
+          f'after {args.warmup} warm-up, accelerator {accel}'
+          + (', plus VMM init under KVM' if args.kvm_startup else '')
+          + f'; load average {os.getloadavg()[0]:.2f}')
+    t0 = time.monotonic()
+    for c in configs:
+        print(f'bench: {c.name} ({c.label})', flush=True)
+        data['configs'].append(bench_config(
+            c, accel, args, lambda s: print(s, flush=True)))
+    data['host']['loadavg_end'] = os.getloadavg()
+    data['duration_s'] = round(time.monotonic() - t0, 1)
+    data['ratios'] = rep.ratios(data)
+    status = 0
+    if args.baseline:
+        with open(args.baseline, encoding='utf-8') as f:
+            baseline = json.load(f)
+        data['baseline'] = {'file': args.baseline,
+                            'ratios': rep.compare(data, baseline)}
+    with open(base + '.json', 'w', encoding='utf-8') as f:
+        json.dump(data, f, indent=1)
+    with open(base + '.md', 'w', encoding='utf-8') as f:
+        f.write(rep.markdown(data))
+    rep.chart(data, base)
+    print()
+    print(rep.markdown(data))
+    if args.baseline:
+        rows = data['baseline']['ratios']
+        print(rep.compare_text(rows, args.baseline))
+        if args.fail_above and any(
+                r['total'] and r['total'] > args.fail_above for r in rows):
+            print(f'bench: a total ratio is above {args.fail_above}')
+            status = 1
+    problems = rep.validate(data, base)
+    failed = [c['name'] for c in data['configs'] if c['status'] == 'failed']
+    for p in problems:
+        print(f'bench: invalid output: {p}')
+    if failed:
+        print(f'bench: no successful boot for {", ".join(failed)}')
+    print(f'bench: wrote {base}.json, .md, .png, .svg '
+          f'({data["duration_s"]:.0f} s)')
+    return 1 if problems or failed else status
+
+
+if __name__ == '__main__':
+    sys.exit(main())

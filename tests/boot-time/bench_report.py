@@ -1,0 +1,271 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Summaries, the Markdown table, the chart, baseline ratios, validation."""
+
+import json
+import os
+import statistics
+
+from bench_run import PHASES
+
+PHASE_LABELS = {
+    'vmm_init': 'VMM init', 'firmware': 'firmware', 'kernel': 'kernel',
+    'userspace': 'userspace', 'total': 'total', 'shutdown': 'shutdown',
+}
+STACKED = ('vmm_init', 'firmware', 'kernel', 'userspace')
+COLOURS = ('#4e79a7', '#f28e2b', '#59a14f', '#e15759')
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {'min': min(values), 'median': statistics.median(values),
+            'max': max(values), 'n': len(values)}
+
+
+def summarise(runs):
+    good = [r for r in runs if 'error' not in r]
+    out = {p: stats([r['phases'][p] for r in good]) for p in PHASES}
+    out['peak_rss_kb'] = stats([r.get('peak_rss_kb') for r in good])
+    out['guest_uptime_ms'] = stats(
+        [(r.get('report') or {}).get('uptime_ms') for r in good])
+    return out
+
+
+def _ms(st, key='median'):
+    return '-' if not st else f'{st[key]:.1f}'
+
+
+def _cell(st):
+    if not st:
+        return '-'
+    return f'{st["median"]:.1f} ({st["min"]:.1f}-{st["max"]:.1f})'
+
+
+def _mib(kb):
+    return '-' if kb is None else f'{kb / 1024:.1f}'
+
+
+def find(data, name):
+    for c in data['configs']:
+        if c['name'] == name:
+            return c
+    return None
+
+
+def ratios(data):
+    """pc-lite PVH against microvm (qboot) and q35 (SeaBIOS), per size."""
+    out = []
+    for size in sorted({c['size'] for c in data['configs']}):
+        lite = find(data, f'pc-lite-pvh/{size}')
+        for other in ('microvm-qboot', 'microvm-seabios', 'q35-seabios'):
+            o = find(data, f'{other}/{size}')
+            if not lite or not o:
+                continue
+            row = {'pair': f'pc-lite-pvh / {other}', 'size': size}
+            for key, summ in (('total', 'summary'),
+                              ('vmm_init', 'summary')):
+                a = (lite.get(summ) or {}).get(key)
+                b = (o.get(summ) or {}).get(key)
+                row[key] = round(a['median'] / b['median'], 3) \
+                    if a and b and b['median'] else None
+            a = (lite.get('kvm_vmm_init') or {}).get('summary')
+            b = (o.get('kvm_vmm_init') or {}).get('summary')
+            row['kvm_vmm_init'] = round(a['median'] / b['median'], 3) \
+                if a and b and b['median'] else None
+            out.append(row)
+    return out
+
+
+def markdown(data):
+    h = data['host']
+    lines = [
+        f'Boot time in ms, median (min-max) of {data["runs"]} boots after '
+        f'{data["warmup"]} warm-up; accelerator **{data["accel"]}**; '
+        f'host {h["cpu_model"]}, {h["cpus"]} CPUs, Linux {h["kernel"]}; '
+        f'pc-lite {h["git_rev"]}; `{data["command"]}`.',
+        '',
+        '| configuration | ' + ' | '.join(PHASE_LABELS[p] for p in PHASES) +
+        ' | peak RSS MiB |',
+        '|---|' + '---:|' * (len(PHASES) + 1),
+    ]
+    for c in data['configs']:
+        s = c.get('summary') or {}
+        if c['status'] != 'ok':
+            lines.append(f'| {c["label"]} | {c["status"]}: '
+                         f'{c.get("error", "")} |' + ' |' * len(PHASES))
+            continue
+        rss = s.get('peak_rss_kb')
+        lines.append(f'| {c["label"]} | ' +
+                     ' | '.join(_cell(s.get(p)) for p in PHASES) +
+                     f' | {_mib(rss["median"] if rss else None)} |')
+    lines += [
+        '',
+        'Memory of an idle booted guest (MiB; USS/PSS from smaps_rollup, '
+        'guest RAM = resident pages of the guest-RAM mappings), KVM VMM init '
+        '(ms, median (min-max)), boots that failed:',
+        '',
+        '| configuration | VMM USS | VMM PSS | guest RAM touched | '
+        'total PSS | peak RSS | KVM VMM init | failed boots |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ]
+    for c in data['configs']:
+        m = c.get('memory') or {}
+        k = c.get('kvm_vmm_init') or {}
+        kvm = _cell(k.get('summary')) if k.get('summary') else \
+            (k.get('error', '-') if k else '-')
+        fails = c.get('failed_boots', 0)
+        lines.append(
+            f'| {c["label"]} | {_mib(m.get("vmm_uss_kb"))} | '
+            f'{_mib(m.get("vmm_pss_kb"))} | '
+            f'{_mib(m.get("guest_ram_rss_kb"))} | {_mib(m.get("pss_kb"))} | '
+            f'{_mib(m.get("peak_rss_kb"))} | {kvm} | '
+            f'{fails}/{fails + len(c.get("runs", []))} |')
+    rat = data.get('ratios') or []
+    if rat:
+        lines += ['', 'Ratios of medians (pc-lite PVH / other; below 1: '
+                  'pc-lite is faster):', '',
+                  '| pair | size | total | VMM init | KVM VMM init |',
+                  '|---|---|---:|---:|---:|']
+        for r in rat:
+            lines.append(f'| {r["pair"]} | {r["size"]} | '
+                         f'{_ratio(r["total"])} | {_ratio(r["vmm_init"])} | '
+                         f'{_ratio(r["kvm_vmm_init"])} |')
+    lines += ['', 'Phases: VMM init = exec of QEMU to vm_state_notify '
+              '(running); firmware = to the kernel entry (pc-lite: none; '
+              'q35/microvm: marker 0xb000 written by our qboot/option ROM); '
+              'kernel = to init\'s first marker; userspace = to init\'s '
+              '"ready" marker; total = exec to ready; shutdown = ready to '
+              'QEMU\'s exit. All host wall clock from QEMU\'s trace; the '
+              'guest\'s own clock only appears as guest_uptime_ms in the '
+              'JSON.', '']
+    return '\n'.join(lines)
+
+
+def _ratio(v):
+    return '-' if v is None else f'{v:.2f}'
+
+
+def chart(data, base):
+    """Stacked bars of the median phases per configuration (png + svg)."""
+    import matplotlib                     # pylint: disable=import-outside-toplevel
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt      # pylint: disable=import-outside-toplevel
+
+    configs = [c for c in data['configs'] if c['status'] == 'ok']
+    kvm = [c for c in data['configs']
+           if (c.get('kvm_vmm_init') or {}).get('summary')]
+    panels = 2 if kvm and data['accel'] != 'kvm' else 1
+    height = 1.2 + 0.38 * max(len(configs), 1)
+    fig, axes = plt.subplots(
+        panels, 1, figsize=(10, height + (0.3 * len(kvm) + 1.2
+                                           if panels == 2 else 0)),
+        squeeze=False, gridspec_kw={'height_ratios': [
+            max(len(configs), 1), max(len(kvm), 1)][:panels]})
+    ax = axes[0][0]
+    labels = [c['label'] for c in configs][::-1]
+    left = [0.0] * len(labels)
+    for phase, colour in zip(STACKED, COLOURS):
+        vals = [c['summary'][phase]['median'] for c in configs][::-1]
+        ax.barh(labels, vals, left=left, color=colour,
+                label=PHASE_LABELS[phase])
+        left = [a + b for a, b in zip(left, vals)]
+    for y, total in enumerate(left):
+        ax.text(total, y, f' {total:.0f} ms', va='center', fontsize=8)
+    ax.set_xlim(0, max(left + [1]) * 1.15)
+    ax.set_xlabel('ms, host clock, median of '
+                  f'{data["runs"]} boots (accelerator {data["accel"]})')
+    ax.set_title('Boot time to the guest\'s "ready" marker')
+    ax.legend(loc='lower right', fontsize=8)
+    ax.tick_params(axis='y', labelsize=8)
+    if panels == 2:
+        ax2 = axes[1][0]
+        labels = [c['label'] for c in kvm][::-1]
+        vals = [c['kvm_vmm_init']['summary']['median'] for c in kvm][::-1]
+        ax2.barh(labels, vals, color=COLOURS[0])
+        for y, v in enumerate(vals):
+            ax2.text(v, y, f' {v:.1f} ms', va='center', fontsize=8)
+        ax2.set_xlim(0, max(vals + [1]) * 1.2)
+        ax2.set_xlabel('ms, exec to first guest instruction under KVM '
+                       '(nested; the guest is stopped there)')
+        ax2.set_title('VMM init under KVM')
+        ax2.tick_params(axis='y', labelsize=8)
+    fig.tight_layout()
+    fig.savefig(base + '.png', dpi=90)
+    fig.savefig(base + '.svg')
+    plt.close(fig)
+
+
+def compare(data, baseline):
+    """Each phase's median ratio current/baseline, per common config."""
+    rows = []
+    for c in data['configs']:
+        b = find(baseline, c['name'])
+        if not b or c['status'] != 'ok' or b.get('status') != 'ok':
+            continue
+        row = {'name': c['name']}
+        for p in PHASES:
+            cur, old = c['summary'].get(p), b['summary'].get(p)
+            row[p] = round(cur['median'] / old['median'], 3) \
+                if cur and old and old['median'] else None
+        rows.append(row)
+    return rows
+
+
+def compare_text(rows, baseline_path):
+    out = [f'ratio to baseline {baseline_path} (current / baseline median):',
+           f'  {"configuration":34s}' +
+           ''.join(f'{PHASE_LABELS[p]:>11s}' for p in PHASES)]
+    for r in rows:
+        out.append(f'  {r["name"]:34s}' + ''.join(
+            f'{"-" if r[p] is None else format(r[p], ".3f"):>11s}'
+            for p in PHASES))
+    return '\n'.join(out)
+
+
+def validate(data, base):
+    """Problems with the written outputs (empty list: all fine)."""
+    problems = []
+    try:
+        with open(base + '.json', encoding='utf-8') as f:
+            stored = json.load(f)
+    except (OSError, ValueError) as e:
+        return [f'{base}.json: {e}']
+    if stored.get('schema') != data['schema']:
+        problems.append('JSON schema mismatch')
+    for c in stored['configs']:
+        if c['status'] != 'ok':
+            continue
+        s = c['summary']
+        for p in PHASES:
+            st = s.get(p)
+            if not st or not st['min'] <= st['median'] <= st['max']:
+                problems.append(f'{c["name"]}: bad {p} summary {st}')
+            elif st['min'] < 0:
+                problems.append(f'{c["name"]}: negative {p}')
+        for r in c['runs']:
+            ph = r['phases']
+            parts = sum(ph[p] for p in STACKED)
+            if abs(parts - ph['total']) > 0.01:
+                problems.append(f'{c["name"]}: phases add up to {parts}, '
+                                f'total is {ph["total"]}')
+        if c['firmware'] == 'none' and s['firmware']['max'] != 0:
+            problems.append(f'{c["name"]}: firmware phase without firmware')
+    try:
+        with open(base + '.md', encoding='utf-8') as f:
+            md = f.read()
+        for c in stored['configs']:
+            if f'| {c["label"]} |' not in md:
+                problems.append(f'{base}.md lacks {c["label"]}')
+    except OSError as e:
+        problems.append(str(e))
+    for ext, magic in (('.png', b'\x89PNG\r\n\x1a\n'), ('.svg', b'<?xml')):
+        try:
+            with open(base + ext, 'rb') as f:
+                head = f.read(8)
+            if not head.startswith(magic[:len(head)]) or \
+                    os.path.getsize(base + ext) < 1000:
+                problems.append(f'{base}{ext} is not a valid chart')
+        except OSError as e:
+            problems.append(str(e))
+    return problems
