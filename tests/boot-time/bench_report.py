@@ -175,8 +175,9 @@ def chart(data, base):
     ax.set_xlim(0, max(left + [1]) * 1.15)
     ax.set_xlabel('ms, host clock, median of '
                   f'{data["runs"]} boots (accelerator {data["accel"]})')
-    ax.set_title('Boot time to the guest\'s "ready" marker')
-    ax.legend(loc='lower right', fontsize=8)
+    ax.set_title('Boot time to the guest\'s "ready" marker', pad=22)
+    ax.legend(loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=4,
+              fontsize=8, frameon=False)
     ax.tick_params(axis='y', labelsize=8)
     if panels == 2:
         ax2 = axes[1][0]

@@ -165,7 +165,7 @@ def _check(config, report, console):
     return None
 
 
-def boot_once(config, accel, timeout=180):
+def boot_once(config, accel, timeout=60):
     """One full boot, measured: a dict of raw stamps, phases and checks."""
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as tmp:
         console = os.path.join(tmp, 'console.log')
@@ -296,7 +296,7 @@ def memory_snapshot(pid, memdevs):
     }
 
 
-def idle_memory(config, accel, settle=1.0, timeout=180):
+def idle_memory(config, accel, settle=1.0, timeout=60):
     """Boot with pclite.action=idle, read the memory once the guest is
     ready and has settled, then quit through QMP."""
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as tmp:
@@ -318,6 +318,15 @@ def idle_memory(config, accel, settle=1.0, timeout=180):
             return {'error': 'the guest did not stay up idle after ready '
                              '(does init know pclite.action=idle?)'}
         memdevs = vm.cmd('query-memdev')
+        for dev in memdevs:
+            # query-memdev does not tell a file backend's path; QOM does.
+            if dev.get('id'):
+                try:
+                    dev['mem-path'] = vm.cmd(
+                        'qom-get', path=f'/objects/{dev["id"]}',
+                        property='mem-path')
+                except Exception:       # pylint: disable=broad-except
+                    pass                # not a file backend
         snap = memory_snapshot(vm.get_pid(), memdevs)
         vm.shutdown()
     snap['settle_s'] = settle

@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The boot-time benchmark: its trace parsing, and one quick run.
+
+make check runs the benchmark once in its quick mode (one boot of pc-lite
+PVH, plus microvm/qboot when build/qemu-full and build/firmware exist) and
+checks the JSON, Markdown and chart it writes.  It proves the instrument
+works; the figures themselves are not judged here.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH_DIR = os.path.join(HERE, '..', 'boot-time')
+sys.path.insert(0, BENCH_DIR)
+# pylint: disable=wrong-import-position
+import bench_report  # noqa: E402
+import bench_run  # noqa: E402
+
+PC_LITE_TRACE = """\
+100@1000.000100:pc_lite_cpu_entry cpu 0 entry 0x1000000
+100@1000.000200:vm_state_notify running 1 reason 9 (running)
+100@1000.500000:pc_lite_marker boot marker 0xb001
+100@1000.520000:pc_lite_marker boot marker 0xb002
+100@1000.530000:vm_state_notify running 0 reason 11 (shutdown)
+"""
+
+FW_CFG_TRACE = """\
+7@2000.010000:vm_state_notify running 1 reason 9 (running)
+7@2000.020000:fw_cfg_select 0x55 key 0x0019 'etc/e820', ret: 1
+7@2000.030000:fw_cfg_select 0x55 key 0xb000 'unknown', ret: 0
+7@2000.050000:fw_cfg_select 0x55 key 0x0010 'kernel_entry', ret: 1
+7@2000.700000:fw_cfg_select 0x55 key 0xb001 'unknown', ret: 0
+7@2000.740000:fw_cfg_select 0x55 key 0xb002 'unknown', ret: 0
+7@2000.745000:fw_cfg_select 0x55 key 0xb002 'unknown', ret: 0
+"""
+
+
+class TraceParsing(unittest.TestCase):
+
+    def test_pc_lite_phases(self):
+        stamps = bench_run.parse_trace(PC_LITE_TRACE)
+        p = bench_run.phases(stamps, 999.99, 1000.6, 'none')
+        self.assertEqual(p['vmm_init'], 10.2)
+        self.assertEqual(p['firmware'], 0.0)
+        self.assertEqual(p['kernel'], 499.8)
+        self.assertEqual(p['userspace'], 20.0)
+        self.assertEqual(p['total'], 530.0)
+        self.assertEqual(p['shutdown'], 80.0)
+
+    def test_fw_cfg_phases_take_first_stamp(self):
+        stamps = bench_run.parse_trace(FW_CFG_TRACE)
+        p = bench_run.phases(stamps, 2000.0, 2000.75, 'qboot')
+        self.assertEqual(p['vmm_init'], 10.0)
+        self.assertEqual(p['firmware'], 20.0)
+        self.assertEqual(p['kernel'], 670.0)
+        self.assertEqual(p['userspace'], 40.0)
+        self.assertEqual(p['total'], 740.0)
+        self.assertEqual(p['shutdown'], 10.0)
+
+    def test_missing_marker_gives_none(self):
+        stamps = bench_run.parse_trace(FW_CFG_TRACE.replace('0xb000', '0x0'))
+        self.assertIsNone(bench_run.phases(stamps, 2000.0, 2001.0, 'qboot'))
+        self.assertIsNotNone(bench_run.phases(stamps, 2000.0, 2001.0, 'none'))
+
+    def test_baseline_ratio(self):
+        def data(total):
+            summ = {p: {'min': total, 'median': total, 'max': total}
+                    for p in bench_run.PHASES}
+            return {'configs': [{'name': 'x', 'status': 'ok',
+                                 'summary': summ}]}
+        rows = bench_report.compare(data(300.0), data(200.0))
+        self.assertEqual(rows[0]['total'], 1.5)
+
+
+class QuickBench(unittest.TestCase):
+
+    def test_quick_run_writes_valid_output(self):
+        with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as out:
+            p = subprocess.run(
+                [sys.executable, os.path.join(BENCH_DIR, 'bench.py'),
+                 '--quick', '--out', out],
+                capture_output=True, text=True, timeout=600, check=False)
+            self.assertEqual(p.returncode, 0, p.stdout[-3000:] + p.stderr)
+            with open(os.path.join(out, 'boot-time.json'),
+                      encoding='utf-8') as f:
+                data = json.load(f)
+            self.assertEqual(data['schema'], 'pc-lite-boot-time/1')
+            self.assertIn(data['accel'], ('kvm', 'tcg'))
+            byname = {c['name']: c for c in data['configs']}
+            lite = byname['pc-lite-pvh/1x128M']
+            self.assertEqual(lite['status'], 'ok', lite.get('error'))
+            self.assertEqual(len(lite['runs']), 1)
+            run = lite['runs'][0]
+            self.assertEqual(run['report']['cpus'], 1)
+            self.assertEqual(run['phases']['firmware'], 0.0)
+            self.assertGreater(run['phases']['kernel'], 0)
+            self.assertGreater(run['peak_rss_kb'], 1024)
+            mem = lite['memory']
+            self.assertNotIn('error', mem)
+            self.assertEqual(mem['memdevs_found'], '1/1')
+            self.assertGreater(mem['guest_ram_rss_kb'], 0)
+            self.assertLess(mem['guest_ram_rss_kb'], 128 * 1024)
+            self.assertGreater(mem['vmm_uss_kb'], 0)
+            for c in data['configs']:
+                self.assertIn(c['status'], ('ok', 'skipped'), c)
+            # The driver validated its own output; check it again here.
+            base = os.path.join(out, 'boot-time')
+            self.assertEqual(bench_report.validate(data, base), [])
+            rows = bench_report.compare(data, data)
+            self.assertTrue(rows)
+            self.assertEqual({r['total'] for r in rows}, {1.0})
+
+
+if __name__ == '__main__':
+    unittest.main()
