@@ -47,6 +47,8 @@ _TRACE_RE = re.compile(
     r'pc_lite_marker boot marker 0x(?P<marker>[0-9a-fA-F]+)|'
     r'fw_cfg_select \S+ key 0x(?P<key>[0-9a-fA-F]+))', re.M)
 _REPORT_RE = re.compile(r'PCLITE-REPORT (.*)')
+_DEATH_RE = re.compile(r'(divide error|general protection fault|BUG:|'
+                       r'Kernel panic - not syncing:)[^\n]*')
 
 
 class BenchMachine(QEMUMachine):
@@ -153,7 +155,9 @@ def _wait_for(predicate, deadline, vm):
 def _check(config, report, console):
     """What is wrong with a boot's output, or None."""
     if report is None:
-        return 'the guest did not report'
+        m = _DEATH_RE.search(console)
+        return 'the guest did not report' + (f' ({m.group(0).strip()})'
+                                             if m else '')
     for key, want in config.expect.items():
         if report.get(key) != want:
             return f'guest report {key}={report.get(key)}, expected {want}'
