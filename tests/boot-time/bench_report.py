@@ -16,6 +16,7 @@ COLOURS = ('#4e79a7', '#f28e2b', '#59a14f', '#e15759')
 
 
 def stats(values):
+    """min, median, max and count of the values that are not None."""
     values = [v for v in values if v is not None]
     if not values:
         return None
@@ -24,6 +25,7 @@ def stats(values):
 
 
 def summarise(runs):
+    """Statistics of each phase (and peak RSS) over the good runs."""
     good = [r for r in runs if 'error' not in r]
     out = {p: stats([r['phases'][p] for r in good]) for p in PHASES}
     out['peak_rss_kb'] = stats([r.get('peak_rss_kb') for r in good])
@@ -47,6 +49,7 @@ def _mib(kb):
 
 
 def find(data, name):
+    """The configuration entry called name, or None."""
     for c in data['configs']:
         if c['name'] == name:
             return c
@@ -78,6 +81,7 @@ def ratios(data):
 
 
 def markdown(data):
+    """The result as Markdown tables."""
     h = data['host']
     lines = [
         f'Boot time in ms, median (min-max) of {data["runs"]} boots after '
@@ -121,6 +125,18 @@ def markdown(data):
             f'{_mib(m.get("guest_ram_rss_kb"))} | {_mib(m.get("pss_kb"))} | '
             f'{_mib(m.get("peak_rss_kb"))} | {kvm} | '
             f'{fails}/{fails + len(c.get("runs", []))} |')
+    failures = [c for c in data['configs'] if c.get('failed_boots')]
+    if failures:
+        lines += ['', 'Failed boots (retried; their runs are not in the '
+                  'figures):', '']
+        for c in failures:
+            counts = {}
+            for e in c['errors']:
+                counts[e] = counts.get(e, 0) + 1
+            attempts = c['failed_boots'] + len(c['runs'])
+            lines.append(f'- {c["label"]}: {c["failed_boots"]} of '
+                         f'{attempts}: ' + '; '.join(
+                             f'{n}x {e}' for e, n in counts.items()))
     rat = data.get('ratios') or []
     if rat:
         lines += ['', 'Ratios of medians (pc-lite PVH / other; below 1: '
@@ -148,20 +164,21 @@ def _ratio(v):
 
 def chart(data, base):
     """Stacked bars of the median phases per configuration (png + svg)."""
-    import matplotlib                     # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    import matplotlib
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt      # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt
 
     configs = [c for c in data['configs'] if c['status'] == 'ok']
     kvm = [c for c in data['configs']
            if (c.get('kvm_vmm_init') or {}).get('summary')]
     panels = 2 if kvm and data['accel'] != 'kvm' else 1
     height = 1.2 + 0.38 * max(len(configs), 1)
-    fig, axes = plt.subplots(
-        panels, 1, figsize=(10, height + (0.3 * len(kvm) + 1.2
-                                           if panels == 2 else 0)),
-        squeeze=False, gridspec_kw={'height_ratios': [
-            max(len(configs), 1), max(len(kvm), 1)][:panels]})
+    if panels == 2:
+        height += 1.2 + 0.3 * len(kvm)
+    ratios = [max(len(configs), 1), max(len(kvm), 1)][:panels]
+    fig, axes = plt.subplots(panels, 1, figsize=(10, height), squeeze=False,
+                             gridspec_kw={'height_ratios': ratios})
     ax = axes[0][0]
     labels = [c['label'] for c in configs][::-1]
     left = [0.0] * len(labels)
@@ -214,6 +231,7 @@ def compare(data, baseline):
 
 
 def compare_text(rows, baseline_path):
+    """The baseline ratios as a plain-text table."""
     out = [f'ratio to baseline {baseline_path} (current / baseline median):',
            f'  {"configuration":34s}' +
            ''.join(f'{PHASE_LABELS[p]:>11s}' for p in PHASES)]

@@ -124,6 +124,7 @@ def phases(stamps, t_exec, t_exit, firmware):
 
 
 def parse_report(text):
+    """The guest's PCLITE-REPORT line as a dict, or None."""
     m = _REPORT_RE.search(text)
     if not m:
         return None
@@ -156,8 +157,11 @@ def _check(config, report, console):
     """What is wrong with a boot's output, or None."""
     if report is None:
         m = _DEATH_RE.search(console)
-        return 'the guest did not report' + (f' ({m.group(0).strip()})'
-                                             if m else '')
+        lines = console.strip().splitlines()
+        why = m.group(0).strip() if m else \
+            f'last console line: {lines[-1].strip()}' if lines else \
+            'no console output'
+        return f'the guest did not report ({why})'
     for key, want in config.expect.items():
         if report.get(key) != want:
             return f'guest report {key}={report.get(key)}, expected {want}'
@@ -169,7 +173,7 @@ def _check(config, report, console):
     return None
 
 
-def boot_once(config, accel, timeout=60):
+def boot_once(config, accel, timeout=30):
     """One full boot, measured: a dict of raw stamps, phases and checks."""
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as tmp:
         console = os.path.join(tmp, 'console.log')
@@ -300,7 +304,7 @@ def memory_snapshot(pid, memdevs):
     }
 
 
-def idle_memory(config, accel, settle=1.0, timeout=60):
+def idle_memory(config, accel, settle=1.0, timeout=30):
     """Boot with pclite.action=idle, read the memory once the guest is
     ready and has settled, then quit through QMP."""
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as tmp:
