@@ -170,6 +170,14 @@ def bench_config(config, accel, args, log):
     return entry
 
 
+def _command(argv):
+    """How this run was started, for the record."""
+    args = ' '.join(argv if argv is not None else sys.argv[1:])
+    if argv is None and os.environ.get('MAKELEVEL'):
+        return 'make bench' + (f' BENCH_ARGS="{args}"' if args else '')
+    return ('tests/boot-time/bench.py ' + args).strip()
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--runs', type=int, default=10)
@@ -218,9 +226,7 @@ def main(argv=None):
         'schema': SCHEMA,
         'created': datetime.datetime.now(datetime.timezone.utc)
         .isoformat(timespec='seconds'),
-        'command': 'make bench' if not argv and
-        os.environ.get('MAKELEVEL') else
-        'tests/boot-time/bench.py ' + ' '.join(argv or sys.argv[1:]),
+        'command': _command(argv),
         'accel': accel, 'kvm_vmm_init_measured': args.kvm_startup,
         'runs': args.runs, 'warmup': args.warmup, 'quick': args.quick,
         'host': host_facts(), 'qemu': qemus, 'firmware': firmware,
