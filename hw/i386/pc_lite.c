@@ -300,14 +300,27 @@ static HotplugHandler *pc_lite_get_hotplug_handler(MachineState *ms,
 }
 
 /*
+ * When this process started (fine-grained): a file whose ctime is earlier
+ * existed before QEMU ran.  Files are stamped with the coarse clock (or a
+ * multigrain floor), at most one tick behind the real time, so a file
+ * QEMU creates more than a tick after exec, as memory backends are, has a
+ * later ctime.
+ */
+static struct timespec pc_lite_exec_time;
+
+static void __attribute__((__constructor__)) pc_lite_record_exec_time(void)
+{
+    clock_gettime(CLOCK_REALTIME, &pc_lite_exec_time);
+}
+
+/*
  * An NVDIMM must be backed by an image.  memory-backend-file silently
  * creates a missing mem-path, which would give the guest an empty disk:
  * a file that this QEMU created and that holds no data is refused and
  * removed again.  The size must be a multiple of 2 MiB, the alignment of
  * an fsdax namespace (scripts/pc-lite-image.py pads images to it).
  */
-static bool pc_lite_nvdimm_check(PcLiteMachineState *pms, PCDIMMDevice *dimm,
-                                 Error **errp)
+static bool pc_lite_nvdimm_check(PCDIMMDevice *dimm, Error **errp)
 {
     HostMemoryBackend *hostmem = dimm->hostmem;
     const char *id = DEVICE(dimm)->id ?: "nvdimm";
@@ -330,9 +343,9 @@ static bool pc_lite_nvdimm_check(PcLiteMachineState *pms, PCDIMMDevice *dimm,
     fd = memory_region_get_fd(mr);
     if (!object_dynamic_cast(OBJECT(hostmem), TYPE_MEMORY_BACKEND_FILE) ||
         fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        st.st_blocks || st.st_ctim.tv_sec < pms->started.tv_sec ||
-        (st.st_ctim.tv_sec == pms->started.tv_sec &&
-         st.st_ctim.tv_nsec < pms->started.tv_nsec)) {
+        st.st_blocks || st.st_ctim.tv_sec < pc_lite_exec_time.tv_sec ||
+        (st.st_ctim.tv_sec == pc_lite_exec_time.tv_sec &&
+         st.st_ctim.tv_nsec < pc_lite_exec_time.tv_nsec)) {
         return true;
     }
     path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
@@ -365,7 +378,7 @@ static void pc_lite_device_pre_plug_cb(HotplugHandler *hotplug_dev,
         error_setg(errp, "nvdimm is not enabled: add 'nvdimm=on' to '-M'");
         return;
     }
-    if (!pc_lite_nvdimm_check(PC_LITE_MACHINE(ms), PC_DIMM(dev), errp)) {
+    if (!pc_lite_nvdimm_check(PC_DIMM(dev), errp)) {
         return;
     }
     pc_dimm_pre_plug(PC_DIMM(dev), ms, errp);
@@ -406,8 +419,6 @@ static void pc_lite_machine_initfn(Object *obj)
     PcLiteMachineState *pms = PC_LITE_MACHINE(obj);
 
     pms->serial = ON_OFF_AUTO_AUTO;
-    /* The coarse clock, as file timestamps use. */
-    clock_gettime(CLOCK_REALTIME_COARSE, &pms->started);
 }
 
 static GlobalProperty pc_lite_compat_props[] = {

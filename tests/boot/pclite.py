@@ -13,6 +13,7 @@ which parse_report() turns into a dict.
 import importlib.machinery
 import importlib.util
 import json
+import logging
 import os
 import re
 import subprocess
@@ -95,7 +96,15 @@ def _probe_kvm_boot():
             return data['kvm_boots']
     except (OSError, ValueError, KeyError):
         pass
-    res = boot(accel='kvm', timeout=20)
+    # A failed probe is an answer, not an error: keep QEMUMachine quiet
+    # about the guest it had to kill.
+    log = logging.getLogger('qemu.machine')
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        res = boot(accel='kvm', timeout=20)
+    finally:
+        log.setLevel(level)
     ok = res.exitcode == 0 and res.report is not None
     os.makedirs(BUILD, exist_ok=True)
     with open(cache, 'w', encoding='utf-8') as f:

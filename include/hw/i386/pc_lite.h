@@ -92,7 +92,6 @@ struct PcLiteMachineState {
     Notifier powerdown_req;
     PcLiteBoot *boot;
     hwaddr rsdp_addr;
-    struct timespec started;    /* to tell NVDIMM images QEMU created */
 };
 
 #define TYPE_PC_LITE_MACHINE MACHINE_TYPE_NAME("pc-lite")
