@@ -13,7 +13,8 @@ Each guest runs a small workload that executes and reads files of its root
 processes' /proc/PID/smaps_rollup is read: with DAX the guest's view of a
 file is the host's page cache of the image, so in the shared layout those
 pages count once across all VMs (PSS splits them), while private copies
-each bring their own.  Writes build/bench/shared-root.json and .md.
+each bring their own.  Writes build/bench/shared-root.json, .md and .png
+(part of make bench).
 """
 
 import argparse
@@ -129,6 +130,30 @@ def table(result):
     return '\n'.join(lines)
 
 
+def chart(result, path):
+    """Stacked bars: PSS per VM (median), anonymous and file-backed."""
+    # pylint: disable=import-outside-toplevel
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    layouts = ('shared', 'private')
+    anon = [result['layouts'][k]['summary']['Pss_Anon']['median'] / 1024
+            for k in layouts]
+    files = [result['layouts'][k]['summary']['Pss_File']['median'] / 1024
+             for k in layouts]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    names = [f'{k}\n({result["vms"]} VMs)' for k in layouts]
+    ax.bar(names, anon, label='anonymous (guest RAM, QEMU heap)')
+    ax.bar(names, files, bottom=anon, label='file-backed (image, binary)')
+    ax.set_ylabel('PSS per VM, MiB (median)')
+    ax.set_title(f'NVDIMM root: one read-only image vs private copies '
+                 f'({result["accel"]})', fontsize=9)
+    ax.legend(fontsize=7, loc='lower right')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--vms', type=int, default=4)
@@ -158,6 +183,7 @@ def main():
     with open(os.path.join(opts.out, 'shared-root.md'), 'w',
               encoding='utf-8') as f:
         f.write(md)
+    chart(result, os.path.join(opts.out, 'shared-root.png'))
     print(md)
     return 0
 

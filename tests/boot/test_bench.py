@@ -115,6 +115,27 @@ class QuickBench(unittest.TestCase):
             self.assertTrue(rows)
             self.assertEqual({r['total'] for r in rows}, {1.0})
 
+    def test_shared_root_writes_valid_output(self):
+        with tempfile.TemporaryDirectory(prefix='pc-lite-shared-') as out:
+            p = subprocess.run(
+                [sys.executable, os.path.join(BENCH_DIR, 'shared_root.py'),
+                 '--vms', '2', '--out', out],
+                capture_output=True, text=True, timeout=600, check=False)
+            self.assertEqual(p.returncode, 0, p.stdout[-3000:] + p.stderr)
+            with open(os.path.join(out, 'shared-root.json'),
+                      encoding='utf-8') as f:
+                data = json.load(f)
+            self.assertEqual(data['vms'], 2)
+            for layout in ('shared', 'private'):
+                per_vm = data['layouts'][layout]['per_vm_kib']
+                self.assertEqual(len(per_vm), 2)
+                for vm in per_vm:
+                    self.assertGreater(vm['Pss'], 1024)
+                    self.assertGreater(vm['Pss_File'], 0)
+            self.assertGreater(data['private_over_shared_pss'], 0)
+            with open(os.path.join(out, 'shared-root.png'), 'rb') as f:
+                self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+
 
 if __name__ == '__main__':
     unittest.main()
