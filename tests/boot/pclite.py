@@ -72,8 +72,8 @@ class Result:
         self.accel = accel
         self.phases = phases
         self.report = parse_report(console)
-        self.bad_log_lines = [l for l in console.splitlines()
-                              if BAD_LOG_RE.search(l)]
+        self.bad_log_lines = [line for line in console.splitlines()
+                              if BAD_LOG_RE.search(line)]
 
 
 def _kvm_usable():
