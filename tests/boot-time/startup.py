@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""QEMU start-up cost under KVM: ioctls and exec to the first guest instruction.
+"""QEMU start-up cost under KVM: ioctls, exec to the first guest instruction.
 
 For each machine (pc-lite from build/qemu, microvm from build/qemu-full: the
 same source) and each -smp in 1, 2, 4, 8, 16, 32, 64:
@@ -43,7 +43,8 @@ from qemu.machine import QEMUMachine  # noqa: E402
 
 SMPS = (1, 2, 4, 8, 16, 32, 64)
 GUEST_SRC = os.path.join(TOP, 'tests', 'boot-time', 'cpuid-guest.S')
-IOCTL_RE = re.compile(r'^\d+\s+ioctl\((\d+)<([^>]*)>, ([A-Z0-9_]+|_IOC\([^)]*\)|0x[0-9a-f]+)')
+IOCTL_RE = re.compile(r'^\d+\s+ioctl\((\d+)<([^>]*)>, '
+                      r'([A-Z0-9_]+|_IOC\([^)]*\)|0x[0-9a-f]+)')
 TRACE_RE = re.compile(r'^\d+@(\d+)\.(\d+):vm_state_notify running 1', re.M)
 
 
@@ -146,10 +147,11 @@ def measure(cfgs, smps, runs, tmp):
             ioc = count_ioctls(qemu, machine, smp, GUEST, extra, tmp)
             r = {'config': name, 'machine': machine, 'qemu': qemu,
                  'accel_props': list(extra), 'smp': smp,
-                 'first_insn_ms': {'median': round(statistics.median(times), 2),
-                                   'min': round(min(times), 2),
-                                   'max': round(max(times), 2),
-                                   'runs': [round(t, 2) for t in times]},
+                 'first_insn_ms': {
+                     'median': round(statistics.median(times), 2),
+                     'min': round(min(times), 2),
+                     'max': round(max(times), 2),
+                     'runs': [round(t, 2) for t in times]},
                  'ioctls': ioc}
             r['ioctls']['get_supported_cpuid'] = \
                 ioc['by_request'].get('kvm:KVM_GET_SUPPORTED_CPUID', 0)
@@ -309,7 +311,7 @@ def main():
 def kvm_module():
     try:
         with open('/proc/modules', encoding='utf-8') as f:
-            mods = [l.split()[0] for l in f if l.startswith('kvm')]
+            mods = [ln.split()[0] for ln in f if ln.startswith('kvm')]
         return ','.join(mods)
     except OSError:
         return ''

@@ -38,7 +38,7 @@ def size_of(binary):
 def libs(binary):
     out = subprocess.run(['ldd', binary], capture_output=True, text=True,
                          check=False).stdout
-    return len([l for l in out.splitlines() if '=>' in l])
+    return len([ln for ln in out.splitlines() if '=>' in ln])
 
 
 def run_once(binary, accel, guest, tmp):
@@ -63,7 +63,7 @@ def run_once(binary, accel, guest, tmp):
         else:
             time.sleep(0.005)
     with open(f'/proc/{vm.get_pid()}/status', encoding='utf-8') as f:
-        st = dict(l.split(':', 1) for l in f if ':' in l)
+        st = dict(ln.split(':', 1) for ln in f if ':' in ln)
     vm.shutdown()
     return {'qmp_ready_ms': t_qmp,
             'first_insn_ms': (stamp - t0) * 1000 if stamp else None,

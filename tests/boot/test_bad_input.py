@@ -59,7 +59,7 @@ class BadInputTest(unittest.TestCase):
         self.assertNotEqual(code, 0, 'QEMU accepted bad input')
         self.assertGreater(code, 0, f'QEMU crashed (signal {-code}): {err}')
         self.assertRegex(err, pattern)
-        lines = [l for l in err.splitlines() if l.strip()]
+        lines = [ln for ln in err.splitlines() if ln.strip()]
         self.assertEqual(len(lines), 1, f'expected one error line: {err}')
 
     def test_missing_kernel(self):

@@ -71,7 +71,8 @@ class BootTest(unittest.TestCase):
     def test_virtio_console_and_devices(self):
         res = pclite.boot(console='virtio', args=[
             '-device', 'virtio-rng-pci',
-            '-device', 'virtio-net-pci,netdev=n0', '-netdev', 'hubport,id=n0,hubid=0',
+            '-device', 'virtio-net-pci,netdev=n0',
+            '-netdev', 'hubport,id=n0,hubid=0',
             '-blockdev', 'null-co,node-name=d0,size=1048576',
             '-device', 'virtio-blk-pci,drive=d0'])
         self.assertIsNotNone(res.report, res.console[-2000:])

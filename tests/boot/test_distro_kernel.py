@@ -28,8 +28,8 @@ def fetch_cloud_kernel():
     os.makedirs(CACHE, exist_ok=True)
     dep = subprocess.run(['apt-cache', 'depends', 'linux-image-cloud-amd64'],
                          capture_output=True, text=True, check=True).stdout
-    pkg = [l.split()[-1] for l in dep.splitlines() if 'Depends:' in l
-           and 'linux-image-' in l][0]
+    pkg = [ln.split()[-1] for ln in dep.splitlines() if 'Depends:' in ln
+           and 'linux-image-' in ln][0]
     subprocess.run(['apt-get', 'download', '-q', pkg], cwd=CACHE, check=True,
                    capture_output=True)
     deb = glob.glob(os.path.join(CACHE, pkg + '_*.deb'))[0]

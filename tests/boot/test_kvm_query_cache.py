@@ -112,7 +112,8 @@ class KVMQueryCacheTest(unittest.TestCase):
         count = None
         if strace:
             with open(trace, encoding='utf-8', errors='replace') as f:
-                count = sum(1 for l in f if 'ioctl(' in l and '</dev/kvm>' in l)
+                count = sum(1 for ln in f
+                            if 'ioctl(' in ln and '</dev/kvm>' in ln)
         return result, expansion, count
 
     def test_same_view_with_and_without_cache(self):
