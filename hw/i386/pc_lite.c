@@ -33,6 +33,7 @@
 #include "hw/i386/e820_memory_layout.h"
 #include "hw/i386/kvm/clock.h"
 #include "hw/i386/x86.h"
+#include "hw/i386/apic_internal.h"
 #include "hw/acpi/generic_event_device.h"
 #include "hw/mem/pc-dimm.h"
 #include "system/hostmem.h"
@@ -428,6 +429,12 @@ static GlobalProperty pc_lite_compat_props[] = {
     { "pci-device", "romfile", "" },
     /* x2APIC, so that APIC IDs above 254 (more than 255 vCPUs) work. */
     { TYPE_X86_CPU, "x2apic", "on" },
+    /*
+     * No kvmvapic: it patches the TPR accesses of 32-bit Windows XP through
+     * an option ROM, and no firmware runs one.  Without it, reset does not
+     * enable TPR access reporting on every vCPU in turn.
+     */
+    { TYPE_APIC_COMMON, "vapic", "off" },
 };
 
 static void pc_lite_class_init(ObjectClass *oc, void *data)

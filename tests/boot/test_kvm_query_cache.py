@@ -198,6 +198,34 @@ class VcpuCreationTest(unittest.TestCase):
         vm.cmd('cont')
         self.assertEqual(vm.cmd('query-status')['status'], 'running')
 
+    def test_start_skips_per_vcpu_round_trips(self):
+        # First start: no KVM_KVMCLOCK_CTRL (patch 0008) and no TPR access
+        # reporting (pc-lite has no kvmvapic); a resume after a pause still
+        # tells every vCPU its guest was paused.
+        trace = os.path.join(self.tmp, 'start.strace')
+        vm = QEMUMachine(pclite.QEMU, args=[
+            '-accel', 'kvm', '-S', '-smp', '4', '-m', '64M', '-nodefaults',
+            '-kernel', self.guest], base_temp_dir=self.tmp,
+            wrapper=['strace', '-f', '-qq', '-e', 'trace=ioctl',
+                     '-o', trace])
+        vm.set_machine('pc-lite')
+        vm.launch()
+        try:
+            vm.cmd('cont')
+            vm.cmd('stop')
+            with open(trace, encoding='utf-8', errors='replace') as f:
+                first = f.read()
+            vm.cmd('cont')
+            self.assertEqual(vm.cmd('query-status')['status'], 'running')
+        finally:
+            vm.shutdown()
+        with open(trace, encoding='utf-8', errors='replace') as f:
+            both = f.read()
+        self.assertIn('KVM_SET_CLOCK', first)
+        self.assertEqual(first.count('KVM_KVMCLOCK_CTRL'), 0)
+        self.assertEqual(both.count('KVM_KVMCLOCK_CTRL'), 4)
+        self.assertEqual(both.count('KVM_TPR_ACCESS_REPORTING'), 0)
+
 
 if __name__ == '__main__':
     unittest.main()
