@@ -110,7 +110,21 @@ def count_ioctls(qemu, machine, smp, guest, extra, tmp):
             'by_class': by_class, 'by_request': dict(sorted(by_req.items()))}
 
 
+def cpu_time_ms(pid):
+    """On-CPU time of all the process's threads so far (schedstat, ns)."""
+    total = 0
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{tid}/schedstat',
+                      encoding='ascii') as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e6
+
+
 def time_once(qemu, machine, smp, guest, extra, tmp):
+    """(exec to first instruction, CPU time of QEMU by then), in ms."""
     trace = os.path.join(tmp, 'trace.log')
     if os.path.exists(trace):
         os.unlink(trace)
@@ -128,30 +142,41 @@ def time_once(qemu, machine, smp, guest, extra, tmp):
             m = TRACE_RE.search(f.read())
         if m:
             stamp = int(m.group(1)) + int(m.group(2)) / 1e6
+            cpu = cpu_time_ms(vm.get_pid())
         else:
             time.sleep(0.005)
     vm.shutdown()
     if stamp is None:
         raise RuntimeError(f'{machine} -smp {smp}: no vm_state_notify')
-    return (stamp - t_exec) * 1000
+    return (stamp - t_exec) * 1000, cpu
 
 
 def measure(cfgs, smps, runs, tmp):
+    """Per -smp, the configurations' runs interleaved (A B A B ...), so
+    that a slow spell of the host hits every configuration alike."""
     results = []
-    for name, qemu, machine, extra in cfgs:
-        for smp in smps:
-            # Interleave nothing: one warm-up, then the runs.
+    for smp in smps:
+        times = {name: [] for name, *_ in cfgs}
+        for name, qemu, machine, extra in cfgs:     # warm-up
             time_once(qemu, machine, smp, GUEST, extra, tmp)
-            times = [time_once(qemu, machine, smp, GUEST, extra, tmp)
-                     for _ in range(runs)]
+        for _ in range(runs):
+            for name, qemu, machine, extra in cfgs:
+                times[name].append(
+                    time_once(qemu, machine, smp, GUEST, extra, tmp))
+        for name, qemu, machine, extra in cfgs:
+            t = [x[0] for x in times[name]]
+            cpu = [x[1] for x in times[name]]
             ioc = count_ioctls(qemu, machine, smp, GUEST, extra, tmp)
             r = {'config': name, 'machine': machine, 'qemu': qemu,
                  'accel_props': list(extra), 'smp': smp,
                  'first_insn_ms': {
-                     'median': round(statistics.median(times), 2),
-                     'min': round(min(times), 2),
-                     'max': round(max(times), 2),
-                     'runs': [round(t, 2) for t in times]},
+                     'median': round(statistics.median(t), 2),
+                     'min': round(min(t), 2),
+                     'max': round(max(t), 2),
+                     'runs': [round(x, 2) for x in t]},
+                 'cpu_ms': {
+                     'median': round(statistics.median(cpu), 2),
+                     'runs': [round(x, 2) for x in cpu]},
                  'ioctls': ioc}
             r['ioctls']['get_supported_cpuid'] = \
                 ioc['by_request'].get('kvm:KVM_GET_SUPPORTED_CPUID', 0)
@@ -162,6 +187,7 @@ def measure(cfgs, smps, runs, tmp):
                   f'vcpu {ioc["by_class"]["vcpu"]:5})  '
                   f'first insn {r["first_insn_ms"]["median"]:7.2f} ms',
                   flush=True)
+    results.sort(key=lambda r: [c[0] for c in cfgs].index(r['config']))
     return results
 
 
@@ -184,6 +210,16 @@ def summarize(results):
             rows[hi]['first_insn_ms']['median'] /
             rows[lo]['first_insn_ms']['median'], 2)
         s['first_insn_lo_ms'] = rows[lo]['first_insn_ms']['median']
+        if hi > lo:
+            # What the extra vCPUs cost in CPU time, and the best the host
+            # could do with it: spread over all host CPUs at once.
+            extra_cpu = rows[hi]['cpu_ms']['median'] - \
+                rows[lo]['cpu_ms']['median']
+            s['cpu_ms_per_extra_vcpu'] = round(extra_cpu / (hi - lo), 3)
+            s['host_cpus'] = os.cpu_count()
+            s['first_insn_ratio_floor'] = round(
+                (s['first_insn_lo_ms'] + max(extra_cpu, 0) / os.cpu_count())
+                / s['first_insn_lo_ms'], 2)
         summary[name] = s
     return summary
 
@@ -320,19 +356,26 @@ def kvm_module():
 def print_table(results, summary, tg):
     print()
     print('| config | -smp | ioctls (KVM fds) | /dev/kvm | VM | vCPU | '
-          'GET_SUPPORTED_CPUID | exec->first insn ms (median) |')
-    print('|---|---|---|---|---|---|---|---|')
+          'GET_SUPPORTED_CPUID | exec->first insn ms (median) | '
+          'CPU time by then, ms |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for r in results:
         c = r['ioctls']['by_class']
         print(f'| {r["config"]} | {r["smp"]} | {r["ioctls"]["kvm_fds"]} | '
               f'{c["kvm"]} | {c["vm"]} | {c["vcpu"]} | '
               f'{r["ioctls"]["get_supported_cpuid"]} | '
-              f'{r["first_insn_ms"]["median"]} |')
+              f'{r["first_insn_ms"]["median"]} | '
+              f'{r["cpu_ms"]["median"]} |')
     print()
     for name, s in summary.items():
         print(f'{name}: {s.get("ioctls_per_extra_vcpu", "-")} ioctls per '
               f'extra vCPU; first insn -smp {s["smp_hi"]}/-smp '
               f'{s["smp_lo"]} = {s["first_insn_ratio_hi_lo"]}x')
+        if 'cpu_ms_per_extra_vcpu' in s:
+            print(f'  CPU time per extra vCPU {s["cpu_ms_per_extra_vcpu"]} '
+                  f'ms: even spread over all {s["host_cpus"]} host CPUs, '
+                  f'-smp {s["smp_hi"]} could not start faster than '
+                  f'{s["first_insn_ratio_floor"]}x -smp {s["smp_lo"]}')
     for t in tg:
         print(f'  [{"met" if t["met"] else "NOT met"}] {t["target"]}: '
               f'{t["value"]}')

@@ -91,13 +91,20 @@ def main():
     guest = startup.build_guest(os.path.dirname(opts.out))[0]
     res = {}
     with tempfile.TemporaryDirectory(prefix='pc-lite-trim-') as tmp:
-        for name, b in (('trimmed', opts.lite), ('full', opts.full)):
+        builds = (('trimmed', opts.lite), ('full', opts.full))
+        runs = {name: [] for name, _ in builds}
+        for name, b in builds:
             run_once(b, accel, guest, tmp)          # warm-up
-            runs = [run_once(b, accel, guest, tmp) for _ in range(opts.runs)]
-            med = {k: round(statistics.median(r[k] for r in runs), 2)
-                   for k in runs[0] if runs[0][k] is not None}
+        # Interleaved, so that a slow spell of the host hits both alike.
+        for _ in range(opts.runs):
+            for name, b in builds:
+                runs[name].append(run_once(b, accel, guest, tmp))
+        for name, b in builds:
+            r0 = runs[name][0]
+            med = {k: round(statistics.median(r[k] for r in runs[name]), 2)
+                   for k in r0 if r0[k] is not None}
             res[name] = {'binary': b, 'size': size_of(b), 'libs': libs(b),
-                         'median': med, 'runs': runs}
+                         'median': med, 'runs': runs[name]}
     with open(opts.out, 'w', encoding='utf-8') as f:
         json.dump({'accel': accel, 'runs': opts.runs, 'results': res}, f,
                   indent=1)
