@@ -3,7 +3,8 @@
 """QEMU start-up cost under KVM: ioctls, exec to the first guest instruction.
 
 For each machine (pc-lite from build/qemu, microvm from build/qemu-full: the
-same source) and each -smp in 1, 2, 4, 8, 16, 32, 64:
+same source; pc-lite again with -accel kvm,x-query-cache=off, upstream's KVM
+queries) and each -smp in 1, 2, 4, 8, 16, 32, 64:
 
 * ioctls: one run under "strace -f -e trace=ioctl -y" with -S and a QMP
   quit (the issue's method), counted by request and by file descriptor
@@ -318,14 +319,19 @@ def main():
         else:
             print(f'startup: {opts.full} missing (make qemu-full): '
                   'no microvm comparison')
+        # The same binary with upstream's KVM queries (patch 0005 off).
+        cfgs.append(('pc-lite-nocache', opts.lite, 'pc-lite',
+                     ['x-query-cache=off']))
     smps = [int(s) for s in opts.smp.split(',')]
     print(f'startup: {len(cfgs)} config(s) x -smp {smps}, '
           f'{opts.runs} timed runs each, KVM')
     with tempfile.TemporaryDirectory(prefix='pc-lite-startup-') as tmp:
         results = measure(cfgs, smps, opts.runs, tmp)
     summary = summarize(results)
-    tg = targets(summary, cfgs[0][0],
-                 cfgs[1][0] if len(cfgs) > 1 else None)
+    names = [c[0] for c in cfgs]
+    tg = targets(summary, names[0],
+                 'microvm' if 'microvm' in names else
+                 (names[1] if len(names) > 1 and opts.config else None))
     data = {'label': opts.label,
             'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
             'host': {'kernel': platform.release(),
