@@ -10,6 +10,8 @@ the root disk.
 import dataclasses
 import os
 
+from pclite import kvm_usable  # noqa: F401  (tests/boot, on the path)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, '..', '..'))
 BUILD = os.path.join(TOP, 'build')
@@ -187,13 +189,3 @@ def qemu_args(config, accel, console_path, trace_path, append_extra=''):
     args += ['-msg', 'timestamp=on', '-D', trace_path,
              '-d', ','.join(f'trace:{e}' for e in EVENTS[config.markers])]
     return args + list(config.extra)
-
-
-def kvm_usable():
-    """Can this process open /dev/kvm?"""
-    try:
-        fd = os.open('/dev/kvm', os.O_RDWR)
-    except OSError:
-        return False
-    os.close(fd)
-    return True

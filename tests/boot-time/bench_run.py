@@ -33,6 +33,7 @@ import time
 from qemu.machine import QEMUMachine
 
 import bench_configs as bc
+from pclite import parse_report
 
 PHASES = ('vmm_init', 'firmware', 'kernel', 'userspace', 'total',
           'shutdown')
@@ -46,7 +47,6 @@ _TRACE_RE = re.compile(
     r'pc_lite_cpu_entry|'
     r'pc_lite_marker boot marker 0x(?P<marker>[0-9a-fA-F]+)|'
     r'fw_cfg_select \S+ key 0x(?P<key>[0-9a-fA-F]+))', re.M)
-_REPORT_RE = re.compile(r'PCLITE-REPORT (.*)')
 _DEATH_RE = re.compile(r'(divide error|general protection fault|BUG:|'
                        r'Kernel panic - not syncing:)[^\n]*')
 
@@ -121,18 +121,6 @@ def phases(stamps, t_exec, t_exit, firmware):
     out['total'] = ms(exe, ready)
     out['shutdown'] = ms(ready, t_exit) if t_exit is not None else None
     return out
-
-
-def parse_report(text):
-    """The guest's PCLITE-REPORT line as a dict, or None."""
-    m = _REPORT_RE.search(text)
-    if not m:
-        return None
-    report = {}
-    for item in m.group(1).split():
-        key, _, val = item.partition('=')
-        report[key] = int(val) if re.fullmatch(r'-?\d+', val) else val
-    return report
 
 
 def _read(path):

@@ -76,7 +76,8 @@ class Result:
                               if BAD_LOG_RE.search(line)]
 
 
-def _kvm_usable():
+def kvm_usable():
+    """Can this process open /dev/kvm?"""
     try:
         fd = os.open('/dev/kvm', os.O_RDWR)
     except OSError:
@@ -128,7 +129,7 @@ def accel():
         if choice not in ('kvm', 'tcg', 'auto'):
             raise ValueError(f'PC_LITE_ACCEL={choice}: use kvm, tcg or auto')
         if choice == 'auto':
-            choice = 'kvm' if _kvm_usable() and _probe_kvm_boot() else 'tcg'
+            choice = 'kvm' if kvm_usable() and _probe_kvm_boot() else 'tcg'
         _ACCEL = choice
     return _ACCEL
 
@@ -137,7 +138,7 @@ def startup_accel():
     """The accelerator for VMM start-up measurements: KVM when usable."""
     choice = os.environ.get('PC_LITE_ACCEL', 'auto')
     if choice == 'auto':
-        return 'kvm' if _kvm_usable() else 'tcg'
+        return 'kvm' if kvm_usable() else 'tcg'
     return choice
 
 

@@ -34,14 +34,6 @@ RESULTS = 0x1001000
 DONE = 0x600dcafe
 
 
-def kvm_usable():
-    try:
-        os.close(os.open('/dev/kvm', os.O_RDWR))
-    except OSError:
-        return False
-    return True
-
-
 def build_guest(tmp):
     elf = os.path.join(tmp, 'cpuid-guest.elf')
     subprocess.run(['gcc', '-nostdlib', '-static', '-no-pie',
@@ -66,7 +58,7 @@ def parse_dump(data):
     return {'cpuid': cpuid, 'msrs': msrs}
 
 
-@unittest.skipUnless(kvm_usable(), '/dev/kvm is not usable')
+@unittest.skipUnless(pclite.kvm_usable(), '/dev/kvm is not usable')
 class KVMQueryCacheTest(unittest.TestCase):
 
     @classmethod
@@ -142,7 +134,7 @@ class KVMQueryCacheTest(unittest.TestCase):
         self.assertEqual(n1, n8)
 
 
-@unittest.skipUnless(kvm_usable(), '/dev/kvm is not usable')
+@unittest.skipUnless(pclite.kvm_usable(), '/dev/kvm is not usable')
 class VcpuCreationTest(unittest.TestCase):
     """Batched vCPU creation and the single register push per vCPU."""
 
