@@ -25,6 +25,7 @@
 #include "system/runstate.h"
 #include "system/kvm.h"
 #include "exec/address-spaces.h"
+#include "exec/ramblock.h"
 #include "hw/boards.h"
 #include "hw/irq.h"
 #include "hw/char/serial-mm.h"
@@ -301,25 +302,11 @@ static HotplugHandler *pc_lite_get_hotplug_handler(MachineState *ms,
 }
 
 /*
- * When this process started (fine-grained): a file whose ctime is earlier
- * existed before QEMU ran.  Files are stamped with the coarse clock (or a
- * multigrain floor), at most one tick behind the real time, so a file
- * QEMU creates more than a tick after exec, as memory backends are, has a
- * later ctime.
- */
-static struct timespec pc_lite_exec_time;
-
-static void __attribute__((__constructor__)) pc_lite_record_exec_time(void)
-{
-    clock_gettime(CLOCK_REALTIME, &pc_lite_exec_time);
-}
-
-/*
  * An NVDIMM must be backed by an image.  memory-backend-file silently
  * creates a missing mem-path, which would give the guest an empty disk:
- * a file that this QEMU created and that holds no data is refused and
- * removed again.  The size must be a multiple of 2 MiB, the alignment of
- * an fsdax namespace (scripts/pc-lite-image.py pads images to it).
+ * a file that this QEMU created is refused and removed again.  The size
+ * must be a multiple of 2 MiB, the alignment of an fsdax namespace
+ * (scripts/pc-lite-image.py pads images to it).
  */
 static bool pc_lite_nvdimm_check(PCDIMMDevice *dimm, Error **errp)
 {
@@ -327,9 +314,7 @@ static bool pc_lite_nvdimm_check(PCDIMMDevice *dimm, Error **errp)
     const char *id = DEVICE(dimm)->id ?: "nvdimm";
     g_autofree char *path = NULL;
     MemoryRegion *mr;
-    struct stat st;
     uint64_t size;
-    int fd;
 
     if (!hostmem || !host_memory_backend_mr_inited(hostmem)) {
         return true;            /* realize reports a missing memdev */
@@ -341,12 +326,7 @@ static bool pc_lite_nvdimm_check(PCDIMMDevice *dimm, Error **errp)
                    "of 2 MiB", id, size);
         return false;
     }
-    fd = memory_region_get_fd(mr);
-    if (!object_dynamic_cast(OBJECT(hostmem), TYPE_MEMORY_BACKEND_FILE) ||
-        fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        st.st_blocks || st.st_ctim.tv_sec < pc_lite_exec_time.tv_sec ||
-        (st.st_ctim.tv_sec == pc_lite_exec_time.tv_sec &&
-         st.st_ctim.tv_nsec < pc_lite_exec_time.tv_nsec)) {
+    if (!mr->ram_block || !mr->ram_block->file_created) {
         return true;
     }
     path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
