@@ -171,11 +171,16 @@ class VcpuCreationTest(unittest.TestCase):
             self.assertRegex(ap, r'CS =f000 ')
 
     def test_all_vcpus_created_with_entry_state(self):
-        vm = self.start('16')
-        cpus = vm.cmd('query-cpus-fast')
-        self.assertEqual([c['cpu-index'] for c in cpus], list(range(16)))
-        self.assertEqual(len({c['thread-id'] for c in cpus}), 16)
-        self.check_entry_state(self.regs(vm))
+        # Set up in parallel (patches 0007, 0010): each vCPU exactly once.
+        for _ in range(3):
+            vm = self.start('64')
+            cpus = vm.cmd('query-cpus-fast')
+            self.assertEqual([c['cpu-index'] for c in cpus],
+                             list(range(64)))
+            self.assertEqual(len({c['thread-id'] for c in cpus}), 64)
+            self.check_entry_state(self.regs(vm))
+            vm.shutdown()
+            self.assertEqual(vm.exitcode(), 0)
 
     def test_cpu_hotplug_and_reset(self):
         vm = self.start('2,maxcpus=4')
