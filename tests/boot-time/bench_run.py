@@ -161,15 +161,21 @@ def _check(config, report, console):
     return None
 
 
+def _launch(config, accel, tmp):
+    """Start a configuration in tmp: (machine, console path, trace path)."""
+    console = os.path.join(tmp, 'console.log')
+    trace = os.path.join(tmp, 'trace.log')
+    vm = BenchMachine(config.binary, base_temp_dir=tmp,
+                      args=bc.qemu_args(config, accel, console, trace))
+    vm.set_machine(config.machine)
+    vm.launch()
+    return vm, console, trace
+
+
 def boot_once(config, accel, timeout=30):
     """One full boot, measured: a dict of raw stamps, phases and checks."""
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as tmp:
-        console = os.path.join(tmp, 'console.log')
-        trace = os.path.join(tmp, 'trace.log')
-        vm = BenchMachine(config.binary, base_temp_dir=tmp,
-                          args=bc.qemu_args(config, accel, console, trace))
-        vm.set_machine(config.machine)
-        vm.launch()
+        vm, console, trace = _launch(config, accel, tmp)
         done = vm.wait_exit(timeout)
         if done is None:
             vm.kill()
@@ -205,12 +211,7 @@ def vmm_init_once(config, accel, timeout=60):
     stop it.  For accelerators that cannot boot the guest (nested kvm_pvm).
     """
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as tmp:
-        console = os.path.join(tmp, 'console.log')
-        trace = os.path.join(tmp, 'trace.log')
-        vm = BenchMachine(config.binary, base_temp_dir=tmp,
-                          args=bc.qemu_args(config, accel, console, trace))
-        vm.set_machine(config.machine)
-        vm.launch()
+        vm, _, trace = _launch(config, accel, tmp)
         _wait_for(lambda: 'start' in parse_trace(_read(trace)),
                   time.monotonic() + timeout, vm)
         if vm.is_running():

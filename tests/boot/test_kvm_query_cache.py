@@ -58,17 +58,21 @@ def parse_dump(data):
     return {'cpuid': cpuid, 'msrs': msrs}
 
 
-@unittest.skipUnless(pclite.kvm_usable(), '/dev/kvm is not usable')
-class KVMQueryCacheTest(unittest.TestCase):
+class TinyGuestTestCase(unittest.TestCase):
+    """A temporary directory with the tiny guest built in it."""
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix='pc-lite-qcache-')
+        cls.tmp = tempfile.mkdtemp(prefix='pc-lite-kvm-')
         cls.guest = build_guest(cls.tmp)
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
+@unittest.skipUnless(pclite.kvm_usable(), '/dev/kvm is not usable')
+class KVMQueryCacheTest(TinyGuestTestCase):
 
     def run_guest(self, cpu, cache, smp=2, strace=False):
         """(guest dump, model expansion, /dev/kvm ioctl count or None)."""
@@ -135,17 +139,8 @@ class KVMQueryCacheTest(unittest.TestCase):
 
 
 @unittest.skipUnless(pclite.kvm_usable(), '/dev/kvm is not usable')
-class VcpuCreationTest(unittest.TestCase):
+class VcpuCreationTest(TinyGuestTestCase):
     """Batched vCPU creation and the single register push per vCPU."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix='pc-lite-vcpu-')
-        cls.guest = build_guest(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def start(self, smp):
         vm = QEMUMachine(pclite.QEMU, args=[
