@@ -320,22 +320,22 @@ static bool pc_lite_nvdimm_check(PCDIMMDevice *dimm, Error **errp)
         return true;            /* realize reports a missing memdev */
     }
     mr = host_memory_backend_get_memory(hostmem);
+    if (mr->ram_block && mr->ram_block->file_created) {
+        path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
+        if (path) {
+            unlink(path);
+        }
+        error_setg(errp, "NVDIMM '%s': image '%s' does not exist (make one "
+                   "with scripts/pc-lite-image.py)", id, path ?: "");
+        return false;
+    }
     size = memory_region_size(mr);
     if (!QEMU_IS_ALIGNED(size, PC_LITE_NVDIMM_ALIGN)) {
         error_setg(errp, "NVDIMM '%s': size 0x%" PRIx64 " is not a multiple "
                    "of 2 MiB", id, size);
         return false;
     }
-    if (!mr->ram_block || !mr->ram_block->file_created) {
-        return true;
-    }
-    path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
-    if (path) {
-        unlink(path);
-    }
-    error_setg(errp, "NVDIMM '%s': image '%s' does not exist (make one "
-               "with scripts/pc-lite-image.py)", id, path ?: "");
-    return false;
+    return true;
 }
 
 static void pc_lite_device_pre_plug_cb(HotplugHandler *hotplug_dev,
