@@ -62,7 +62,7 @@ def host_facts():
     return {
         'cpu_model': model, 'cpus': os.cpu_count(),
         'kernel': platform.release(), 'kvm_module': kvm_module,
-        'kvm_usable': bc.kvm_usable(),
+        'kvm_usable': pclite.kvm_usable(),
         'git_rev': rev + ('-dirty' if dirty else ''),
         'loadavg_start': os.getloadavg(),
     }
@@ -218,7 +218,8 @@ def main(argv=None):
     # Full boots under the accelerator that can boot the guest; when that
     # is TCG and /dev/kvm exists, KVM still measures VMM init.
     args.full_accel = accel
-    args.kvm_startup = accel != 'kvm' and bc.kvm_usable() and not args.no_kvm
+    args.kvm_startup = (accel != 'kvm' and pclite.kvm_usable() and
+                        not args.no_kvm)
     os.makedirs(args.out, exist_ok=True)
     base = os.path.join(args.out, 'boot-time')
     qemus, firmware = qemu_facts(configs)

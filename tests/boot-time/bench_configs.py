@@ -10,8 +10,6 @@ the root disk.
 import dataclasses
 import os
 
-from pclite import kvm_usable  # noqa: F401  (tests/boot, on the path)
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, '..', '..'))
 BUILD = os.path.join(TOP, 'build')
