@@ -2,7 +2,10 @@
 #
 #   make demo    install what is missing, build, boot the bundled guest and
 #                print its boot-time breakdown
-#   make check   install what is missing, build, run every test
+#   make check   install what is missing, build (both QEMUs, firmware,
+#                guest), run every test
+#   make series  the patch series on pristine upstream QEMU, with our files
+#                (SERIES_DIR, default build/series; see patches/series)
 #   make bench   boot-time and memory benchmark: pc-lite beside q35 and
 #                microvm from a second, full build of the same source
 #                (BENCH_ARGS="--runs 3 --only 'pc-lite*'" etc.)
@@ -18,6 +21,7 @@ QEMU_BIN   := $(BUILD)/qemu-system-x86_64
 QEMU_FULL_BUILD := $(BUILD)/qemu-full
 PC_LITE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pc-lite
 PYTHON     := /usr/bin/python3
+SERIES_DIR ?= $(BUILD)/series
 JOBS       ?= $(shell nproc)
 
 export PC_LITE_CACHE
@@ -28,61 +32,62 @@ export CCACHE_MAXSIZE ?= 5G
 export PYTHONPATH := $(QEMU_SRCDIR)/python$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 # Debian packages the build and tests need (meson >= 1.5 comes from
-# bookworm-backports through scripts/apt-private.sh).
+# bookworm-backports through scripts/apt-private.sh).  libfdt-dev: the full
+# QEMU leaves microvm out without it.
 DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	libpixman-1-dev python3-venv flex bison bc libelf-dev libssl-dev cpio \
 	ccache linux-source-6.1 busybox-static e2fsprogs python3-matplotlib \
-	strace xz-utils git file seabios
+	strace xz-utils git file seabios libfdt-dev
 
 .PHONY: all deps qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
-	check-boot clean
+	check-boot check-series series series-build clean
 
 all: qemu guest
 
 deps:
 	@$(TOP)/scripts/install-deps.sh $(DEB_PACKAGES)
 
-# Prepare the tree, configure once, then ninja (which re-runs meson itself
-# when a meson.build or Kconfig changes).
-qemu: deps
+# One recipe for both QEMU builds: prepare the tree, configure once (again
+# when the configure script, the device set or the source tree changes),
+# then ninja (which re-runs meson itself when a meson.build or Kconfig
+# changes), and check that the binary lists the machine the build is for.
+#   $(call build-qemu,BUILD_DIR,FLAVOUR,LOG_SUFFIX,MACHINE,WHAT[,FILES])
+# FILES: further inputs that call for configuring again when newer than
+# the build (e.g. a library header installed since).
+define build-qemu
 	@$(TOP)/scripts/prepare-qemu.sh
-	@if [ ! -f $(QEMU_BUILD)/build.ninja ] || \
-	    [ $(TOP)/scripts/qemu-lite-config.sh -nt $(QEMU_BUILD)/build.ninja ] || \
-	    [ $(TOP)/configs/pc-lite.mak -nt $(QEMU_BUILD)/build.ninja ] || \
-	    ! grep -q "$(QEMU_SRCDIR)" $(QEMU_BUILD)/config.status 2>/dev/null; then \
-	    rm -rf $(QEMU_BUILD); \
-	    echo "pc-lite: configuring QEMU in $(QEMU_BUILD)"; \
-	    $(TOP)/scripts/qemu-lite-config.sh $(QEMU_SRCDIR) $(QEMU_BUILD) \
-	        > $(BUILD)/configure.log 2>&1 || \
-	        { tail -30 $(BUILD)/configure.log; exit 1; }; \
+	@if [ ! -f $(1)/build.ninja ] || \
+	    [ $(TOP)/scripts/qemu-lite-config.sh -nt $(1)/build.ninja ] || \
+	    [ $(TOP)/configs/pc-lite.mak -nt $(1)/build.ninja ] || \
+	    $(foreach f,$(6),[ $(f) -nt $(1)/build.ninja ] || )\
+	    ! grep -q "$(QEMU_SRCDIR)" $(1)/config.status 2>/dev/null; then \
+	    rm -rf $(1); \
+	    echo "pc-lite: configuring $(5) in $(1)"; \
+	    PC_LITE_FLAVOUR=$(2) PYTHON=$(PYTHON) \
+	        $(TOP)/scripts/qemu-lite-config.sh $(QEMU_SRCDIR) $(1) \
+	        > $(BUILD)/configure$(3).log 2>&1 || \
+	        { tail -30 $(BUILD)/configure$(3).log; exit 1; }; \
 	fi
-	@echo "pc-lite: building QEMU (ninja -j$(JOBS))"
-	@ninja -C $(QEMU_BUILD) -j$(JOBS) qemu-system-x86_64 > $(BUILD)/ninja.log 2>&1 || \
-	    { grep -m20 -E 'error:|FAILED' $(BUILD)/ninja.log || tail -40 $(BUILD)/ninja.log; exit 1; }
+	@echo "pc-lite: building $(5) (ninja -j$(JOBS))"
+	@ninja -C $(1) -j$(JOBS) qemu-system-x86_64 > $(BUILD)/ninja$(3).log 2>&1 || \
+	    { grep -m20 -E 'error:|FAILED' $(BUILD)/ninja$(3).log || \
+	      tail -40 $(BUILD)/ninja$(3).log; exit 1; }
+	@$(1)/qemu-system-x86_64 -M help | grep -q '^$(4) ' || \
+	    { echo "pc-lite: $(5) does not list the $(4) machine"; \
+	      grep -iE '^ *(fdt support|kvm support)' $(BUILD)/configure$(3).log; \
+	      exit 1; }
+endef
+
+qemu: deps
+	$(call build-qemu,$(QEMU_BUILD),lite,,pc-lite,QEMU)
 	@ln -sfn $(QEMU_BUILD)/qemu-system-x86_64 $(QEMU_BIN)
-	@$(QEMU_BIN) -M help | grep -q '^pc-lite ' || \
-	    { echo "pc-lite: the built QEMU does not list the pc-lite machine"; exit 1; }
 	@echo "pc-lite: $(QEMU_BIN) ($$($(QEMU_BIN) --version | head -1))"
 
 # The same source with QEMU's default devices and features (q35, microvm,
-# ...), x86_64-softmmu only, for the benchmark's comparisons.  Configured
-# once; ninja rebuilds incrementally when patches/ or our files change.
+# ...), x86_64-softmmu only, for the benchmark's comparisons.
 qemu-full: deps
-	@$(TOP)/scripts/prepare-qemu.sh
-	@if [ ! -f $(QEMU_FULL_BUILD)/build.ninja ] || \
-	    [ $(TOP)/scripts/qemu-lite-config.sh -nt $(QEMU_FULL_BUILD)/build.ninja ] || \
-	    ! grep -q "$(QEMU_SRCDIR)" $(QEMU_FULL_BUILD)/config.status 2>/dev/null; then \
-	    rm -rf $(QEMU_FULL_BUILD); \
-	    echo "pc-lite: configuring the full QEMU in $(QEMU_FULL_BUILD)"; \
-	    PC_LITE_FLAVOUR=full PYTHON=$(PYTHON) $(TOP)/scripts/qemu-lite-config.sh \
-	        $(QEMU_SRCDIR) $(QEMU_FULL_BUILD) > $(BUILD)/configure-full.log 2>&1 || \
-	        { tail -30 $(BUILD)/configure-full.log; exit 1; }; \
-	fi
-	@echo "pc-lite: building the full QEMU (ninja -j$(JOBS))"
-	@ninja -C $(QEMU_FULL_BUILD) -j$(JOBS) qemu-system-x86_64 > $(BUILD)/ninja-full.log 2>&1 || \
-	    { grep -m20 -E 'error:|FAILED' $(BUILD)/ninja-full.log || tail -40 $(BUILD)/ninja-full.log; exit 1; }
-	@$(QEMU_FULL_BUILD)/qemu-system-x86_64 -M help | grep -q '^microvm ' || \
-	    { echo "pc-lite: the full QEMU does not list microvm"; exit 1; }
+	$(call build-qemu,$(QEMU_FULL_BUILD),full,-full,microvm,the full QEMU,\
+	    /usr/include/libfdt.h)
 
 # qboot and option ROMs from the source (with a kernel-entry marker),
 # SeaBIOS from Debian; cached in build/firmware/KEY.
@@ -109,13 +114,33 @@ bench-startup: qemu
 	@$(PYTHON) $(TOP)/tests/boot-time/startup.py $(STARTUP_ARGS)
 	@$(TOP)/scripts/qemu-lite-config.sh --report
 
+# The patch series on pristine upstream, ready for git am / mailing, with
+# our files added by the patches listed in patches/series.
+series: deps
+	@$(TOP)/scripts/prepare-qemu.sh
+	@$(TOP)/scripts/make-series.sh $(SERIES_DIR)
+
+# Apply the exported series to pristine upstream and build it (x86_64,
+# default configuration of the trimmed build), once, outside build/qemu.
+series-build: series
+	@$(TOP)/scripts/check-series.sh $(SERIES_DIR)
+	@$(TOP)/scripts/build-series.sh $(SERIES_DIR) $(BUILD)/series-build
+
+# Quick: the series applies with git am and equals the development tree.
+check-series: deps
+	@$(TOP)/scripts/prepare-qemu.sh
+	@$(TOP)/scripts/check-series.sh
+
 check-qtest: qemu
 	@$(TOP)/scripts/run-qtests.sh $(QEMU_BUILD)
 
-check-boot: qemu guest
+# The boot tests include one quick run of every benchmark configuration,
+# so the full QEMU and the firmware are built too: a dependency the
+# benchmark needs fails here, not in make bench.
+check-boot: qemu qemu-full firmware guest
 	@$(PYTHON) $(TOP)/tests/boot/run.py
 
-check: check-qtest check-boot
+check: check-series check-qtest check-boot
 	@echo "pc-lite: make check passed"
 
 clean:

@@ -12,7 +12,8 @@
 #     order with "git am"; a patch that does not apply stops the build with
 #     its name.
 #  3. Our new files are symlinked into the tree at the same paths, so that
-#     editing them needs no copy step.
+#     editing them needs no copy step ("prepare-qemu.sh --overlay" lists
+#     them; "make series" puts them into the patches, see patches/series).
 #
 # The tree is rebuilt only when upstream or the patch series changes.
 set -euo pipefail
@@ -43,16 +44,28 @@ overlay_files() {
         \( -name '*.c' -o -name '*.h' -o -name '*.rst' \) | sort)
 }
 
+# "REPO_PATH QEMU_PATH" for each of our files.
+overlay_map() {
+    overlay_files | sed 's/.*/& &/'
+    echo "configs/pc-lite.mak configs/devices/x86_64-softmmu/pc-lite.mak"
+}
+
+if [ "${1:-}" = "--overlay" ]; then
+    overlay_map
+    exit 0
+fi
+
 link_overlay() {
     local f
-    for f in $(overlay_files); do
-        mkdir -p "$src/$(dirname "$f")"
-        ln -sfn "$top/$f" "$src/$f"
+    # Links left by files that were renamed or removed since.
+    find "$src" -type l -lname "$top/*" ! -exec test -e {} \; -delete
+    local to
+    overlay_map | while read -r f to; do
+        mkdir -p "$src/$(dirname "$to")"
+        ln -sfn "$top/$f" "$src/$to"
     done
-    ln -sfn "$top/configs/pc-lite.mak" \
-        "$src/configs/devices/x86_64-softmmu/pc-lite.mak"
     # Keep the links out of "git status" in the prepared tree.
-    { overlay_files; echo configs/devices/x86_64-softmmu/pc-lite.mak; } \
+    { overlay_map | cut -d' ' -f2; echo .pc-lite-stamp; echo .pc-lite-origin; } \
         > "$src/.git/info/exclude"
 }
 
@@ -86,7 +99,27 @@ fetch_debian() {
     origin="debian:$(basename "$tarball")"
 }
 
+series_stamp() {
+    { echo "$1"; cat "$top"/patches/*.patch; } | sha256sum | cut -c1-16
+}
+
 mkdir -p "$build"
+# A prepared tree whose stamp still matches is used as it is, before apt is
+# touched: the stamp covers the origin recorded in the tree and the patches.
+if [ -z "${QEMU_SRC:-}" ] && [ -f "$src/.pc-lite-stamp" ] &&
+   [ -f "$src/.pc-lite-origin" ]; then
+    origin=$(cat "$src/.pc-lite-origin")
+    case "$origin" in
+    debian:*)
+        if [ -f "$cache/src/${origin#debian:}" ] &&
+           [ "$(cat "$src/.pc-lite-stamp")" = "$(series_stamp "$origin")" ]; then
+            link_overlay
+            exit 0
+        fi
+        ;;
+    esac
+fi
+
 if [ -n "${QEMU_SRC:-}" ]; then
     [ -f "$QEMU_SRC/VERSION" ] || die "QEMU_SRC=$QEMU_SRC is not a QEMU source tree"
     upstream=$(cat "$QEMU_SRC/VERSION")
@@ -96,8 +129,9 @@ else
     fetch_debian
 fi
 
-stamp=$( { echo "$origin"; cat "$top"/patches/*.patch; } | sha256sum | cut -c1-16)
+stamp=$(series_stamp "$origin")
 if [ -f "$src/.pc-lite-stamp" ] && [ "$(cat "$src/.pc-lite-stamp")" = "$stamp" ]; then
+    echo "$origin" > "$src/.pc-lite-origin"
     link_overlay
     exit 0
 fi
@@ -118,7 +152,9 @@ fi
 [ "$(cat "$src.tmp/VERSION")" = "$upstream" ] ||
     die "tree VERSION $(cat "$src.tmp/VERSION") does not match $upstream"
 
-git_q() { git -C "$src.tmp" -c safe.directory="*" -c user.name=pc-lite -c user.email=pc-lite@localhost \
+git_q() { git -C "$src.tmp" -c safe.directory="*" \
+              -c user.name="pc-lite developers" \
+              -c user.email=pc-lite-devel@lists.pc-lite.org \
               -c commit.gpgsign=false "$@"; }
 git_q init -q
 git_q add -A >/dev/null
@@ -133,4 +169,5 @@ done
 mv "$src.tmp" "$src"
 link_overlay
 echo "$stamp" > "$src/.pc-lite-stamp"
+echo "$origin" > "$src/.pc-lite-origin"
 echo "prepare-qemu: QEMU $upstream with $(ls "$top"/patches/*.patch 2>/dev/null | wc -l) patches in $src"

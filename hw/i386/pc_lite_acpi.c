@@ -4,8 +4,8 @@
  * The tables are built with QEMU's ACPI helpers (RSDP, XSDT, FADT, MADT,
  * DSDT, MCFG, and NFIT when there are NVDIMMs).  Those helpers describe
  * the pointers and checksums to patch as "linker/loader" commands meant
- * for firmware; with no firmware, QEMU carries the commands out itself at
- * fixed addresses and writes the result to PC_LITE_ACPI_ADDR.
+ * for firmware; with no firmware, QEMU carries the commands out itself
+ * (bios_linker_loader_execute()) and writes the result to PC_LITE_ACPI_ADDR.
  *
  * Copyright (c) 2026 The pc-lite authors
  *
@@ -13,7 +13,6 @@
  */
 
 #include "qemu/osdep.h"
-#include "qemu/bswap.h"
 #include "qapi/error.h"
 #include "exec/address-spaces.h"
 #include "hw/acpi/acpi.h"
@@ -24,38 +23,8 @@
 #include "hw/i386/pc_lite.h"
 #include "hw/mem/nvdimm.h"
 #include "hw/mem/pc-dimm.h"
-#include "hw/nvram/fw_cfg.h"
 #include "acpi-common.h"
 #include "trace.h"
-
-/* The linker/loader ABI (see hw/acpi/bios-linker-loader.c). */
-#define LINKER_FILESZ           FW_CFG_MAX_FILE_PATH
-#define LINKER_ALLOCATE         1
-#define LINKER_ADD_POINTER      2
-#define LINKER_ADD_CHECKSUM     3
-
-typedef struct QEMU_PACKED {
-    uint32_t command;
-    union {
-        struct QEMU_PACKED {
-            char file[LINKER_FILESZ];
-            uint32_t align;
-        } alloc;
-        struct QEMU_PACKED {
-            char dest_file[LINKER_FILESZ];
-            char src_file[LINKER_FILESZ];
-            uint32_t offset;
-            uint8_t size;
-        } pointer;
-        struct QEMU_PACKED {
-            char file[LINKER_FILESZ];
-            uint32_t offset;
-            uint32_t start;
-            uint32_t length;
-        } cksum;
-        char pad[124];
-    };
-} LinkerEntry;
 
 typedef struct {
     const char *name;
@@ -63,83 +32,39 @@ typedef struct {
     hwaddr addr;
 } LinkedFile;
 
-static LinkedFile *find_file(LinkedFile *files, int n, const char *name,
-                             Error **errp)
+typedef struct {
+    LinkedFile *files;
+    int n;
+    hwaddr next;
+} LinkerLayout;
+
+/*
+ * bios_linker_loader_execute() callback: place the files one after the
+ * other from PC_LITE_ACPI_ADDR on, in the order the linker allocates them.
+ */
+static bool place_file(void *opaque, const char *name, GArray *blob,
+                       uint32_t align, bool fseg, uint64_t *addr,
+                       Error **errp)
 {
+    LinkerLayout *l = opaque;
+    LinkedFile *f = NULL;
     int i;
 
-    for (i = 0; i < n; i++) {
-        if (!strncmp(files[i].name, name, LINKER_FILESZ)) {
-            return &files[i];
+    for (i = 0; i < l->n; i++) {
+        if (l->files[i].blob == blob) {
+            f = &l->files[i];
         }
     }
-    error_setg(errp, "pc-lite ACPI: unknown linker file '%.*s'",
-               LINKER_FILESZ, name);
-    return NULL;
-}
-
-/* Place the files from PC_LITE_ACPI_ADDR on and patch them as told. */
-static bool run_linker(GArray *cmds, LinkedFile *files, int n, Error **errp)
-{
-    hwaddr next = PC_LITE_ACPI_ADDR;
-    guint i;
-
-    for (i = 0; i < cmds->len / sizeof(LinkerEntry); i++) {
-        LinkerEntry *e = &g_array_index(cmds, LinkerEntry, 0) + i;
-        LinkedFile *f, *src;
-        uint8_t *p, sum;
-        uint64_t ptr;
-        uint32_t k, off, len;
-
-        switch (le32_to_cpu(e->command)) {
-        case LINKER_ALLOCATE:
-            f = find_file(files, n, e->alloc.file, errp);
-            if (!f) {
-                return false;
-            }
-            f->addr = ROUND_UP(next, MAX(le32_to_cpu(e->alloc.align), 16));
-            next = f->addr + f->blob->len;
-            if (next > PC_LITE_ACPI_ADDR + PC_LITE_ACPI_SIZE) {
-                error_setg(errp, "pc-lite ACPI tables need more than %d KiB",
-                           PC_LITE_ACPI_SIZE / 1024);
-                return false;
-            }
-            break;
-        case LINKER_ADD_POINTER:
-            f = find_file(files, n, e->pointer.dest_file, errp);
-            src = f ? find_file(files, n, e->pointer.src_file, errp) : NULL;
-            off = le32_to_cpu(e->pointer.offset);
-            len = e->pointer.size;
-            if (!src || len > 8 || off + len > f->blob->len) {
-                error_setg(errp, "pc-lite ACPI: bad linker pointer");
-                return false;
-            }
-            p = (uint8_t *)f->blob->data + off;
-            ptr = 0;
-            memcpy(&ptr, p, len);
-            ptr = cpu_to_le64(le64_to_cpu(ptr) + src->addr);
-            memcpy(p, &ptr, len);
-            break;
-        case LINKER_ADD_CHECKSUM:
-            f = find_file(files, n, e->cksum.file, errp);
-            off = le32_to_cpu(e->cksum.offset);
-            len = le32_to_cpu(e->cksum.length);
-            k = le32_to_cpu(e->cksum.start);
-            if (!f || off >= f->blob->len || k + len > f->blob->len) {
-                error_setg(errp, "pc-lite ACPI: bad linker checksum");
-                return false;
-            }
-            p = (uint8_t *)f->blob->data;
-            for (sum = 0; len; len--) {
-                sum += p[k++];
-            }
-            p[off] -= sum;
-            break;
-        default:
-            error_setg(errp, "pc-lite ACPI: unexpected linker command %u",
-                       le32_to_cpu(e->command));
-            return false;
-        }
+    if (!f) {
+        error_setg(errp, "pc-lite ACPI: unknown linker file '%s'", name);
+        return false;
+    }
+    *addr = f->addr = ROUND_UP(l->next, MAX(align, 16));
+    l->next = *addr + blob->len;
+    if (l->next > PC_LITE_ACPI_ADDR + PC_LITE_ACPI_SIZE) {
+        error_setg(errp, "pc-lite ACPI tables need more than %d KiB",
+                   PC_LITE_ACPI_SIZE / 1024);
+        return false;
     }
     return true;
 }
@@ -377,6 +302,7 @@ hwaddr pc_lite_acpi_write(PcLiteMachineState *pms, Error **errp)
 {
     AcpiBuildTables tables;
     LinkedFile files[2];
+    LinkerLayout layout;
     hwaddr rsdp = 0;
     int i;
 
@@ -386,7 +312,8 @@ hwaddr pc_lite_acpi_write(PcLiteMachineState *pms, Error **errp)
     /* Tables, then the RSDP: 16-byte aligned in the BIOS area. */
     files[0] = (LinkedFile) { ACPI_BUILD_RSDP_FILE, tables.rsdp, 0 };
     files[1] = (LinkedFile) { ACPI_BUILD_TABLE_FILE, tables.table_data, 0 };
-    if (run_linker(tables.linker->cmd_blob, files, 2, errp)) {
+    layout = (LinkerLayout) { files, 2, PC_LITE_ACPI_ADDR };
+    if (bios_linker_loader_execute(tables.linker, place_file, &layout, errp)) {
         for (i = 0; i < 2; i++) {
             address_space_write(&address_space_memory, files[i].addr,
                                 MEMTXATTRS_UNSPECIFIED, files[i].blob->data,

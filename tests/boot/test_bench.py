@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The boot-time benchmark: its trace parsing, and one quick run.
 
-make check runs the benchmark once in its quick mode (one boot of pc-lite
-PVH, plus microvm/qboot when build/qemu-full and build/firmware exist) and
-checks the JSON, Markdown and chart it writes.  It proves the instrument
-works; the figures themselves are not judged here.
+make check runs the benchmark once in its quick mode, one boot of every
+configuration at 1x128M (make check builds build/qemu-full and the
+firmware for them; only Debian's own QEMU may be missing), and checks the
+JSON, Markdown and chart it writes.  It proves the instrument works; the
+figures themselves are not judged here.
 """
 
 import json
@@ -83,7 +84,7 @@ class QuickBench(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as out:
             p = subprocess.run(
                 [sys.executable, os.path.join(BENCH_DIR, 'bench.py'),
-                 '--quick', '--out', out],
+                 '--quick', '--only', '*/1x128M', '--out', out],
                 capture_output=True, text=True, timeout=600, check=False)
             self.assertEqual(p.returncode, 0, p.stdout[-3000:] + p.stderr)
             with open(os.path.join(out, 'boot-time.json'),
@@ -107,7 +108,10 @@ class QuickBench(unittest.TestCase):
             self.assertLess(mem['guest_ram_rss_kb'], 128 * 1024)
             self.assertGreater(mem['vmm_uss_kb'], 0)
             for c in data['configs']:
-                self.assertIn(c['status'], ('ok', 'skipped'), c)
+                self.assertEqual(c['status'],
+                                 'skipped' if c['qemu'] == 'debian' and
+                                 c.get('error', '').endswith('not installed')
+                                 else 'ok', c)
             # The driver validated its own output; check it again here.
             base = os.path.join(out, 'boot-time')
             self.assertEqual(bench_report.validate(data, base), [])

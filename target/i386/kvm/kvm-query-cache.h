@@ -6,8 +6,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef I386_KVM_CPUID_CACHE_H
-#define I386_KVM_CPUID_CACHE_H
+#ifndef I386_KVM_QUERY_CACHE_H
+#define I386_KVM_QUERY_CACHE_H
 
 #include <linux/kvm.h>
 #include "system/kvm-query-cache.h"

@@ -28,7 +28,7 @@
 #include "qemu/bitmap.h"
 #include "system/kvm.h"
 #include "system/kvm_int.h"
-#include "kvm/kvm-cpuid-cache.h"
+#include "kvm-query-cache.h"
 #include "trace.h"
 
 /*
