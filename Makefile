@@ -40,7 +40,7 @@ DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	strace xz-utils git file seabios libfdt-dev
 
 .PHONY: all deps qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
-	check-boot check-series series series-build clean
+	check-boot check-series series series-build rebuild-acpi clean
 
 all: qemu guest
 
@@ -130,6 +130,19 @@ series-build: series
 check-series: deps
 	@$(TOP)/scripts/prepare-qemu.sh
 	@$(TOP)/scripts/check-series.sh
+
+# Regenerate pc-lite's expected ACPI tables (tests/data/acpi/x86/pc-lite/,
+# compared by tests/qtest/pc-lite-test) from the current build, after an
+# intended change to the tables; review with git diff and commit them.
+rebuild-acpi: qemu
+	@ninja -C $(QEMU_BUILD) tests/qtest/pc-lite-test > $(BUILD)/qtest-build.log 2>&1 || \
+	    { tail -30 $(BUILD)/qtest-build.log; exit 1; }
+	@mkdir -p $(TOP)/tests/data/acpi/x86/pc-lite
+	@cd $(QEMU_BUILD) && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+	    TEST_ACPI_REBUILD_AML=y PC_LITE_ACPI_DATA=$(TOP)/tests/data/acpi \
+	    tests/qtest/pc-lite-test -p /x86_64/pc-lite/acpi/expected
+	@$(TOP)/scripts/prepare-qemu.sh
+	@git -C $(TOP) status --short -- tests/data/acpi
 
 check-qtest: qemu
 	@$(TOP)/scripts/run-qtests.sh $(QEMU_BUILD)

@@ -29,13 +29,24 @@ die() { echo "make-series: $*" >&2; exit 1; }
 [ -d "$src/.git" ] || die "no prepared tree in $src (run scripts/prepare-qemu.sh)"
 
 # The manifest, as "PATCH_NAME" lines and "PATCH_NAME REPO_PATH QEMU_PATH"
-# lines (PATCH_NAME "-" for files kept out).
+# lines (PATCH_NAME "-" for files kept out); a folder stands for each of
+# our files under it.
 parse_manifest() {
+    "$top/scripts/prepare-qemu.sh" --overlay > "$build/series-overlay.txt"
     awk '
+        FNR == NR { overlay[++n] = $1; next }
         /^[ \t]*(#|$)/ { next }
         /^[^ \t]/ { name = $1; print name; next }
+        $1 ~ /\/$/ {
+            for (i = 1; i <= n; i++) {
+                if (index(overlay[i], $1) == 1) {
+                    print name, overlay[i], overlay[i]
+                }
+            }
+            next
+        }
         { to = (NF > 1) ? $2 : $1; print name, $1, to }
-    ' "$manifest"
+    ' "$build/series-overlay.txt" "$manifest"
 }
 
 # Patch names in patches/ order and in manifest order must be the same.

@@ -34,14 +34,16 @@ check_version() {
     esac
 }
 
-# Our files: everything under these folders, plus the device config.
+# Our files: the sources and documents under these folders, the expected
+# ACPI tables of tests/data/acpi, plus the device config.
 overlay_files() {
     local d dirs=()
     for d in hw target include tests/qtest docs; do
         [ -d "$top/$d" ] && dirs+=("$d")
     done
     (cd "$top" && find "${dirs[@]}" -type f \
-        \( -name '*.c' -o -name '*.h' -o -name '*.rst' \) | sort)
+        \( -name '*.c' -o -name '*.h' -o -name '*.rst' \) &&
+        find tests/data/acpi -type f 2>/dev/null) | sort
 }
 
 # "REPO_PATH QEMU_PATH" for each of our files.

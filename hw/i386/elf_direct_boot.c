@@ -30,14 +30,27 @@
 #include "hw/i386/e820_memory_layout.h"
 #include "hw/xen/start_info.h"
 #include "target/i386/cpu.h"
+#include "x86-boot-data.h"
 #include "elf.h"
 #include "trace.h"
 
 #define MAX_SEGMENTS            16
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define X86_COMMAND_LINE_SIZE   2048
-#define BOOT_CS                 0x10
-#define BOOT_DS                 0x18
+
+/* The GDT at PC_LITE_GDT_ADDR: Linux's __BOOT_CS and __BOOT_DS. */
+enum {
+    GDT_NULL,
+    GDT_UNUSED,
+    GDT_BOOT_CS,
+    GDT_BOOT_DS,
+    GDT_ENTRIES
+};
+#define BOOT_CS                 X86_GDT_SELECTOR(GDT_BOOT_CS)
+#define BOOT_DS                 X86_GDT_SELECTOR(GDT_BOOT_DS)
+
+/* Identity-mapped low memory for the 64-bit entry, PC_LITE_PGTABLE_ADDR. */
+#define BOOT_MAP_GIB            4
 
 /* boot_params offsets (arch/x86/include/uapi/asm/bootparam.h) */
 #define BP_ACPI_RSDP_ADDR       0x070
@@ -65,8 +78,12 @@
 #define BP_E820_MAX             128
 
 #define HDRS_MAGIC              0x53726448 /* "HdrS" */
+#define BOOT_FLAG_MAGIC         0xaa55
+#define BOOT_PROTOCOL_2_15      0x020f
+#define LOADER_UNDEFINED        0xff    /* type_of_loader: no assigned ID */
 #define LOADED_HIGH             0x01
 #define XLF_KERNEL_64           0x01
+#define EFLAGS_RESERVED_1       0x2     /* bit 1 of EFLAGS is always set */
 
 typedef struct {
     uint64_t offset;        /* in the file */
@@ -535,23 +552,26 @@ static void write_boot_params(PcLiteBoot *b, hwaddr rsdp_addr)
     g_autofree uint8_t *zp = g_malloc0(4 * KiB);
     struct e820_entry *e820;
     int n = MIN(e820_get_table(&e820), BP_E820_MAX), i;
-    uint64_t gdt[4] = {
-        0, 0,
-        cpu_to_le64(0x00af9b000000ffffULL),  /* __BOOT_CS: 64-bit code */
-        cpu_to_le64(0x00cf93000000ffffULL),  /* __BOOT_DS: flat data */
+    uint64_t gdt[GDT_ENTRIES] = {
+        [GDT_BOOT_CS] = cpu_to_le64(x86_gdt_entry(X86_SEG_CODE64, 0,
+                                                  X86_SEG_FLAT_LIMIT)),
+        [GDT_BOOT_DS] = cpu_to_le64(x86_gdt_entry(X86_SEG_DATA, 0,
+                                                  X86_SEG_FLAT_LIMIT)),
     };
-    g_autofree uint64_t *pt = g_new0(uint64_t, 6 * 512);
+    g_autofree uint64_t *pt =
+        g_new0(uint64_t, X86_IDENTITY_MAP_TABLES(BOOT_MAP_GIB) *
+                         X86_PT_ENTRIES);
 
     if (b->format == DIRECT_BOOT_BZIMAGE) {
         memcpy(zp + BP_HDR, b->setup_hdr, b->setup_hdr_len);
     } else {
-        stw_le_p(zp + BP_BOOT_FLAG, 0xaa55);
+        stw_le_p(zp + BP_BOOT_FLAG, BOOT_FLAG_MAGIC);
         stl_le_p(zp + BP_HEADER, HDRS_MAGIC);
-        stw_le_p(zp + BP_VERSION, 0x020f);
+        stw_le_p(zp + BP_VERSION, BOOT_PROTOCOL_2_15);
         stl_le_p(zp + BP_KERNEL_ALIGNMENT, 2 * MiB);
         stl_le_p(zp + BP_CMDLINE_SIZE, X86_COMMAND_LINE_SIZE - 1);
     }
-    zp[BP_TYPE_OF_LOADER] = 0xff;
+    zp[BP_TYPE_OF_LOADER] = LOADER_UNDEFINED;
     zp[BP_LOADFLAGS] |= LOADED_HIGH;
     stl_le_p(zp + BP_CMD_LINE_PTR, PC_LITE_CMDLINE_ADDR);
     stl_le_p(zp + BP_RAMDISK_IMAGE, b->initrd_addr);
@@ -561,25 +581,16 @@ static void write_boot_params(PcLiteBoot *b, hwaddr rsdp_addr)
     stq_le_p(zp + BP_ACPI_RSDP_ADDR, rsdp_addr);
     zp[BP_E820_ENTRIES] = n;
     for (i = 0; i < n; i++) {
-        uint8_t *e = zp + BP_E820_TABLE + i * 20;
-
-        stq_le_p(e, e820[i].address);
-        stq_le_p(e + 8, e820[i].length);
-        stl_le_p(e + 16, e820[i].type);
+        x86_boot_e820_entry(zp + BP_E820_TABLE + i * X86_BOOT_E820_ENTRY_SIZE,
+                            e820[i].address, e820[i].length, e820[i].type);
     }
     write_guest(PC_LITE_ZERO_PAGE_ADDR, zp, 4 * KiB);
     write_guest(PC_LITE_GDT_ADDR, gdt, sizeof(gdt));
 
     /* PML4 -> PDPT -> 4 PDs of 2 MiB pages: identity map of 0-4 GiB. */
-    pt[0] = cpu_to_le64((PC_LITE_PGTABLE_ADDR + 0x1000) | 3);
-    for (i = 0; i < 4; i++) {
-        pt[512 + i] = cpu_to_le64((PC_LITE_PGTABLE_ADDR + 0x2000 +
-                                   i * 0x1000) | 3);
-    }
-    for (i = 0; i < 4 * 512; i++) {
-        pt[1024 + i] = cpu_to_le64(((uint64_t)i << 21) | 0x83);
-    }
-    write_guest(PC_LITE_PGTABLE_ADDR, pt, 6 * 512 * sizeof(uint64_t));
+    x86_identity_map(pt, PC_LITE_PGTABLE_ADDR, BOOT_MAP_GIB);
+    write_guest(PC_LITE_PGTABLE_ADDR, pt,
+                X86_IDENTITY_MAP_TABLES(BOOT_MAP_GIB) * X86_PT_SIZE);
 }
 
 bool direct_boot_load(PcLiteBoot *b, hwaddr rsdp_addr, Error **errp)
@@ -615,15 +626,12 @@ bool direct_boot_load(PcLiteBoot *b, hwaddr rsdp_addr, Error **errp)
     return true;
 }
 
-#define CODE_FLAGS (DESC_P_MASK | DESC_S_MASK | DESC_CS_MASK | DESC_R_MASK | \
-                    DESC_A_MASK | DESC_G_MASK)
-#define DATA_FLAGS (DESC_P_MASK | DESC_S_MASK | DESC_W_MASK | DESC_A_MASK | \
-                    DESC_G_MASK | DESC_B_MASK)
-
 void direct_boot_setup_cpu(PcLiteBoot *b, CPUState *cs)
 {
     CPUX86State *env = &X86_CPU(cs)->env;
     bool pvh = b->format == DIRECT_BOOT_PVH;
+    uint32_t flat_limit = x86_gdt_entry_byte_limit(
+        x86_gdt_entry(X86_SEG_DATA, 0, X86_SEG_FLAT_LIMIT));
     int seg;
 
     if (pvh) {
@@ -631,7 +639,7 @@ void direct_boot_setup_cpu(PcLiteBoot *b, CPUState *cs)
         cpu_x86_update_cr4(env, 0);
     } else {
         env->gdt.base = PC_LITE_GDT_ADDR;
-        env->gdt.limit = 4 * 8 - 1;
+        env->gdt.limit = GDT_ENTRIES * sizeof(uint64_t) - 1;
         cpu_x86_update_cr3(env, PC_LITE_PGTABLE_ADDR);
         cpu_x86_update_cr4(env, CR4_PAE_MASK);
         cpu_load_efer(env, env->efer | MSR_EFER_LME);
@@ -639,17 +647,17 @@ void direct_boot_setup_cpu(PcLiteBoot *b, CPUState *cs)
     }
     for (seg = R_ES; seg <= R_GS; seg++) {
         if (seg != R_CS) {
-            cpu_x86_load_seg_cache(env, seg, BOOT_DS, 0, 0xffffffff,
-                                   DATA_FLAGS);
+            cpu_x86_load_seg_cache(env, seg, BOOT_DS, 0, flat_limit,
+                                   X86_SEG_DATA);
         }
     }
-    cpu_x86_load_seg_cache(env, R_CS, BOOT_CS, 0, 0xffffffff,
-                           CODE_FLAGS | (pvh ? DESC_B_MASK : DESC_L_MASK));
+    cpu_x86_load_seg_cache(env, R_CS, BOOT_CS, 0, flat_limit,
+                           pvh ? X86_SEG_CODE32 : X86_SEG_CODE64);
     env->tr.selector = 0;
     env->tr.base = 0;
-    env->tr.limit = 0x67;
-    env->tr.flags = DESC_P_MASK | (11 << DESC_TYPE_SHIFT);
-    env->eflags = 0x2;
+    env->tr.limit = X86_TSS_LIMIT;
+    env->tr.flags = X86_SEG_TSS_BUSY;
+    env->eflags = EFLAGS_RESERVED_1;
     env->eip = b->entry;
     if (pvh) {
         env->regs[R_EBX] = PC_LITE_START_INFO_ADDR;

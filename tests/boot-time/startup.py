@@ -319,7 +319,7 @@ def main():
         else:
             print(f'startup: {opts.full} missing (make qemu-full): '
                   'no microvm comparison')
-        # The same binary with upstream's KVM queries (patch 0005 off).
+        # The same binary with upstream's KVM queries (patch 0003 off).
         cfgs.append(('pc-lite-nocache', opts.lite, 'pc-lite',
                      ['x-query-cache=off']))
     smps = [int(s) for s in opts.smp.split(',')]

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The KVM query cache (target/i386/kvm-cpuid-cache.c) changes nothing the
+"""The KVM query cache (target/i386/kvm/kvm-query-cache.c) changes nothing the
 guest sees, and vCPU creation gives every vCPU the same view.
 
 Under KVM only (skipped without a usable /dev/kvm).  For each CPU model the
@@ -166,7 +166,7 @@ class VcpuCreationTest(TinyGuestTestCase):
             self.assertRegex(ap, r'CS =f000 ')
 
     def test_all_vcpus_created_with_entry_state(self):
-        # Set up in parallel (patches 0007, 0010): each vCPU exactly once.
+        # Set up in parallel (patches 0005, 0008): each vCPU exactly once.
         for _ in range(3):
             vm = self.start('64')
             cpus = vm.cmd('query-cpus-fast')
@@ -191,7 +191,7 @@ class VcpuCreationTest(TinyGuestTestCase):
         self.assertEqual(vm.cmd('query-status')['status'], 'running')
 
     def test_start_skips_per_vcpu_round_trips(self):
-        # First start: no KVM_KVMCLOCK_CTRL (patch 0008) and no TPR access
+        # First start: no KVM_KVMCLOCK_CTRL (patch 0006) and no TPR access
         # reporting (pc-lite has no kvmvapic); a resume after a pause still
         # tells every vCPU its guest was paused.
         trace = os.path.join(self.tmp, 'start.strace')

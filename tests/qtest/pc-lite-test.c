@@ -12,6 +12,8 @@
 #include "qemu/units.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "elf.h"
+#include "acpi-utils.h"
 
 #define ACPI_AREA       0xe0000
 #define ACPI_AREA_SIZE  0x20000
@@ -274,18 +276,332 @@ static void test_nfit(void)
     unlink(path);
 }
 
+/*
+ * Expected tables, the upstream way (tests/qtest/bios-tables-test.c):
+ * tests/data/acpi/x86/pc-lite/SIG holds the table SIG as the guest finds
+ * it with one vCPU, SIG.VARIANT the table of another configuration where
+ * it differs.  The DSDT and every table of the XSDT are compared (not the
+ * RSDP and XSDT, which only hold addresses).  TEST_ACPI_REBUILD_AML=y
+ * rewrites the files instead ("make rebuild-acpi" in pc-lite), into
+ * $PC_LITE_ACPI_DATA (default: tests/data/acpi of the build tree).
+ */
+typedef struct {
+    const char *variant;
+    const char *args;
+    bool nvdimm;
+} AcpiVariant;
+
+static const AcpiVariant acpi_variants[] = {
+    { "", "-smp 1 -m 256M" },
+    { ".smp4", "-smp 4 -m 256M" },
+    { ".nvdimm", "-m 128M,slots=2,maxmem=1G", true },
+};
+
+static char *expected_file(const char *sig, const char *variant)
+{
+    const char *dir = getenv("PC_LITE_ACPI_DATA") ?: "tests/data/acpi";
+
+    return g_strdup_printf("%s/x86/pc-lite/%.4s%s", dir, sig, variant);
+}
+
+/* Compare one table with its expected file; false (and why) if it differs */
+static bool check_expected(const uint8_t *aml, uint32_t len,
+                           const char *variant)
+{
+    g_autofree char *base = expected_file((const char *)aml, "");
+    g_autofree char *file = expected_file((const char *)aml, variant);
+    g_autofree char *tmpdir = NULL, *got = NULL, *want = NULL;
+    gsize want_len = 0;
+    uint32_t off;
+
+    if (getenv("TEST_ACPI_REBUILD_AML")) {
+        /* No variant file where the table is the same as the base one. */
+        if (*variant && g_file_get_contents(base, &want, &want_len, NULL) &&
+            want_len == len && !memcmp(want, aml, len)) {
+            unlink(file);
+        } else {
+            g_assert_true(g_file_set_contents(file, (const char *)aml, len,
+                                              NULL));
+            fprintf(stderr, "pc-lite-test: wrote %s\n", file);
+        }
+        return true;
+    }
+    if (!g_file_test(file, G_FILE_TEST_EXISTS)) {
+        g_free(file);
+        file = g_strdup(base);
+    }
+    if (g_file_get_contents(file, &want, &want_len, NULL) &&
+        want_len == len && !memcmp(want, aml, len)) {
+        return true;
+    }
+    tmpdir = g_dir_make_tmp("pc-lite-acpi-XXXXXX", NULL);
+    got = g_strdup_printf("%s/%.4s%s", tmpdir, aml, variant);
+    g_assert_true(g_file_set_contents(got, (const char *)aml, len, NULL));
+    for (off = 0; off < MIN(len, want_len) && want[off] == aml[off]; off++) {
+        /* first difference */
+    }
+    fprintf(stderr, "pc-lite-test: ACPI table %.4s differs from %s "
+            "(%u bytes, expected %" G_GSIZE_FORMAT "; first difference at "
+            "offset %u).\n  Actual table: %s\n"
+            "  Compare: iasl -d %s %s && diff -u %s/%.4s%s.dsl %s.dsl\n"
+            "  If the change is intended, regenerate the expected tables "
+            "with 'make rebuild-acpi' and commit them.\n",
+            aml, file, len, want_len, off, got, file, got, tmpdir, aml,
+            variant, file);
+    return false;
+}
+
+static void test_acpi_expected(gconstpointer data)
+{
+    const AcpiVariant *v = data;
+    g_autofree char *nvdimm = NULL;
+    g_autofree char *path = NULL;
+    QTestState *qts;
+    uint8_t rsdp[36];
+    g_autofree uint8_t *xsdt = NULL;
+    uint32_t xsdt_len, i;
+    bool same = true;
+
+    if (v->nvdimm) {
+        int fd = g_file_open_tmp("pc-lite-nvdimm-XXXXXX", &path, NULL);
+
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(ftruncate(fd, 64 * MiB), ==, 0);
+        close(fd);
+        nvdimm = g_strdup_printf(",nvdimm=on -object memory-backend-file,"
+                                 "id=mem0,mem-path=%s,size=64M,share=on "
+                                 "-device nvdimm,memdev=mem0,id=nv0", path);
+    }
+    qts = qtest_initf("-M pc-lite%s %s", nvdimm ?: "", v->args);
+    acpi_fetch_rsdp_table(qts, find_rsdp(qts), rsdp);
+    acpi_fetch_table(qts, &xsdt, &xsdt_len, rsdp + 24, 8, "XSDT", true);
+    for (i = 36; i + 8 <= xsdt_len; i += 8) {
+        g_autofree uint8_t *aml = NULL, *dsdt = NULL;
+        uint32_t len, dsdt_len;
+
+        acpi_fetch_table(qts, &aml, &len, xsdt + i, 8, NULL, true);
+        same &= check_expected(aml, len, v->variant);
+        if (!memcmp(aml, "FACP", 4)) {
+            acpi_fetch_table(qts, &dsdt, &dsdt_len, aml + 140, 8, "DSDT",
+                             true);
+            same &= check_expected(dsdt, dsdt_len, v->variant);
+        }
+    }
+    qtest_quit(qts);
+    if (path) {
+        unlink(path);
+    }
+    g_assert_true(same);
+}
+
+/*
+ * Boot data: what the loader writes for a kernel, read back from guest
+ * memory after reset, and the boot CPU's registers.  The expected values
+ * are spelled out from the Intel SDM and the Linux boot protocol, not
+ * computed with the loader's helpers (hw/i386/x86-boot-data.h).
+ */
+#define KERNEL_PADDR    0x100000
+#define KERNEL_ENTRY    (KERNEL_PADDR + 0x200)
+#define GDT_ADDR        0x500
+#define START_INFO_ADDR 0x6000
+#define ZERO_PAGE_ADDR  0x7000
+#define PGTABLE_ADDR    0x9000
+#define CMDLINE_ADDR    0x20000
+
+/* A minimal x86_64 ELF kernel, with the PVH entry note if @pvh. */
+static char *write_kernel(bool pvh)
+{
+    struct QEMU_PACKED {
+        Elf64_Ehdr eh;
+        Elf64_Phdr ph[2];
+        Elf64_Nhdr nh;
+        char name[4];
+        uint32_t desc;
+    } k = {};
+    g_autofree uint8_t *file = g_malloc0(4 * KiB);
+    char *path;
+    int fd = g_file_open_tmp("pc-lite-kernel-XXXXXX", &path, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    memcpy(k.eh.e_ident, ELFMAG, SELFMAG);
+    k.eh.e_ident[EI_CLASS] = ELFCLASS64;
+    k.eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    k.eh.e_ident[EI_VERSION] = EV_CURRENT;
+    k.eh.e_type = cpu_to_le16(ET_EXEC);
+    k.eh.e_machine = cpu_to_le16(EM_X86_64);
+    k.eh.e_version = cpu_to_le32(EV_CURRENT);
+    k.eh.e_entry = cpu_to_le64(KERNEL_ENTRY);
+    k.eh.e_phoff = cpu_to_le64(offsetof(typeof(k), ph));
+    k.eh.e_ehsize = cpu_to_le16(sizeof(k.eh));
+    k.eh.e_phentsize = cpu_to_le16(sizeof(Elf64_Phdr));
+    k.eh.e_phnum = cpu_to_le16(pvh ? 2 : 1);
+    k.ph[0].p_type = cpu_to_le32(PT_LOAD);
+    k.ph[0].p_flags = cpu_to_le32(PF_R | PF_X);
+    k.ph[0].p_paddr = k.ph[0].p_vaddr = cpu_to_le64(KERNEL_PADDR);
+    k.ph[0].p_filesz = k.ph[0].p_memsz = cpu_to_le64(4 * KiB);
+    k.ph[1].p_type = cpu_to_le32(PT_NOTE);
+    k.ph[1].p_offset = cpu_to_le64(offsetof(typeof(k), nh));
+    k.ph[1].p_filesz = cpu_to_le64(sizeof(k) - offsetof(typeof(k), nh));
+    k.nh.n_namesz = cpu_to_le32(4);
+    k.nh.n_descsz = cpu_to_le32(4);
+    k.nh.n_type = cpu_to_le32(18);      /* XEN_ELFNOTE_PHYS32_ENTRY */
+    memcpy(k.name, "Xen", 4);
+    k.desc = cpu_to_le32(KERNEL_ENTRY);
+    memcpy(file, &k, sizeof(k));
+    g_assert_cmpint(write(fd, file, 4 * KiB), ==, 4 * KiB);
+    close(fd);
+    return path;
+}
+
+static void assert_regs(const char *regs, const char *const *want)
+{
+    for (; *want; want++) {
+        if (!strstr(regs, *want)) {
+            g_error("'%s' not in info registers:\n%s", *want, regs);
+        }
+    }
+}
+
+/* The e820 map pc-lite gives a 256 MiB guest: type per range. */
+static void assert_e820(uint64_t addr, uint64_t size, uint32_t type, int i)
+{
+    static const struct {
+        uint64_t addr, size;
+        uint32_t type;
+    } want[] = {
+        { 0, 0x9fc00, 1 },                  /* E820_RAM */
+        { 0x9fc00, 0xa0000 - 0x9fc00, 2 },  /* E820_RESERVED */
+        { 0xe0000, 0x20000, 2 },            /* ACPI tables, reserved */
+        { 0x100000, 256 * MiB - 0x100000, 1 },
+        { ECAM_BASE, ECAM_SIZE, 2 },        /* PCIe ECAM, reserved */
+    };
+
+    g_assert_cmpint(i, <, G_N_ELEMENTS(want));
+    g_assert_cmphex(addr, ==, want[i].addr);
+    g_assert_cmphex(size, ==, want[i].size);
+    g_assert_cmpuint(type, ==, want[i].type);
+}
+
+static void test_boot_data_64(void)
+{
+    g_autofree char *kernel = write_kernel(false);
+    QTestState *qts = qtest_initf("-M pc-lite -m 256M -kernel %s "
+                                  "-append console=ttyS0", kernel);
+    g_autofree uint64_t *pt = g_new(uint64_t, 6 * 512);
+    g_autofree uint8_t *zp = g_malloc(4 * KiB);
+    g_autofree char *regs = qtest_hmp(qts, "info registers");
+    static const char *const want_regs[] = {
+        "RIP=0000000000100200", "RSI=0000000000007000",
+        "CS =0010 0000000000000000 ffffffff 00a09b00 DPL=0 CS64 [-RA]",
+        "DS =0018 0000000000000000 ffffffff 00c09300 DPL=0 DS   [-WA]",
+        "SS =0018 0000000000000000 ffffffff 00c09300 DPL=0 DS   [-WA]",
+        "TR =0000 0000000000000000 00000067 00008b00 DPL=0 TSS64-busy",
+        "GDT=     0000000000000500 0000001f",
+        "CR0=80000011", "CR3=0000000000009000", "CR4=00000020",
+        "EFER=0000000000000500", NULL,
+    };
+    char cmdline[16];
+    int i, n;
+
+    /* GDT: null, unused, __BOOT_CS (64-bit code), __BOOT_DS (flat data) */
+    g_assert_cmphex(qtest_readq(qts, GDT_ADDR), ==, 0);
+    g_assert_cmphex(qtest_readq(qts, GDT_ADDR + 8), ==, 0);
+    g_assert_cmphex(qtest_readq(qts, GDT_ADDR + 16), ==, 0x00af9b000000ffffULL);
+    g_assert_cmphex(qtest_readq(qts, GDT_ADDR + 24), ==, 0x00cf93000000ffffULL);
+
+    /* PML4 -> PDPT -> 4 page directories of 2 MiB pages: 0-4 GiB 1:1. */
+    qtest_memread(qts, PGTABLE_ADDR, pt, 6 * 512 * sizeof(uint64_t));
+    for (i = 0; i < 512; i++) {
+        g_assert_cmphex(le64_to_cpu(pt[i]), ==, i ? 0 : PGTABLE_ADDR + 0x1003);
+        g_assert_cmphex(le64_to_cpu(pt[512 + i]), ==,
+                        i < 4 ? PGTABLE_ADDR + 0x2003 + i * 0x1000 : 0);
+    }
+    for (i = 0; i < 4 * 512; i++) {
+        /* present, writable, 2 MiB page */
+        g_assert_cmphex(le64_to_cpu(pt[1024 + i]), ==,
+                        (uint64_t)i * 2 * MiB + 0x83);
+    }
+
+    /* boot_params: the header of a 2.15 loader, the command line, e820. */
+    qtest_memread(qts, ZERO_PAGE_ADDR, zp, 4 * KiB);
+    g_assert_cmphex(lduw_le_p(zp + 0x1fe), ==, 0xaa55);
+    g_assert_cmphex((uint32_t)ldl_le_p(zp + 0x202), ==, 0x53726448);
+    g_assert_cmphex(lduw_le_p(zp + 0x206), ==, 0x020f);
+    g_assert_cmphex(zp[0x210], ==, 0xff);           /* type_of_loader */
+    g_assert_cmphex(zp[0x211] & 1, ==, 1);          /* LOADED_HIGH */
+    g_assert_cmphex((uint32_t)ldl_le_p(zp + 0x228), ==, CMDLINE_ADDR);
+    g_assert_cmphex(ldq_le_p(zp + 0x070), >=, 0xe0000);    /* RSDP */
+    qtest_memread(qts, CMDLINE_ADDR, cmdline, sizeof(cmdline));
+    g_assert_cmpstr(cmdline, ==, "console=ttyS0");
+    n = zp[0x1e8];
+    g_assert_cmpint(n, ==, 5);
+    for (i = 0; i < n; i++) {
+        uint8_t *e = zp + 0x2d0 + i * 20;
+
+        assert_e820(ldq_le_p(e), ldq_le_p(e + 8), ldl_le_p(e + 16), i);
+    }
+
+    assert_regs(regs, want_regs);
+    qtest_quit(qts);
+    unlink(kernel);
+}
+
+static void test_boot_data_pvh(void)
+{
+    g_autofree char *kernel = write_kernel(true);
+    QTestState *qts = qtest_initf("-M pc-lite -m 256M -kernel %s", kernel);
+    g_autofree char *regs = qtest_hmp(qts, "info registers");
+    static const char *const want_regs[] = {
+        "EIP=00100200", "EBX=00006000",
+        "CS =0010 00000000 ffffffff 00c09b00 DPL=0 CS32 [-RA]",
+        "DS =0018 00000000 ffffffff 00c09300 DPL=0 DS   [-WA]",
+        "TR =0000 00000000 00000067 00008b00 DPL=0 TSS32-busy",
+        "CR0=00000011", NULL,
+    };
+    uint64_t map;
+    int i, n;
+
+    /* hvm_start_info: magic, version 1, command line, memory map. */
+    g_assert_cmphex(qtest_readl(qts, START_INFO_ADDR), ==, 0x336ec578);
+    g_assert_cmpint(qtest_readl(qts, START_INFO_ADDR + 4), ==, 1);
+    g_assert_cmphex(qtest_readq(qts, START_INFO_ADDR + 24), ==, CMDLINE_ADDR);
+    map = qtest_readq(qts, START_INFO_ADDR + 40);
+    n = qtest_readl(qts, START_INFO_ADDR + 48);
+    g_assert_cmpint(n, ==, 5);
+    for (i = 0; i < n; i++) {
+        assert_e820(qtest_readq(qts, map + i * 24),
+                    qtest_readq(qts, map + i * 24 + 8),
+                    qtest_readl(qts, map + i * 24 + 16), i);
+    }
+    assert_regs(regs, want_regs);
+    qtest_quit(qts);
+    unlink(kernel);
+}
+
 int main(int argc, char **argv)
 {
+    int i;
+
     g_test_init(&argc, &argv, NULL);
 
     qtest_add_data_func("pc-lite/acpi/smp1", GINT_TO_POINTER(1),
                         test_acpi_tables);
     qtest_add_data_func("pc-lite/acpi/smp4", GINT_TO_POINTER(4),
                         test_acpi_tables);
+    for (i = 0; i < G_N_ELEMENTS(acpi_variants); i++) {
+        g_autofree char *name =
+            g_strdup_printf("pc-lite/acpi/expected/%s",
+                            acpi_variants[i].variant[0] ?
+                            acpi_variants[i].variant + 1 : "base");
+
+        qtest_add_data_func(name, &acpi_variants[i], test_acpi_expected);
+    }
     qtest_add_func("pc-lite/acpi/x2apic", test_x2apic);
     qtest_add_func("pc-lite/serial", test_serial);
     qtest_add_func("pc-lite/no-legacy", test_no_legacy);
     qtest_add_func("pc-lite/pm-timer", test_pm_timer);
     qtest_add_func("pc-lite/nfit", test_nfit);
+    qtest_add_func("pc-lite/boot-data/64-bit", test_boot_data_64);
+    qtest_add_func("pc-lite/boot-data/pvh", test_boot_data_pvh);
     return g_test_run();
 }
