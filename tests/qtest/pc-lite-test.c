@@ -310,7 +310,8 @@ static bool check_expected(const uint8_t *aml, uint32_t len,
 {
     g_autofree char *base = expected_file((const char *)aml, "");
     g_autofree char *file = expected_file((const char *)aml, variant);
-    g_autofree char *tmpdir = NULL, *got = NULL, *want = NULL;
+    g_autofree char *tmpdir = NULL, *got = NULL, *exp = NULL;
+    g_autofree char *want = NULL;
     gsize want_len = 0;
     uint32_t off;
 
@@ -334,20 +335,25 @@ static bool check_expected(const uint8_t *aml, uint32_t len,
         want_len == len && !memcmp(want, aml, len)) {
         return true;
     }
+    /* Both tables side by side, named for iasl -d (which drops ".aml"). */
     tmpdir = g_dir_make_tmp("pc-lite-acpi-XXXXXX", NULL);
-    got = g_strdup_printf("%s/%.4s%s", tmpdir, aml, variant);
+    got = g_strdup_printf("%s/actual-%.4s.aml", tmpdir, aml);
+    exp = g_strdup_printf("%s/expected-%.4s.aml", tmpdir, aml);
     g_assert_true(g_file_set_contents(got, (const char *)aml, len, NULL));
-    for (off = 0; off < MIN(len, want_len) && want[off] == aml[off]; off++) {
+    g_assert_true(g_file_set_contents(exp, want ?: "", want_len, NULL));
+    for (off = 0; off < MIN(len, want_len) &&
+         (uint8_t)want[off] == aml[off]; off++) {
         /* first difference */
     }
-    fprintf(stderr, "pc-lite-test: ACPI table %.4s differs from %s "
-            "(%u bytes, expected %" G_GSIZE_FORMAT "; first difference at "
-            "offset %u).\n  Actual table: %s\n"
-            "  Compare: iasl -d %s %s && diff -u %s/%.4s%s.dsl %s.dsl\n"
+    fprintf(stderr, "pc-lite-test: ACPI table %.4s (variant '%s') differs "
+            "from %s: %u bytes, expected %" G_GSIZE_FORMAT ", first "
+            "difference at offset %u.\n"
+            "  Compare: cd %s && iasl -d expected-%.4s.aml actual-%.4s.aml"
+            " && diff -u expected-%.4s.dsl actual-%.4s.dsl\n"
             "  If the change is intended, regenerate the expected tables "
             "with 'make rebuild-acpi' and commit them.\n",
-            aml, file, len, want_len, off, got, file, got, tmpdir, aml,
-            variant, file);
+            aml, variant, file, len, want_len, off, tmpdir, aml, aml, aml,
+            aml);
     return false;
 }
 
