@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 
-from pclite import accel
 from pclite import image
 from pclite import launch
 from pclite import paths
@@ -217,7 +216,7 @@ def main(argv=None):
         if words else None
     try:
         if opts.accel is None:
-            opts.accel = accel.for_boot(opts.kernel, launch.kvm_boots)
+            opts.accel = launch.boot_accel(opts.kernel)
         status, phases, _ = run(opts, command)
     except RunError as e:
         print(f'pc-lite-run: {e}', file=sys.stderr)
