@@ -29,7 +29,8 @@ export CCACHE_DIR ?= $(PC_LITE_CACHE)/ccache
 export CCACHE_BASEDIR := $(TOP)
 export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 5G
-export PYTHONPATH := $(QEMU_SRCDIR)/python$(if $(PYTHONPATH),:$(PYTHONPATH))
+# pc-lite's package (python/pclite) and QEMU's python/qemu.
+export PYTHONPATH := $(TOP)/python:$(QEMU_SRCDIR)/python$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 # Debian packages the build and tests need (meson >= 1.5 comes from
 # bookworm-backports through scripts/apt-private.sh).  libfdt-dev: the full
@@ -149,9 +150,10 @@ check-qtest: qemu
 
 # The boot tests include one quick run of every benchmark configuration,
 # so the full QEMU and the firmware are built too: a dependency the
-# benchmark needs fails here, not in make bench.
+# benchmark needs fails here, not in make bench.  test_bench.py also
+# imports the benchmark's bench_report.py.
 check-boot: qemu qemu-full firmware guest
-	@$(PYTHON) $(TOP)/tests/boot/run.py
+	@PYTHONPATH=$(TOP)/tests/boot-time:$$PYTHONPATH $(PYTHON) $(TOP)/tests/boot/run.py
 
 check: check-series check-qtest check-boot
 	@echo "pc-lite: make check passed"
