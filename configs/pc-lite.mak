@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pc-lite: the device set of the pc-lite machine (x86_64-softmmu).
 # Used with --without-default-devices by scripts/qemu-lite-config.sh;
 # everything else is left out of the binary at compile time.

@@ -49,12 +49,16 @@ parse_manifest() {
     ' "$build/series-overlay.txt" "$manifest"
 }
 
-# Patch names in patches/ order and in manifest order must be the same.
+# Patch names in patches/ order and in manifest order must be the same
+# ("+NAME": a patch made of our files only, its message in patches/NAME.msg)
 diff <(cd "$top/patches" && ls -- *.patch | sed 's/^[0-9]*-//; s/\.patch$//') \
-     <(parse_manifest | awk 'NF == 1 && $1 != "-"') >/dev/null ||
+     <(parse_manifest | awk 'NF == 1 && $1 != "-" && $1 !~ /^\+/') >/dev/null ||
     die "patches/series does not list patches/*.patch in order:
 $(diff <(cd "$top/patches" && ls -- *.patch | sed 's/^[0-9]*-//; s/\.patch$//') \
-       <(parse_manifest | awk 'NF == 1 && $1 != "-"') || true)"
+       <(parse_manifest | awk 'NF == 1 && $1 != "-" && $1 !~ /^\+/') || true)"
+for name in $(parse_manifest | awk 'NF == 1 && /^\+/ { print substr($1, 2) }'); do
+    [ -f "$top/patches/$name.msg" ] || die "no patches/$name.msg for +$name"
+done
 
 # Every one of our files is assigned exactly once, at its QEMU path.
 diff <("$top/scripts/prepare-qemu.sh" --overlay | sort) \
@@ -74,21 +78,40 @@ g() {
 }
 g checkout -q -b series "$base"
 
+# Commit the files added since the last commit: into it, or as the new
+# patch +NAME.
+commit_files() {
+    if [ "${1:-}" ]; then
+        g commit -q --no-verify -F "$top/patches/$1.msg"
+    elif [ -n "$(g diff --cached --name-only)" ]; then
+        g commit -q --amend --no-edit --no-verify
+    fi
+}
+
 n=0
+new=
 while read -r name repo qemu; do
     [ "$name" != "-" ] || continue
     if [ -z "${repo:-}" ]; then
+        commit_files "$new"
+        new=
+        n=$((n + 1))
+        case "$name" in
+        +*)
+            new=${name#+}
+            continue
+            ;;
+        esac
         patch=$(ls "$top"/patches/[0-9]*-"$name".patch)
         g am -q --whitespace=nowarn "$patch" ||
             die "$(basename "$patch") does not apply"
-        n=$((n + 1))
         continue
     fi
     mkdir -p "$tree/$(dirname "$qemu")"
     cp -L "$top/$repo" "$tree/$qemu"
     g add -- "$qemu"
-    g commit -q --amend --no-edit --no-verify
 done < <(parse_manifest)
+commit_files "$new"
 
 rm -rf "$out"
 mkdir -p "$out"
