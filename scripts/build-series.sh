@@ -21,16 +21,34 @@ jobs=${JOBS:-$(nproc)}
 
 die() { echo "build-series: $*" >&2; exit 1; }
 
-base=$(git -C "$src" -c safe.directory='*' rev-list --max-parents=0 HEAD)
+cache=${PC_LITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pc-lite}
+origin=$(cat "$src/.pc-lite-origin" 2>/dev/null) ||
+    die "no prepared tree in $src (run scripts/prepare-qemu.sh)"
 rm -rf "$out"
-mkdir -p "$out"
+mkdir -p "$out/qemu-src"
 out=$(cd "$out" && pwd)
-git -c safe.directory='*' clone -q --shared --no-checkout "$src" "$out/qemu-src"
+# The whole upstream tree, as released (git clones of build/qemu-src would
+# lack the files upstream's .gitignore names, e.g. the subprojects).
+case "$origin" in
+debian:*)
+    tar -xf "$cache/src/${origin#debian:}" -C "$out/qemu-src" \
+        --strip-components=1 --no-same-owner
+    ;;
+local:*)
+    cp -a "${origin#local:}/." "$out/qemu-src/"
+    rm -rf "$out/qemu-src/.git"
+    ;;
+*)
+    die "unknown origin '$origin'"
+    ;;
+esac
 g() {
     git -C "$out/qemu-src" -c safe.directory='*' -c commit.gpgsign=false \
         -c user.name=build-series -c user.email=build-series@invalid "$@"
 }
-g checkout -q "$base"
+g init -q
+g add -A -f
+g commit -q -m "QEMU $(cat "$out/qemu-src/VERSION") ($origin)"
 g am -q "$dir"/*.patch || die "the series does not apply"
 echo "build-series: $(ls "$dir"/*.patch | wc -l) patches applied to" \
     "QEMU $(cat "$out/qemu-src/VERSION") in $out/qemu-src"
