@@ -88,7 +88,8 @@ class NvdimmRootTest(unittest.TestCase):
             '-object', 'memory-backend-ram,id=b,size=64M',
             '-device', 'nvdimm,memdev=a', '-device', 'nvdimm,memdev=b').argv())
         self.assertEqual(code, 1, err)
-        self.assertRegex(err, r'SLOTS_MESSAGE')
+        self.assertRegex(err, r'-device nvdimm,memdev=b: no free slots '
+                         r'available')
 
     def test_several_vms_share_one_readonly_image(self):
         """Three VMs at once from one read-only image all boot with DAX."""
