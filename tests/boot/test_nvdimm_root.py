@@ -143,13 +143,15 @@ class NvdimmBadInputTest(unittest.TestCase):
     def test_missing_image_readonly(self):
         path = os.path.join(self.tmp, 'missing.img')
         self.expect_error(f'mem-path={path},size=64M,readonly=on',
-                          r'No such file or directory')
+                          r"can't open backing store .*missing\.img for "
+                          r'guest RAM: No such file or directory')
 
     def test_image_smaller_than_size(self):
         path = os.path.join(self.tmp, 'small.img')
         shutil.copy(paths.guest_file('rootfs.img'), path)
         self.expect_error(f'mem-path={path},size=128M,share=off',
-                          r'too small for .size. option')
+                          r'root backing store size 0x[0-9a-f]+ is too small '
+                          r"for 'size' option 0x8000000")
 
     def test_misaligned_size(self):
         path = os.path.join(self.tmp, 'odd.img')
