@@ -118,6 +118,7 @@ class NvdimmBadInputTest(unittest.TestCase):
     def setUp(self):
         self.tmp = self.enterContext(
             tempfile.TemporaryDirectory(prefix='pc-lite-nvbad-'))
+        self.image = shutil.copy(paths.guest_file('rootfs.img'), self.tmp)
 
     def expect_error(self, backend, pattern):
         cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
@@ -147,16 +148,12 @@ class NvdimmBadInputTest(unittest.TestCase):
                           r'guest RAM: No such file or directory')
 
     def test_image_smaller_than_size(self):
-        path = os.path.join(self.tmp, 'small.img')
-        shutil.copy(paths.guest_file('rootfs.img'), path)
-        self.expect_error(f'mem-path={path},size=128M,share=off',
+        self.expect_error(f'mem-path={self.image},size=128M,share=off',
                           r'root backing store size 0x[0-9a-f]+ is too small '
                           r"for 'size' option 0x8000000")
 
     def test_misaligned_size(self):
-        path = os.path.join(self.tmp, 'odd.img')
-        shutil.copy(paths.guest_file('rootfs.img'), path)
-        self.expect_error(f'mem-path={path},size=63M,share=off',
+        self.expect_error(f'mem-path={self.image},size=63M,share=off',
                           r"NVDIMM 'nv0': size 0x3f00000 is not a multiple "
                           r"of 2 MiB")
 
