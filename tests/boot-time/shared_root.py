@@ -54,8 +54,8 @@ def launch_vm(image, readonly, tmp, index, accel):
 
 def all_ran(machines):
     """Has every guest reported the workload's success?"""
-    return all(report.exit_status(launch.read_text(vm.cmd.console_path)) == 0
-               for vm in machines)
+    return all(report.exit_status(launch.read_text(
+        vm.cmdline.console_path)) == 0 for vm in machines)
 
 
 def measure(layout, vms, accel, timeout):
