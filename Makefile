@@ -25,7 +25,8 @@ export CCACHE_DIR ?= $(PC_LITE_CACHE)/ccache
 export CCACHE_BASEDIR := $(TOP)
 export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 5G
-export PYTHONPATH := $(QEMU_SRCDIR)/python$(if $(PYTHONPATH),:$(PYTHONPATH))
+# pc-lite's package (python/pclite) and QEMU's python/qemu.
+export PYTHONPATH := $(TOP)/python:$(QEMU_SRCDIR)/python$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 # Debian packages the build and tests need (meson >= 1.5 comes from
 # bookworm-backports through scripts/apt-private.sh).

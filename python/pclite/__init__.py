@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pc-lite's Python side: one module per job.
+
+  paths     where things are: the tree, build/, the cache, QEMU binaries,
+            the guest's files
+  accel     which accelerator to use (PC_LITE_ACCEL, the KVM probe)
+  qemucmd   QEMU command lines, for pc-lite and the machines it is
+            compared with
+  launch    starting QEMU and waiting for it
+  trace     QEMU's trace log: host-clock stamps and the boot phases
+  report    the guest's PCLITE-REPORT line
+  procfs    memory figures of a process from /proc
+  image     the NVDIMM root image's layout
+  runner    scripts/pc-lite-run: a command in a VM
+
+Nothing here alters sys.path: the package is found through PYTHONPATH
+(the Makefile and scripts/pc-lite-run set it), as is QEMU's python/qemu.
+"""

@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Starting QEMU and waiting for it.
+
+* run(): QEMU as a plain command (bad-input checks): status and stderr.
+* popen(): QEMU as a child that dies with this process (PR_SET_PDEATHSIG).
+* Machine: python/qemu's QEMUMachine, made from a qemucmd.Cmdline, that
+  stamps the exec, reaps QEMU itself (exit instant, peak RSS) and reads
+  back its console and trace.
+* boot(): one boot of the test guest to its report and power-off, the
+  unit of the boot tests; kvm_boots() is the accelerator probe.
+"""
+
+import ctypes
+import logging
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import time
+
+from qemu.machine import QEMUMachine
+
+from pclite import accel as accels
+from pclite import paths
+from pclite import qemucmd
+from pclite import report
+from pclite import trace
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child: SIGKILL it when its parent dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG,
+                                            signal.SIGKILL)
+
+
+def popen(argv, **kwargs):
+    """subprocess.Popen(argv) for a QEMU that must not outlive us."""
+    return subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
+
+
+def run(argv, timeout=30):
+    """Run QEMU to its exit: (exit status, stderr)."""
+    p = subprocess.run(argv, capture_output=True, text=True,
+                       timeout=timeout, check=False,
+                       preexec_fn=_die_with_parent)
+    return p.returncode, p.stderr
+
+
+def read_text(path):
+    """A file's text, or '' when it is not there (yet)."""
+    try:
+        with open(path, encoding='utf-8', errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def poll(predicate, timeout, alive=lambda: True, interval=0.01):
+    """Wait until predicate() is true: True, or False after timeout s or
+    once alive() is false (then predicate() has the last word)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if not alive():
+            return predicate()
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+class Machine(QEMUMachine):
+    """QEMUMachine for a qemucmd.Cmdline, started in the directory tmp.
+
+    t_exec is the host clock just before QEMU is spawned.  Reaping with
+    wait4() gives the exit instant and the peak RSS (ru_maxrss), which
+    Popen.wait() would discard.
+    """
+
+    def __init__(self, cmd, tmp, **kwargs):
+        super().__init__(cmd.binary, args=cmd.args(), base_temp_dir=tmp,
+                         **kwargs)
+        self.set_machine(cmd.machine)
+        self.cmd = cmd
+        self.t_exec = None
+
+    def _pre_launch(self):
+        super()._pre_launch()
+        self.t_exec = time.time()       # Popen follows immediately
+
+    def console_text(self):
+        """The guest console so far, then QEMU's own output."""
+        text = read_text(self.cmd.console_path) \
+            if self.cmd.console_path else ''
+        return text + (self.get_log() or '')
+
+    def stamps(self):
+        """trace.parse() of the trace log so far."""
+        return trace.parse(read_text(self.cmd.trace_path))
+
+    def wait_until(self, predicate, timeout):
+        """poll() while QEMU runs."""
+        return poll(predicate, timeout, self.is_running)
+
+    def vmm_init_ms(self, timeout):
+        """Wait for the vCPUs to start: exec to start in ms, or None."""
+        if not self.wait_until(lambda: 'start' in self.stamps(), timeout):
+            return None
+        return round((self.stamps()['start'] - self.t_exec) * 1000, 3)
+
+    def wait_exit(self, timeout):
+        """Wait for QEMU to exit by itself: (t_exit, peak_rss_kb), or None
+        when it is still running after timeout s."""
+        pid = self.get_pid()
+        fd = os.pidfd_open(pid)
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        if not ready:
+            return None
+        t_exit = time.time()
+        _, status, usage = os.wait4(pid, 0)
+        self._popen.returncode = os.waitstatus_to_exitcode(status)
+        self.wait()                     # Popen already knows: just cleanup
+        return t_exit, usage.ru_maxrss
+
+    def stop(self):
+        """Kill QEMU if it still runs, else reap it."""
+        if self.is_running():
+            self.kill()
+        else:
+            self.wait()
+
+
+class Result:
+    """What one boot gave: exit status, console text, the guest's report,
+    the boot phases (trace.phases()), wall time and accelerator."""
+
+    def __init__(self, exitcode, console, wall_s, accel, phases):
+        self.exitcode = exitcode
+        self.console = console
+        self.wall_s = wall_s
+        self.accel = accel
+        self.phases = phases
+        self.report = report.parse(console)
+        self.bad_log_lines = report.bad_log_lines(console)
+
+
+def kvm_boots(kernel):
+    """Does KVM boot kernel with the test initramfs to its report?"""
+    # A failed probe is an answer, not an error: keep QEMUMachine quiet
+    # about the guest it had to kill.
+    log = logging.getLogger('qemu.machine')
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        res = boot(kernel=kernel, accel='kvm', timeout=20)
+    finally:
+        log.setLevel(level)
+    return res.exitcode == 0 and res.report is not None
+
+
+def boot_accel(kernel='vmlinux'):
+    """accel.for_boot() for a kernel of build/guest, probed with boot()."""
+    return accels.for_boot(paths.guest_file(kernel), kvm_boots)
+
+
+def guest(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
+          machine='pc-lite', accel=None, no_reboot=True):
+    """The test guest's command line so far (no console, no trace):
+    accel defaults to boot_accel(kernel)."""
+    cmd = qemucmd.Cmdline(machine, accel or boot_accel(kernel), smp, mem,
+                          no_reboot=no_reboot)
+    return cmd.kernel(kernel, initrd)
+
+
+def boot(cmd=None, console='serial', append='', args=(), timeout=120,
+         wait_reports=None, **guest_args):
+    """Boot once and wait for QEMU to exit; returns a Result.
+
+    cmd is a guest() command line, or guest(**guest_args) by default; the
+    console ("serial" or "virtio") and the trace log are added here,
+    append words go to the kernel command line and args are extra
+    options.  With wait_reports=N, stop QEMU as soon as the guest has
+    reported N times (a guest that reboots in a loop).
+    """
+    if cmd is None:
+        cmd = guest(**guest_args)
+    with tempfile.TemporaryDirectory(prefix='pc-lite-') as tmp:
+        log = os.path.join(tmp, 'console.log')
+        if console == 'serial':
+            cmd.serial_console(log)
+        else:
+            cmd.virtio_console(log)
+        cmd.trace(os.path.join(tmp, 'trace.log')).append(append).add(*args)
+        vm = Machine(cmd, tmp)
+        start = time.monotonic()
+        vm.launch()
+        t_exit = None
+        if wait_reports:
+            vm.wait_until(lambda: report.count(read_text(log)) >=
+                          wait_reports, timeout)
+        else:
+            t_exit = (vm.wait_exit(timeout) or (None,))[0]
+        vm.stop()
+        wall = time.monotonic() - start
+        phases = trace.phases(vm.stamps(), vm.t_exec, t_exit)
+        return Result(vm.exitcode(), vm.console_text(), wall, cmd.accel,
+                      phases)

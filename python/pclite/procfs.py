@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Memory and CPU figures of a running process, from /proc."""
+
+import os
+import re
+
+_MAPPING_RE = re.compile(r'^[0-9a-f]+-[0-9a-f]+ ')
+
+
+def _kb_field(line):
+    """(key, kB) of a "Key:   123 kB" line, or None."""
+    parts = line.split()
+    if len(parts) >= 2 and parts[0].endswith(':') and parts[1].isdigit():
+        return parts[0][:-1], int(parts[1])
+    return None
+
+
+def kb_fields(path):
+    """The "Key: N kB" lines of a /proc file as {key: N}."""
+    with open(path, encoding='utf-8') as f:
+        return dict(filter(None, map(_kb_field, f)))
+
+
+def smaps_rollup(pid):
+    """/proc/PID/smaps_rollup as {key: kB} (Rss, Pss, Pss_File, ...)."""
+    return kb_fields(f'/proc/{pid}/smaps_rollup')
+
+
+def status(pid):
+    """The kB figures of /proc/PID/status (VmHWM, VmRSS, ...)."""
+    return kb_fields(f'/proc/{pid}/status')
+
+
+def uss_kb(fields):
+    """Unique set size: the private pages of smaps or smaps_rollup fields."""
+    return fields.get('Private_Clean', 0) + fields.get('Private_Dirty', 0)
+
+
+def smaps(pid):
+    """Each mapping of /proc/PID/smaps: (header words, {key: kB})."""
+    maps = []
+    with open(f'/proc/{pid}/smaps', encoding='utf-8') as f:
+        for line in f:
+            if _MAPPING_RE.match(line):
+                maps.append((line.split(), {}))
+            elif (field := _kb_field(line)) is not None:
+                maps[-1][1][field[0]] = field[1]
+    return maps
+
+
+def find_mapping(maps, size_kb, path=None):
+    """The one read-write, non-executable mapping of size_kb: of the file
+    path, or anonymous without one.  None unless exactly one matches."""
+    def fits(header, fields):
+        perms = header[1]
+        if fields.get('Size') != size_kb or not perms.startswith('rw') or \
+                'x' in perms:
+            return False
+        if path is None:
+            return len(header) == 5
+        return len(header) > 5 and \
+            os.path.realpath(header[5]) == os.path.realpath(path)
+
+    found = [fields for header, fields in maps if fits(header, fields)]
+    return found[0] if len(found) == 1 else None
+
+
+def cpu_time_ms(pid):
+    """On-CPU time of all the process's threads so far (schedstat)."""
+    total = 0
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{tid}/schedstat',
+                      encoding='ascii') as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass                # the thread has gone
+    return total / 1e6
