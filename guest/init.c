@@ -42,6 +42,7 @@
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -772,11 +773,16 @@ static void channel_main(void)
     struct reader r = { 0 };
     struct command c = { 0 };
     struct frame f;
+    struct statvfs vfs;
     int chan = open_channel();
 
     if (chan < 0) {
         fprintf(stderr, "pc-lite init: no %s port\n", CHANNEL_NAME);
         return;
+    }
+    /* A read-only root (templates and their clones): /tmp in RAM. */
+    if (statvfs("/", &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     }
     send_u32s(chan, 'h', CHANNEL_VERSION, 0, 1);
     if (read_command(&r, chan, &c) < 0) {
