@@ -113,8 +113,9 @@ bench-startup: qemu
 check-qtest: qemu
 	@$(TOP)/scripts/run-qtests.sh $(QEMU_BUILD)
 
+# test_bench.py also imports the benchmark's bench_report.py.
 check-boot: qemu guest
-	@$(PYTHON) $(TOP)/tests/boot/run.py
+	@PYTHONPATH=$(TOP)/tests/boot-time:$$PYTHONPATH $(PYTHON) $(TOP)/tests/boot/run.py
 
 check: check-qtest check-boot
 	@echo "pc-lite: make check passed"

@@ -88,6 +88,11 @@ class Machine(QEMUMachine):
 
     def _pre_launch(self):
         super()._pre_launch()
+        # QEMU truncates these files only once it runs: what an earlier
+        # run left there would be read as this run's.
+        for path in (self.cmd.console_path, self.cmd.trace_path):
+            if path and os.path.exists(path):
+                os.unlink(path)
         self.t_exec = time.time()       # Popen follows immediately
 
     def console_text(self):
@@ -171,8 +176,9 @@ def boot_accel(kernel='vmlinux'):
 def guest(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
           machine='pc-lite', accel=None, no_reboot=True):
     """The test guest's command line so far (no console, no trace):
-    accel defaults to boot_accel(kernel)."""
-    cmd = qemucmd.Cmdline(machine, accel or boot_accel(kernel), smp, mem,
+    accel defaults to boot_accel(), the test guest's choice, whatever
+    kernel boots."""
+    cmd = qemucmd.Cmdline(machine, accel or boot_accel(), smp, mem,
                           no_reboot=no_reboot)
     return cmd.kernel(kernel, initrd)
 

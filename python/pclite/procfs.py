@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Memory and CPU figures of a running process, from /proc."""
+"""Figures from /proc: a process's memory and CPU time, the host's CPU
+model and KVM modules."""
 
 import os
 import re
@@ -76,3 +77,21 @@ def cpu_time_ms(pid):
         except (OSError, ValueError, IndexError):
             pass                # the thread has gone
     return total / 1e6
+
+
+def cpu_model():
+    """The host CPU's model name (/proc/cpuinfo), or ''."""
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+        for line in f:
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    return ''
+
+
+def kvm_modules():
+    """The loaded kernel modules whose name starts with kvm."""
+    try:
+        with open('/proc/modules', encoding='utf-8') as f:
+            return [ln.split()[0] for ln in f if ln.startswith('kvm')]
+    except OSError:
+        return []

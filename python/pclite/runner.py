@@ -43,7 +43,6 @@ import sys
 import tempfile
 import time
 
-from pclite import accel
 from pclite import channel
 from pclite import image
 from pclite import launch
@@ -359,7 +358,7 @@ def main(argv=None):
         if opts.template_list or opts.template_rm is not None:
             return template_command(opts)
         if opts.accel is None:
-            opts.accel = accel.for_boot(opts.kernel, launch.kvm_boots)
+            opts.accel = launch.boot_accel(opts.kernel)
         if opts.template_create:
             return template_command(opts)
         status, phases = run(opts, command)

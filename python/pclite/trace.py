@@ -21,15 +21,7 @@ Python's time.time()):
            fw_cfg_select) on q35/microvm
   exit     the QEMU process has exited
 
-Phases, in ms:
-
-  vmm_init   exec to start
-  firmware   start to entry (0 on pc-lite)
-  kernel     entry to init
-  userspace  init to ready
-  total      exec to ready
-  command    ready to done (only when a command ran)
-  shutdown   done (or ready) to exit
+The phases are PHASES: their names, labels and definitions.
 """
 
 import re
@@ -42,19 +34,31 @@ EVENTS = {
     'fw_cfg': ('vm_state_notify', 'fw_cfg_select'),
 }
 
-PHASES = (('vmm_init', 'VMM init (exec to vCPUs running)'),
-          ('firmware', 'firmware (to kernel entry)'),
-          ('kernel', 'kernel (entry to init)'),
-          ('userspace', 'userspace (init to ready)'),
-          ('total', 'total (exec to ready)'),
-          ('command', 'command'),
-          ('shutdown', 'shutdown (to QEMU exit)'),
-          ('restore', 'restore (exec to vCPUs running)'),
-          ('first_output', 'exec to first output byte'),
-          ('exit', 'exec to QEMU exit'))
+# (key, label, definition) of each phase, in ms, in order.
+PHASES = (
+    ('vmm_init', 'VMM init',
+     "exec of QEMU to vm_state_notify running 1 (the vCPUs start)"),
+    ('firmware', 'firmware',
+     'start to the kernel entry (pc-lite: none, 0; q35/microvm: marker '
+     '0xb000 written by our qboot/option ROM)'),
+    ('kernel', 'kernel', "kernel entry to init's first marker"),
+    ('userspace', 'userspace', 'init\'s first marker to its "ready" marker'),
+    ('total', 'total', 'exec to ready'),
+    ('command', 'command', "ready to the command's end (pc-lite-run)"),
+    ('shutdown', 'shutdown',
+     "ready (or the command's end) to QEMU's exit"),
+    # A clone of a template (pc-lite-run --clone), from clone_phases():
+    ('restore', 'restore', "exec to vm_state_notify running 1: QEMU set "
+     "up and the template's device state loaded"),
+    ('first_output', 'output',
+     "exec to the command's first output byte at the runner"),
+    ('exit', 'exit', "exec to QEMU's exit"),
+)
+LABELS = {key: label for key, label, _ in PHASES}
 # The phases every boot has (command only when a command ran).
 BOOT_PHASES = ('vmm_init', 'firmware', 'kernel', 'userspace', 'total',
                'shutdown')
+CLONE_PHASES = ('restore', 'first_output', 'exit')
 
 _TRACE_RE = re.compile(
     r'^\d+@(?P<sec>\d+)\.(?P<usec>\d+):(?:'
@@ -134,5 +138,13 @@ def clone_phases(stamps, t_exec, t_first_output, t_exit):
 
 def format_phases(values):
     """The phases as an aligned text table, one line each."""
-    return '\n'.join(f'  {label:34s} {values[key]:9.1f}'
-                     for key, label in PHASES if values.get(key) is not None)
+    return '\n'.join(f'  {label:10s} {values[key]:9.1f}'
+                     for key, label, _ in PHASES
+                     if values.get(key) is not None)
+
+
+def legend(keys=BOOT_PHASES):
+    """What the phases are, as one line of text."""
+    return 'Phases: ' + '; '.join(f'{label} = {definition}'
+                                  for key, label, definition in PHASES
+                                  if key in keys) + '.'

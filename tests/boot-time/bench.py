@@ -4,8 +4,8 @@
 
 Boots the project's guest N times per configuration (after a warm-up) and
 writes OUT/boot-time.{json,md,png,svg}.  See "Measuring boot time" in
-docs/pc-lite.rst for the phases and their clocks; bench_run.py has the
-exact stamp definitions.
+docs/pc-lite.rst for the phases and their clocks; python/pclite/trace.py
+has their one definition.
 
   bench.py                      the whole matrix, N=10
   bench.py --quick              N=1, no warm-up, pc-lite PVH (+ microvm
@@ -24,14 +24,14 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, '..', 'boot'))
-# pylint: disable=wrong-import-position
-import pclite                                   # noqa: E402
-import bench_configs as bc                      # noqa: E402
-import bench_report as rep                      # noqa: E402
-import bench_run as br                          # noqa: E402
+from pclite import accel as accels
+from pclite import launch
+from pclite import paths
+from pclite import procfs
+
+import bench_configs as bc
+import bench_report as rep
+import bench_run as br
 
 SCHEMA = 'pc-lite-boot-time/1'
 QUICK = ('pc-lite-pvh/1x128M', 'microvm-qboot/1x128M')
@@ -46,23 +46,15 @@ def _cmd(args):
 
 
 def host_facts():
-    model = ''
-    with open('/proc/cpuinfo', encoding='utf-8') as f:
-        for line in f:
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-                break
-    kvm_module = 'none'
-    for mod in ('kvm_intel', 'kvm_amd', 'kvm_pvm'):
-        if os.path.isdir(f'/sys/module/{mod}'):
-            kvm_module = mod
-    rev = _cmd(['git', '-C', bc.TOP, 'rev-parse', '--short', 'HEAD'])
-    dirty = _cmd(['git', '-C', bc.TOP, 'status', '--porcelain',
+    vendor = [m for m in procfs.kvm_modules() if m != 'kvm']
+    rev = _cmd(['git', '-C', paths.TOP, 'rev-parse', '--short', 'HEAD'])
+    dirty = _cmd(['git', '-C', paths.TOP, 'status', '--porcelain',
                   '--untracked-files=no'])
     return {
-        'cpu_model': model, 'cpus': os.cpu_count(),
-        'kernel': platform.release(), 'kvm_module': kvm_module,
-        'kvm_usable': pclite.kvm_usable(),
+        'cpu_model': procfs.cpu_model(), 'cpus': os.cpu_count(),
+        'kernel': platform.release(),
+        'kvm_module': vendor[-1] if vendor else 'none',
+        'kvm_usable': accels.kvm_usable(),
         'git_rev': rev + ('-dirty' if dirty else ''),
         'loadavg_start': os.getloadavg(),
     }
@@ -75,7 +67,7 @@ def qemu_facts(configs):
         out[key] = {'path': path,
                     'version': _cmd([path, '--version']).splitlines()[0]
                     if os.access(path, os.X_OK) else None}
-    fw = os.path.realpath(bc.FIRMWARE_DIR)
+    fw = os.path.realpath(paths.FIRMWARE)
     version = ''
     if os.path.exists(os.path.join(fw, 'seabios.version')):
         with open(os.path.join(fw, 'seabios.version'),
@@ -104,8 +96,6 @@ def bench_config(config, accel, args, log):
         'root': config.root, 'group': config.group, 'accel': accel,
         'markers': config.markers, 'runs': [], 'failed_boots': 0,
         'errors': [],
-        'qemu_args': ['-M', config.machine] +
-        bc.qemu_args(config, accel, 'CONSOLE', 'TRACE'),
     }
     why = bc.missing(config)
     if why:
@@ -113,6 +103,8 @@ def bench_config(config, accel, args, log):
         entry['error'] = why
         log(f'  skipped: {why}')
         return entry
+    entry['qemu_args'] = bc.cmdline(config, accel, 'CONSOLE',
+                                    'TRACE').argv()[1:]
     full = args.full_accel
     if full:
         for i in range(args.warmup):
@@ -133,7 +125,7 @@ def bench_config(config, accel, args, log):
             entry['runs'].append(r)
             p = r['phases']
             log(f'  run {len(entry["runs"])}: ' + ' '.join(
-                f'{k}={p[k]:.1f}' for k in br.PHASES))
+                f'{k}={p[k]:.1f}' for k in rep.PHASES))
         entry['summary'] = rep.summarise(entry['runs'])
         if not entry['runs']:
             entry['status'] = 'failed'
@@ -186,7 +178,7 @@ def parse_args(argv):
                     help='N=1, no warm-up, a small subset (make check)')
     ap.add_argument('--only', help='comma-separated globs of config names')
     ap.add_argument('--list', action='store_true')
-    ap.add_argument('--out', default=os.path.join(bc.BUILD, 'bench'))
+    ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench'))
     ap.add_argument('--baseline', help='a stored boot-time.json')
     ap.add_argument('--fail-above', type=float, metavar='RATIO',
                     help='with --baseline: exit 1 when a total ratio is '
@@ -214,11 +206,11 @@ def main(argv=None):
     if not configs:
         print('bench: no configuration selected')
         return 1
-    accel = pclite.accel()
+    accel = launch.boot_accel()
     # Full boots under the accelerator that can boot the guest; when that
     # is TCG and /dev/kvm exists, KVM still measures VMM init.
     args.full_accel = accel
-    args.kvm_startup = (accel != 'kvm' and pclite.kvm_usable() and
+    args.kvm_startup = (accel != 'kvm' and accels.kvm_usable() and
                         not args.no_kvm)
     os.makedirs(args.out, exist_ok=True)
     base = os.path.join(args.out, 'boot-time')

@@ -10,31 +10,17 @@ the root disk.
 import dataclasses
 import os
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.abspath(os.path.join(HERE, '..', '..'))
-BUILD = os.path.join(TOP, 'build')
-FIRMWARE_DIR = os.path.join(BUILD, 'firmware', 'current')
-ROOTFS_DATA_OFFSET = 2 << 20        # scripts/pc-lite-image.py
+from pclite import image
+from pclite import paths
+from pclite import qemucmd
+from pclite import trace
 
 # The QEMU binaries compared.  "lite" and "full" are two builds of the same
 # source (build/qemu-src); "debian" is the host's stock package, if any.
-QEMUS = {
-    'lite': os.environ.get('PC_LITE_QEMU',
-                           os.path.join(BUILD, 'qemu-system-x86_64')),
-    'full': os.environ.get('PC_LITE_QEMU_FULL',
-                           os.path.join(BUILD, 'qemu-full',
-                                        'qemu-system-x86_64')),
-    'debian': '/usr/bin/qemu-system-x86_64',
-}
+QEMUS = {'lite': paths.QEMU, 'full': paths.QEMU_FULL,
+         'debian': paths.QEMU_DEBIAN}
 
 SIZES = ((1, '128M'), (6, '1G'))
-
-# Trace events that stamp the phases, per marker mechanism.
-EVENTS_COMMON = ('vm_state_notify',)
-EVENTS = {
-    'pc-lite': EVENTS_COMMON + ('pc_lite_cpu_entry', 'pc_lite_marker'),
-    'fw_cfg': EVENTS_COMMON + ('fw_cfg_select',),
-}
 
 
 @dataclasses.dataclass
@@ -50,9 +36,8 @@ class Config:
     initrd: str = 'initramfs.cpio.gz'
     smp: int = 1
     mem: str = '128M'
-    root: str = 'initramfs'
+    root: str = 'initramfs'         # or nvdimm-dax, virtio-blk
     append: str = ''
-    extra: tuple = ()
     # Guest report fields that a good boot must show.
     expect: dict = dataclasses.field(default_factory=dict)
     # Console text that a good boot must show.
@@ -67,7 +52,7 @@ class Config:
     @property
     def markers(self):
         """Which port-0x510 device stamps the markers."""
-        return 'pc-lite' if self.machine.startswith('pc-lite') else 'fw_cfg'
+        return trace.markers(self.machine)
 
     @property
     def binary(self):
@@ -78,11 +63,6 @@ class Config:
     def size(self):
         """vCPUs x RAM, e.g. 1x128M."""
         return f'{self.smp}x{self.mem}'
-
-
-def guest_file(name):
-    """A file of build/guest."""
-    return os.path.join(BUILD, 'guest', name)
 
 
 def _machines(size):
@@ -112,25 +92,14 @@ def _machines(size):
 
 
 def _root_disks():
-    image = guest_file('rootfs.img')
-    size = os.path.getsize(image) if os.path.exists(image) else 64 << 20
     return [
         Config('pc-lite-root-nvdimm/1x128M', 'pc-lite NVDIMM/DAX root 1x128M',
                'lite', 'pc-lite,nvdimm=on', 'none', 'vmlinux', initrd=None,
                mem='128M,slots=2,maxmem=1G', root='nvdimm-dax',
-               append='root=/dev/pmem0 rootflags=dax rw',
-               extra=('-object', f'memory-backend-file,id=root,'
-                      f'mem-path={image},size={size},share=off',
-                      '-device', 'nvdimm,memdev=root'),
                expect={'cpus': 1, 'pmem': 1, 'rootdax': 1}, group='root'),
         Config('pc-lite-root-virtio-blk/1x128M',
                'pc-lite virtio-blk root 1x128M', 'lite', 'pc-lite', 'none',
                'vmlinux', initrd=None, root='virtio-blk',
-               append='root=/dev/vda ro',
-               extra=('-blockdev', f'driver=raw,node-name=root,'
-                      f'offset={ROOTFS_DATA_OFFSET},file.driver=file,'
-                      f'file.filename={image},read-only=on',
-                      '-device', 'virtio-blk-pci,drive=root'),
                expect={'cpus': 1, 'rootdax': 0},
                expect_console=('EXT4-fs (vda): mounted filesystem',),
                group='root'),
@@ -152,38 +121,33 @@ def missing(config):
             return f'{config.binary} is not built (make qemu-full)'
         return f'{config.binary} is not installed'
     if config.firmware != 'none' and \
-            not os.path.isdir(os.path.realpath(FIRMWARE_DIR)):
-        return f'{FIRMWARE_DIR} is missing (make firmware)'
-    for f in (config.kernel, config.initrd):
-        if f and not os.path.exists(guest_file(f)):
-            return f'{guest_file(f)} is missing (make guest)'
+            not os.path.isdir(os.path.realpath(paths.FIRMWARE)):
+        return f'{paths.FIRMWARE} is missing (make firmware)'
+    needs = [config.kernel, config.initrd]
+    if config.root != 'initramfs':
+        needs.append('rootfs.img')
+    for f in needs:
+        if f and not os.path.exists(paths.guest_file(f)):
+            return f'{paths.guest_file(f)} is missing (make guest)'
     return None
 
 
-def qemu_args(config, accel, console_path, trace_path, append_extra=''):
-    """QEMU's command line (without the binary, -M and QMP options)."""
-    args = ['-accel', accel, '-smp', str(config.smp), '-m', config.mem,
-            '-nodefaults', '-no-reboot', '-display', 'none',
-            '-kernel', guest_file(config.kernel)]
-    if config.initrd:
-        args += ['-initrd', guest_file(config.initrd)]
+def cmdline(config, accel, console_path, trace_path, append=''):
+    """QEMU's command line (a qemucmd.Cmdline) for one boot of config."""
+    cmd = qemucmd.Cmdline(config.machine, accel, config.smp, config.mem,
+                          binary=config.binary, no_reboot=True)
+    cmd.kernel(config.kernel, config.initrd)
     if config.firmware != 'none':
         # Our instrumented option ROMs and qboot, Debian's SeaBIOS.
-        args += ['-L', os.path.realpath(FIRMWARE_DIR)]
-    if config.firmware == 'qboot':
-        args += ['-bios', 'qboot.rom']
-    elif config.firmware == 'seabios-microvm':
-        args += ['-bios', 'bios-microvm.bin']
-    elif config.firmware == 'seabios':
-        args += ['-bios', 'bios-256k.bin']
-    args += ['-chardev', f'file,id=con,path={console_path}',
-             '-serial', 'chardev:con']
+        cmd.firmware(config.firmware)
+    cmd.serial_console(console_path)
+    rootfs = paths.guest_file('rootfs.img')
+    if config.root == 'nvdimm-dax':
+        cmd.nvdimm_root(rootfs, os.path.getsize(rootfs))
+    elif config.root == 'virtio-blk':
+        cmd.virtio_blk_root(rootfs, offset=image.DATA_OFFSET)
     # panic=-1: a guest that panics resets, and -no-reboot ends QEMU.
-    append = ['console=ttyS0', 'panic=-1', config.append]
+    cmd.append('panic=-1', config.append)
     if config.action != 'poweroff':
-        append.append(f'pclite.action={config.action}')
-    append.append(append_extra)
-    args += ['-append', ' '.join(a for a in append if a)]
-    args += ['-msg', 'timestamp=on', '-D', trace_path,
-             '-d', ','.join(f'trace:{e}' for e in EVENTS[config.markers])]
-    return args + list(config.extra)
+        cmd.append(f'pclite.action={config.action}')
+    return cmd.append(append).trace(trace_path)

@@ -5,12 +5,9 @@ import json
 import os
 import statistics
 
-from bench_run import PHASES
+from pclite import trace
 
-PHASE_LABELS = {
-    'vmm_init': 'VMM init', 'firmware': 'firmware', 'kernel': 'kernel',
-    'userspace': 'userspace', 'total': 'total', 'shutdown': 'shutdown',
-}
+PHASES = trace.BOOT_PHASES
 STACKED = ('vmm_init', 'firmware', 'kernel', 'userspace')
 COLOURS = ('#4e79a7', '#f28e2b', '#59a14f', '#e15759')
 
@@ -89,7 +86,7 @@ def markdown(data):
         f'host {h["cpu_model"]}, {h["cpus"]} CPUs, Linux {h["kernel"]}; '
         f'pc-lite {h["git_rev"]}; `{data["command"]}`.',
         '',
-        '| configuration | ' + ' | '.join(PHASE_LABELS[p] for p in PHASES) +
+        '| configuration | ' + ' | '.join(trace.LABELS[p] for p in PHASES) +
         ' | peak RSS MiB |',
         '|---|' + '---:|' * (len(PHASES) + 1),
     ]
@@ -147,14 +144,9 @@ def markdown(data):
             lines.append(f'| {r["pair"]} | {r["size"]} | '
                          f'{_ratio(r["total"])} | {_ratio(r["vmm_init"])} | '
                          f'{_ratio(r["kvm_vmm_init"])} |')
-    lines += ['', 'Phases: VMM init = exec of QEMU to vm_state_notify '
-              '(running); firmware = to the kernel entry (pc-lite: none; '
-              'q35/microvm: marker 0xb000 written by our qboot/option ROM); '
-              'kernel = to init\'s first marker; userspace = to init\'s '
-              '"ready" marker; total = exec to ready; shutdown = ready to '
-              'QEMU\'s exit. All host wall clock from QEMU\'s trace; the '
-              'guest\'s own clock only appears as guest_uptime_ms in the '
-              'JSON.', '']
+    lines += ['', trace.legend() + " All host wall clock from QEMU's "
+              "trace; the guest's own clock only appears as guest_uptime_ms "
+              'in the JSON.', '']
     return '\n'.join(lines)
 
 
@@ -185,7 +177,7 @@ def chart(data, base):
     for phase, colour in zip(STACKED, COLOURS):
         vals = [c['summary'][phase]['median'] for c in configs][::-1]
         ax.barh(labels, vals, left=left, color=colour,
-                label=PHASE_LABELS[phase])
+                label=trace.LABELS[phase])
         left = [a + b for a, b in zip(left, vals)]
     for y, total in enumerate(left):
         ax.text(total, y, f' {total:.0f} ms', va='center', fontsize=8)
@@ -234,7 +226,7 @@ def compare_text(rows, baseline_path):
     """The baseline ratios as a plain-text table."""
     out = [f'ratio to baseline {baseline_path} (current / baseline median):',
            f'  {"configuration":34s}' +
-           ''.join(f'{PHASE_LABELS[p]:>11s}' for p in PHASES)]
+           ''.join(f'{trace.LABELS[p]:>11s}' for p in PHASES)]
     for r in rows:
         out.append(f'  {r["name"]:34s}' + ''.join(
             f'{"-" if r[p] is None else format(r[p], ".3f"):>11s}'

@@ -2,18 +2,20 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """make demo: boot pc-lite from the NVDIMM root, run a command, time it.
 
-The same path as scripts/pc-lite-run: the bundled kernel (PVH) boots with
-build/guest/rootfs.img as /dev/pmem0, mounted as / with DAX; one command
-runs in the guest, its output is shown, the guest powers off, and the
-boot-time breakdown (host clock) is printed.
+The same path as scripts/pc-lite-run (pclite.runner): the bundled kernel
+(PVH) boots with build/guest/rootfs.img as /dev/pmem0, mounted as / with
+DAX; one command runs in the guest, its output is shown, the guest powers
+off, and the boot-time breakdown (host clock, pclite.trace's phases) is
+printed.
 """
 
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'boot'))
-import pclite  # noqa: E402  pylint: disable=wrong-import-position
+from pclite import launch
+from pclite import runner
+from pclite import trace
 
 COMMAND = ('echo "kernel: $(uname -r)"; echo "cpus:   $(nproc)"; '
            'echo "memory: $(awk \'/MemTotal/{print $2" "$3}\' /proc/meminfo)";'
@@ -24,10 +26,9 @@ COMMAND = ('echo "kernel: $(uname -r)"; echo "cpus:   $(nproc)"; '
 
 
 def main():
-    runner = pclite.runner
     opts = runner.parser().parse_args(['--cpus', '2', '--mem', '256M',
                                        '--timings', '--timeout', '300'])
-    opts.accel = pclite.accel()
+    opts.accel = launch.boot_accel()
     print(f'pc-lite demo: {os.path.relpath(opts.kernel)} (PVH entry) with '
           f'root {os.path.relpath(opts.rootfs)} on a DAX NVDIMM, '
           f'-smp {opts.cpus} -m {opts.mem}, accelerator {opts.accel}')
@@ -43,7 +44,7 @@ def main():
               if status else 'pc-lite demo: no boot-phase stamps')
         return 1
     print(f'boot-time breakdown (host clock, ms, {opts.accel}):')
-    print(runner.format_phases(phases))
+    print(trace.format_phases(phases))
     return 0
 
 

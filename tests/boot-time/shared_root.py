@@ -26,10 +26,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'boot'))
-import pclite  # noqa: E402  pylint: disable=wrong-import-position
-
-from qemu.machine import QEMUMachine  # noqa: E402  pylint: disable=C0411
+from pclite import launch
+from pclite import paths
+from pclite import procfs
+from pclite import qemucmd
+from pclite import report
 
 WORKLOAD = ('cat /bin/busybox /sbin/init > /dev/null; ls -R / > /dev/null; '
             'sh -c true; awk "BEGIN{}"')
@@ -37,53 +38,24 @@ ROLLUP_KEYS = ('Rss', 'Pss', 'Pss_Anon', 'Pss_File', 'Pss_Shmem',
                'Shared_Clean', 'Private_Clean', 'Private_Dirty')
 
 
-def smaps_rollup(pid):
-    """The kB figures of /proc/PID/smaps_rollup as a dict."""
-    out = {}
-    with open(f'/proc/{pid}/smaps_rollup', encoding='utf-8') as f:
-        for line in f:
-            key, _, rest = line.partition(':')
-            if key in ROLLUP_KEYS:
-                out[key] = int(rest.split()[0])
-    return out
-
-
-def launch(image, readonly, tmp, index, accel):
-    size = os.path.getsize(image)
-    console = os.path.join(tmp, f'console-{index}.log')
-    backend = 'readonly=on' if readonly else 'share=off'
-    args = ['-accel', accel, '-smp', '1', '-m', '128M,slots=1,maxmem=1G',
-            '-nodefaults', '-no-reboot', '-display', 'none',
-            '-kernel', pclite.guest_file('vmlinux'),
-            '-object', f'memory-backend-file,id=root,mem-path={image},'
-                       f'size={size},{backend}',
-            '-device', 'nvdimm,memdev=root' + (',unarmed=on' if readonly
-                                               else ''),
-            '-chardev', f'file,id=con,path={console}',
-            '-serial', 'chardev:con',
-            '-append', 'console=ttyS0 quiet root=/dev/pmem0 rootflags=dax '
-                       f'{"ro" if readonly else "rw"} pclite.action=idle '
-                       f'pclite.cmd={WORKLOAD.encode().hex()}']
-    vm = QEMUMachine(pclite.QEMU, args=args, base_temp_dir=tmp)
-    vm.set_machine('pc-lite,nvdimm=on')
+def launch_vm(image, readonly, tmp, index, accel):
+    """One VM running WORKLOAD from image, then idle: a launch.Machine."""
+    cmd = qemucmd.Cmdline(accel=accel, mem='128M,slots=1,maxmem=1G',
+                          no_reboot=True)
+    cmd.kernel('vmlinux').serial_console(
+        os.path.join(tmp, f'console-{index}.log'))
+    cmd.nvdimm_root(image, os.path.getsize(image), readonly=readonly)
+    cmd.append('quiet', 'pclite.action=idle',
+               f'pclite.cmd={WORKLOAD.encode().hex()}')
+    vm = launch.Machine(cmd, tmp)
     vm.launch()
-    return vm, console
+    return vm
 
 
-def wait_exit_lines(consoles, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = 0
-        for path in consoles:
-            try:
-                with open(path, encoding='utf-8', errors='replace') as f:
-                    done += 'PCLITE-EXIT status=0' in f.read()
-            except OSError:
-                pass
-        if done == len(consoles):
-            return True
-        time.sleep(0.2)
-    return False
+def all_ran(machines):
+    """Has every guest reported the workload's success?"""
+    return all(report.exit_status(launch.read_text(vm.cmd.console_path)) == 0
+               for vm in machines)
 
 
 def measure(layout, vms, accel, timeout):
@@ -96,16 +68,20 @@ def measure(layout, vms, accel, timeout):
                 images.append(images[0])
                 continue
             path = os.path.join(tmp, f'rootfs-{i}.img')
-            shutil.copy(pclite.guest_file('rootfs.img'), path)
+            shutil.copy(paths.guest_file('rootfs.img'), path)
             images.append(path)
         for i, image in enumerate(images):
-            machines.append(launch(image, layout == 'shared', tmp, i, accel))
-        if not wait_exit_lines([c for _, c in machines], timeout):
+            machines.append(launch_vm(image, layout == 'shared', tmp, i,
+                                      accel))
+        if not launch.poll(lambda: all_ran(machines), timeout,
+                           lambda: all(vm.is_running() for vm in machines)):
             raise RuntimeError(f'{layout}: not every guest ran the workload')
         time.sleep(0.5)             # let the guests settle into idle
-        per_vm = [smaps_rollup(vm.get_pid()) for vm, _ in machines]
+        per_vm = [{key: value for key, value in
+                   procfs.smaps_rollup(vm.get_pid()).items()
+                   if key in ROLLUP_KEYS} for vm in machines]
     finally:
-        for vm, _ in machines:
+        for vm in machines:
             vm.shutdown(hard=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return per_vm
@@ -158,11 +134,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--vms', type=int, default=4)
     ap.add_argument('--timeout', type=float, default=300)
-    ap.add_argument('--out', default=os.path.join(pclite.BUILD, 'bench'))
+    ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench'))
     opts = ap.parse_args()
-    accel = pclite.accel()
+    accel = launch.boot_accel()
     result = {'vms': opts.vms, 'accel': accel, 'workload': WORKLOAD,
-              'image_bytes': os.path.getsize(pclite.guest_file('rootfs.img')),
+              'image_bytes': os.path.getsize(paths.guest_file('rootfs.img')),
               'layouts': {}}
     for layout in ('shared', 'private'):
         per_vm = measure(layout, opts.vms, accel, opts.timeout)

@@ -36,17 +36,16 @@ import sys
 import tempfile
 import time
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-BUILD = os.path.join(TOP, 'build')
-sys.path.insert(0, os.path.join(BUILD, 'qemu-src', 'python'))
-
-from qemu.machine import QEMUMachine  # noqa: E402
+from pclite import accel
+from pclite import launch
+from pclite import paths
+from pclite import procfs
+from pclite import qemucmd
 
 SMPS = (1, 2, 4, 8, 16, 32, 64)
-GUEST_SRC = os.path.join(TOP, 'tests', 'boot-time', 'cpuid-guest.S')
+GUEST_SRC = os.path.join(paths.TOP, 'tests', 'boot-time', 'cpuid-guest.S')
 IOCTL_RE = re.compile(r'^\d+\s+ioctl\((\d+)<([^>]*)>, '
                       r'([A-Z0-9_]+|_IOC\([^)]*\)|0x[0-9a-f]+)')
-TRACE_RE = re.compile(r'^\d+@(\d+)\.(\d+):vm_state_notify running 1', re.M)
 
 
 def build_guest(outdir):
@@ -64,15 +63,28 @@ def build_guest(outdir):
     return elf, hlt
 
 
-def machine_args(machine, smp, guest, accel_props):
-    accel = ','.join(['kvm'] + list(accel_props))
-    args = ['-accel', accel, '-smp', str(smp), '-m', '1G', '-nodefaults',
-            '-display', 'none']
+def cmdline(qemu, machine, smp, guest, accel_props, mem='1G',
+            accelerator='kvm', stopped=False):
+    """A start-up run's command line: pc-lite boots the tiny guest ELF,
+    microvm runs the HLT firmware (guest is build_guest()'s pair)."""
+    cmd = qemucmd.Cmdline(machine, ','.join([accelerator] + list(accel_props)),
+                          smp, mem, binary=qemu, stopped=stopped)
     if machine == 'pc-lite':
-        args += ['-kernel', guest[0]]
-    else:
-        args += ['-bios', guest[1]]
-    return args
+        return cmd.kernel(guest[0])
+    return cmd.bios(guest[1])
+
+
+def time_once(cmd, tmp):
+    """(exec to first instruction, CPU time of QEMU by then), in ms."""
+    vm = launch.Machine(cmd.trace(os.path.join(tmp, 'trace.log'),
+                                  ['vm_state_notify']), tmp)
+    vm.launch()
+    ms = vm.vmm_init_ms(30)
+    cpu = procfs.cpu_time_ms(vm.get_pid()) if ms is not None else None
+    vm.shutdown()
+    if ms is None:
+        raise RuntimeError(f'{cmd.machine}: no vm_state_notify running 1')
+    return ms, cpu
 
 
 def classify(path):
@@ -85,13 +97,11 @@ def classify(path):
     return 'other'
 
 
-def count_ioctls(qemu, machine, smp, guest, extra, tmp):
-    out = os.path.join(tmp, f'strace-{machine}-{smp}.txt')
-    vm = QEMUMachine(qemu, args=machine_args(machine, smp, guest, extra) +
-                     ['-S'], base_temp_dir=tmp,
-                     wrapper=['strace', '-f', '-qq', '-y', '-e',
-                              'trace=ioctl', '-o', out])
-    vm.set_machine(machine)
+def count_ioctls(cmd, tmp):
+    """KVM ioctls of a start-up stopped before the first instruction."""
+    out = os.path.join(tmp, f'strace-{cmd.machine}.txt')
+    vm = launch.Machine(cmd, tmp, wrapper=['strace', '-f', '-qq', '-y', '-e',
+                                           'trace=ioctl', '-o', out])
     vm.launch()
     vm.shutdown()
     by_class = {'kvm': 0, 'vm': 0, 'vcpu': 0, 'other': 0}
@@ -111,47 +121,6 @@ def count_ioctls(qemu, machine, smp, guest, extra, tmp):
             'by_class': by_class, 'by_request': dict(sorted(by_req.items()))}
 
 
-def cpu_time_ms(pid):
-    """On-CPU time of all the process's threads so far (schedstat, ns)."""
-    total = 0
-    for tid in os.listdir(f'/proc/{pid}/task'):
-        try:
-            with open(f'/proc/{pid}/task/{tid}/schedstat',
-                      encoding='ascii') as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total / 1e6
-
-
-def time_once(qemu, machine, smp, guest, extra, tmp):
-    """(exec to first instruction, CPU time of QEMU by then), in ms."""
-    trace = os.path.join(tmp, 'trace.log')
-    if os.path.exists(trace):
-        os.unlink(trace)
-    vm = QEMUMachine(qemu, args=machine_args(machine, smp, guest, extra) +
-                     ['-D', trace, '-d', 'trace:vm_state_notify',
-                      '-msg', 'timestamp=on'],
-                     base_temp_dir=tmp)
-    vm.set_machine(machine)
-    t_exec = time.time()
-    vm.launch()
-    deadline = time.monotonic() + 30
-    stamp = None
-    while stamp is None and time.monotonic() < deadline:
-        with open(trace, encoding='utf-8', errors='replace') as f:
-            m = TRACE_RE.search(f.read())
-        if m:
-            stamp = int(m.group(1)) + int(m.group(2)) / 1e6
-            cpu = cpu_time_ms(vm.get_pid())
-        else:
-            time.sleep(0.005)
-    vm.shutdown()
-    if stamp is None:
-        raise RuntimeError(f'{machine} -smp {smp}: no vm_state_notify')
-    return (stamp - t_exec) * 1000, cpu
-
-
 def measure(cfgs, smps, runs, tmp):
     """Per -smp, the configurations' runs interleaved (A B A B ...), so
     that a slow spell of the host hits every configuration alike."""
@@ -159,15 +128,16 @@ def measure(cfgs, smps, runs, tmp):
     for smp in smps:
         times = {name: [] for name, *_ in cfgs}
         for name, qemu, machine, extra in cfgs:     # warm-up
-            time_once(qemu, machine, smp, GUEST, extra, tmp)
+            time_once(cmdline(qemu, machine, smp, GUEST, extra), tmp)
         for _ in range(runs):
             for name, qemu, machine, extra in cfgs:
-                times[name].append(
-                    time_once(qemu, machine, smp, GUEST, extra, tmp))
+                times[name].append(time_once(
+                    cmdline(qemu, machine, smp, GUEST, extra), tmp))
         for name, qemu, machine, extra in cfgs:
             t = [x[0] for x in times[name]]
             cpu = [x[1] for x in times[name]]
-            ioc = count_ioctls(qemu, machine, smp, GUEST, extra, tmp)
+            ioc = count_ioctls(cmdline(qemu, machine, smp, GUEST, extra,
+                                       stopped=True), tmp)
             r = {'config': name, 'machine': machine, 'qemu': qemu,
                  'accel_props': list(extra), 'smp': smp,
                  'first_insn_ms': {
@@ -288,20 +258,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--smp', default=','.join(map(str, SMPS)))
     ap.add_argument('--runs', type=int, default=11)
-    ap.add_argument('--lite', default=os.path.join(BUILD, 'qemu',
-                                                   'qemu-system-x86_64'))
-    ap.add_argument('--full', default=os.path.join(BUILD, 'qemu-full',
-                                                   'qemu-system-x86_64'))
+    ap.add_argument('--lite', default=paths.QEMU)
+    ap.add_argument('--full', default=paths.QEMU_FULL)
     ap.add_argument('--config', action='append', default=[],
                     help='NAME=QEMU:MACHINE[:KVM-PROPS] (repeatable; '
                     'replaces the default pc-lite/microvm pair); KVM-PROPS '
                     'are appended to -accel kvm, e.g. x-query-cache=off')
-    ap.add_argument('--out', default=os.path.join(BUILD, 'bench',
+    ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench',
                                                   'startup.json'))
     ap.add_argument('--label', default='')
     opts = ap.parse_args()
 
-    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+    if not accel.kvm_usable():
         print('startup: /dev/kvm is not usable: skipped')
         return 0
     os.makedirs(os.path.dirname(opts.out), exist_ok=True)
@@ -336,7 +304,7 @@ def main():
             'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
             'host': {'kernel': platform.release(),
                      'cpus': os.cpu_count(),
-                     'kvm_module': kvm_module()},
+                     'kvm_module': ','.join(procfs.kvm_modules())},
             'method': {'ioctls': 'strace -f -y -e trace=ioctl, -S, QMP quit',
                        'first_insn': 'time.time() before exec -> trace '
                        'vm_state_notify running=1 (log backend)',
@@ -348,15 +316,6 @@ def main():
     print_table(results, summary, tg)
     plot(results, os.path.splitext(opts.out)[0] + '.png')
     return 0
-
-
-def kvm_module():
-    try:
-        with open('/proc/modules', encoding='utf-8') as f:
-            mods = [ln.split()[0] for ln in f if ln.startswith('kvm')]
-        return ','.join(mods)
-    except OSError:
-        return ''
 
 
 def print_table(results, summary, tg):

@@ -19,13 +19,12 @@ import sys
 import tempfile
 import time
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-BUILD = os.path.join(TOP, 'build')
-sys.path.insert(0, os.path.join(BUILD, 'qemu-src', 'python'))
-sys.path.insert(0, os.path.dirname(__file__))
+from pclite import accel as accels
+from pclite import launch
+from pclite import paths
+from pclite import procfs
 
-from qemu.machine import QEMUMachine  # noqa: E402
-import startup  # noqa: E402
+import startup
 
 
 def size_of(binary):
@@ -42,43 +41,27 @@ def libs(binary):
 
 
 def run_once(binary, accel, guest, tmp):
-    trace = os.path.join(tmp, 'trace.log')
-    if os.path.exists(trace):
-        os.unlink(trace)
-    vm = QEMUMachine(binary, args=[
-        '-accel', accel, '-smp', '1', '-m', '256M', '-nodefaults',
-        '-kernel', guest, '-D', trace, '-d', 'trace:vm_state_notify',
-        '-msg', 'timestamp=on'], base_temp_dir=tmp)
-    vm.set_machine('pc-lite')
-    t0 = time.time()
+    """One start-up of pc-lite: QMP ready and first instruction (ms from
+    exec), peak and current RSS (kB); QEMU quits through QMP."""
+    cmd = startup.cmdline(binary, 'pc-lite', 1, (guest, None), [],
+                          mem='256M', accelerator=accel)
+    vm = launch.Machine(cmd.trace(os.path.join(tmp, 'trace.log'),
+                                  ['vm_state_notify']), tmp)
     vm.launch()
-    t_qmp = (time.time() - t0) * 1000
-    stamp = None
-    deadline = time.monotonic() + 30
-    while stamp is None and time.monotonic() < deadline:
-        with open(trace, encoding='utf-8', errors='replace') as f:
-            m = startup.TRACE_RE.search(f.read())
-        if m:
-            stamp = int(m.group(1)) + int(m.group(2)) / 1e6
-        else:
-            time.sleep(0.005)
-    with open(f'/proc/{vm.get_pid()}/status', encoding='utf-8') as f:
-        st = dict(ln.split(':', 1) for ln in f if ':' in ln)
+    t_qmp = (time.time() - vm.t_exec) * 1000
+    first = vm.vmm_init_ms(30)
+    status = procfs.status(vm.get_pid())
     vm.shutdown()
-    return {'qmp_ready_ms': t_qmp,
-            'first_insn_ms': (stamp - t0) * 1000 if stamp else None,
-            'vmhwm_kb': int(st['VmHWM'].split()[0]),
-            'vmrss_kb': int(st['VmRSS'].split()[0])}
+    return {'qmp_ready_ms': t_qmp, 'first_insn_ms': first,
+            'vmhwm_kb': status['VmHWM'], 'vmrss_kb': status['VmRSS']}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--lite', default=os.path.join(BUILD, 'qemu',
-                                                   'qemu-system-x86_64'))
-    ap.add_argument('--full', default=os.path.join(BUILD, 'qemu-full',
-                                                   'qemu-system-x86_64'))
+    ap.add_argument('--lite', default=paths.QEMU)
+    ap.add_argument('--full', default=paths.QEMU_FULL)
     ap.add_argument('--runs', type=int, default=11)
-    ap.add_argument('--out', default=os.path.join(BUILD, 'bench',
+    ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench',
                                                   'trim.json'))
     opts = ap.parse_args()
     for b in (opts.lite, opts.full):
@@ -86,7 +69,7 @@ def main():
             print(f'trim report: {b} is missing (make qemu / make '
                   'qemu-full): skipped')
             return 0
-    accel = 'kvm' if os.access('/dev/kvm', os.R_OK | os.W_OK) else 'tcg'
+    accel = accels.for_startup()
     os.makedirs(os.path.dirname(opts.out), exist_ok=True)
     guest = startup.build_guest(os.path.dirname(opts.out))[0]
     res = {}

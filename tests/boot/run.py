@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Run the boot tests (unittest) and end with a 'N passed, N failed' line."""
+"""Run the boot tests (unittest) and end with a 'N passed, N failed' line.
+
+The tests import the pclite package (python/pclite) and QEMU's python/qemu
+from PYTHONPATH, which the Makefile sets.
+"""
 
 import os
 import sys
 import unittest
 
 here = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, here)
-suite = unittest.defaultTestLoader.discover(here, pattern='test_*.py')
+suite = unittest.defaultTestLoader.discover(here, pattern='test_*.py',
+                                            top_level_dir=here)
 result = unittest.TextTestRunner(verbosity=2).run(suite)
 failed = len(result.failures) + len(result.errors) + \
     len(result.unexpectedSuccesses)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The boot-time benchmark: its trace parsing, and one quick run.
+"""The boot-time benchmark: the phases from a trace, and one quick run.
 
 make check runs the benchmark once in its quick mode (one boot of pc-lite
 PVH, plus microvm/qboot when build/qemu-full and build/firmware exist) and
@@ -14,12 +14,13 @@ import sys
 import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BENCH_DIR = os.path.join(HERE, '..', 'boot-time')
-sys.path.insert(0, BENCH_DIR)
-# pylint: disable=wrong-import-position
-import bench_report  # noqa: E402
-import bench_run  # noqa: E402
+from pclite import paths
+from pclite import trace
+
+# tests/boot-time is on PYTHONPATH for make check-boot.
+import bench_report
+
+BENCH_DIR = os.path.join(paths.TOP, 'tests', 'boot-time')
 
 PC_LITE_TRACE = """\
 100@1000.000100:pc_lite_cpu_entry cpu 0 entry 0x1000000
@@ -43,34 +44,35 @@ FW_CFG_TRACE = """\
 class TraceParsing(unittest.TestCase):
 
     def test_pc_lite_phases(self):
-        stamps = bench_run.parse_trace(PC_LITE_TRACE)
-        p = bench_run.phases(stamps, 999.99, 1000.6, 'none')
-        self.assertEqual(p['vmm_init'], 10.2)
-        self.assertEqual(p['firmware'], 0.0)
-        self.assertEqual(p['kernel'], 499.8)
-        self.assertEqual(p['userspace'], 20.0)
-        self.assertEqual(p['total'], 530.0)
-        self.assertEqual(p['shutdown'], 80.0)
+        p = trace.phases(trace.parse(PC_LITE_TRACE), 999.99, 1000.6)
+        self.assertEqual(p, {'vmm_init': 10.2, 'firmware': 0.0,
+                             'kernel': 499.8, 'userspace': 20.0,
+                             'total': 530.0, 'shutdown': 80.0})
 
     def test_fw_cfg_phases_take_first_stamp(self):
-        stamps = bench_run.parse_trace(FW_CFG_TRACE)
-        p = bench_run.phases(stamps, 2000.0, 2000.75, 'qboot')
-        self.assertEqual(p['vmm_init'], 10.0)
-        self.assertEqual(p['firmware'], 20.0)
-        self.assertEqual(p['kernel'], 670.0)
-        self.assertEqual(p['userspace'], 40.0)
-        self.assertEqual(p['total'], 740.0)
-        self.assertEqual(p['shutdown'], 10.0)
+        p = trace.phases(trace.parse(FW_CFG_TRACE), 2000.0, 2000.75,
+                         firmware=True)
+        self.assertEqual(p, {'vmm_init': 10.0, 'firmware': 20.0,
+                             'kernel': 670.0, 'userspace': 40.0,
+                             'total': 740.0, 'shutdown': 10.0})
+
+    def test_command_phase(self):
+        stamps = trace.parse(PC_LITE_TRACE +
+                             '100@1000.525000:pc_lite_marker boot marker '
+                             '0xb003\n')
+        p = trace.phases(stamps, 999.99, 1000.6)
+        self.assertEqual((p['command'], p['shutdown']), (5.0, 75.0))
 
     def test_missing_marker_gives_none(self):
-        stamps = bench_run.parse_trace(FW_CFG_TRACE.replace('0xb000', '0x0'))
-        self.assertIsNone(bench_run.phases(stamps, 2000.0, 2001.0, 'qboot'))
-        self.assertIsNotNone(bench_run.phases(stamps, 2000.0, 2001.0, 'none'))
+        stamps = trace.parse(FW_CFG_TRACE.replace('0xb000', '0x0'))
+        self.assertIsNone(trace.phases(stamps, 2000.0, 2001.0,
+                                       firmware=True))
+        self.assertIsNotNone(trace.phases(stamps, 2000.0, 2001.0))
 
     def test_baseline_ratio(self):
         def data(total):
             summ = {p: {'min': total, 'median': total, 'max': total}
-                    for p in bench_run.PHASES}
+                    for p in trace.BOOT_PHASES}
             return {'configs': [{'name': 'x', 'status': 'ok',
                                  'summary': summ}]}
         rows = bench_report.compare(data(300.0), data(200.0))

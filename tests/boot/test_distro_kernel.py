@@ -9,14 +9,12 @@ Debian with apt-get download and is cached under PC_LITE_CACHE.
 import glob
 import os
 import subprocess
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import pclite  # noqa: E402  pylint: disable=wrong-import-position
+from pclite import launch
+from pclite import paths
 
-CACHE = os.path.join(os.environ.get('PC_LITE_CACHE', os.path.expanduser(
-    '~/.cache/pc-lite')), 'distro-kernel')
+CACHE = os.path.join(paths.CACHE, 'distro-kernel')
 
 
 def fetch_cloud_kernel():
@@ -37,7 +35,7 @@ def fetch_cloud_kernel():
                    check=True)
     bz = glob.glob(os.path.join(CACHE, 'x', 'boot', 'vmlinuz-*'))[0]
     extract = glob.glob(os.path.join(os.path.dirname(os.path.realpath(
-        pclite.guest_file('vmlinux'))), '..', 'linux-source-*',
+        paths.guest_file('vmlinux'))), '..', 'linux-source-*',
         'scripts', 'extract-vmlinux'))
     with open(vmlinux + '.tmp', 'wb') as out:
         subprocess.run(['sh', extract[0], bz], stdout=out, check=True)
@@ -55,7 +53,7 @@ class DistroKernelTest(unittest.TestCase):
             raise unittest.SkipTest(f'Debian cloud kernel unavailable: {e}')
 
     def check(self, kernel):
-        res = pclite.boot(kernel=kernel, smp=2, mem='512M', timeout=180)
+        res = launch.boot(kernel=kernel, smp=2, mem='512M', timeout=180)
         self.assertIsNotNone(res.report, res.console[-3000:])
         self.assertEqual(res.exitcode, 0)
         self.assertEqual(res.report['cpus'], 2)

@@ -19,17 +19,15 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
-import time
 import unittest
 
-from qemu.machine import QEMUMachine
+from pclite import accel
+from pclite import launch
+from pclite import paths
+from pclite import qemucmd
 
-sys.path.insert(0, os.path.dirname(__file__))
-import pclite  # noqa: E402  pylint: disable=wrong-import-position
-
-GUEST_SRC = os.path.join(pclite.TOP, 'tests', 'boot-time', 'cpuid-guest.S')
+GUEST_SRC = os.path.join(paths.TOP, 'tests', 'boot-time', 'cpuid-guest.S')
 RESULTS = 0x1001000
 DONE = 0x600dcafe
 
@@ -70,8 +68,20 @@ class TinyGuestTestCase(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
+    def machine(self, cmd, wrapper=()):
+        """A launch.Machine of cmd running the tiny guest, stopped at the
+        test's end."""
+        vm = launch.Machine(cmd.kernel(self.guest), self.tmp,
+                            wrapper=wrapper)
+        vm.launch()
+        self.addCleanup(vm.shutdown)
+        return vm
 
-@unittest.skipUnless(pclite.kvm_usable(), '/dev/kvm is not usable')
+
+KVM = unittest.skipUnless(accel.kvm_usable(), '/dev/kvm is not usable')
+
+
+@KVM
 class KVMQueryCacheTest(TinyGuestTestCase):
 
     def run_guest(self, cpu, cache, smp=2, strace=False):
@@ -80,21 +90,20 @@ class KVMQueryCacheTest(TinyGuestTestCase):
         trace = os.path.join(self.tmp, 'strace.txt')
         wrapper = ['strace', '-f', '-qq', '-y', '-e', 'trace=ioctl',
                    '-o', trace] if strace else []
-        vm = QEMUMachine(pclite.QEMU, args=[
-            '-accel', f'kvm,x-query-cache={cache}', '-cpu', cpu,
-            '-smp', str(smp), '-m', '64M', '-nodefaults',
-            '-kernel', self.guest], base_temp_dir=self.tmp, wrapper=wrapper)
-        vm.set_machine('pc-lite')
-        vm.launch()
+        vm = self.machine(qemucmd.Cmdline(accel=f'kvm,x-query-cache={cache}',
+                                          smp=smp, mem='64M').add('-cpu', cpu),
+                          wrapper)
         try:
-            deadline = time.monotonic() + 20
             result = None
-            while result is None and time.monotonic() < deadline:
+
+            def finished():
+                nonlocal result
                 vm.cmd('pmemsave', val=RESULTS, size=0x5000, filename=dump)
                 with open(dump, 'rb') as f:
                     result = parse_dump(f.read())
-                if result is None:
-                    time.sleep(0.05)
+                return result is not None
+
+            vm.wait_until(finished, 20)
             name, _, props = cpu.partition(',')
             model = {'name': name}
             if props:
@@ -138,18 +147,13 @@ class KVMQueryCacheTest(TinyGuestTestCase):
         self.assertEqual(n1, n8)
 
 
-@unittest.skipUnless(pclite.kvm_usable(), '/dev/kvm is not usable')
+@KVM
 class VcpuCreationTest(TinyGuestTestCase):
     """Batched vCPU creation and the single register push per vCPU."""
 
-    def start(self, smp):
-        vm = QEMUMachine(pclite.QEMU, args=[
-            '-accel', 'kvm', '-S', '-smp', smp, '-m', '64M', '-nodefaults',
-            '-kernel', self.guest], base_temp_dir=self.tmp)
-        vm.set_machine('pc-lite')
-        vm.launch()
-        self.addCleanup(vm.shutdown)
-        return vm
+    def start(self, smp, wrapper=()):
+        return self.machine(qemucmd.Cmdline(accel='kvm', smp=smp, mem='64M',
+                                            stopped=True), wrapper)
 
     def regs(self, vm):
         out = vm.cmd('human-monitor-command',
@@ -195,13 +199,8 @@ class VcpuCreationTest(TinyGuestTestCase):
         # reporting (pc-lite has no kvmvapic); a resume after a pause still
         # tells every vCPU its guest was paused.
         trace = os.path.join(self.tmp, 'start.strace')
-        vm = QEMUMachine(pclite.QEMU, args=[
-            '-accel', 'kvm', '-S', '-smp', '4', '-m', '64M', '-nodefaults',
-            '-kernel', self.guest], base_temp_dir=self.tmp,
-            wrapper=['strace', '-f', '-qq', '-e', 'trace=ioctl',
-                     '-o', trace])
-        vm.set_machine('pc-lite')
-        vm.launch()
+        vm = self.start(4, ['strace', '-f', '-qq', '-e', 'trace=ioctl',
+                            '-o', trace])
         try:
             vm.cmd('cont')
             vm.cmd('stop')

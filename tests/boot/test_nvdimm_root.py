@@ -6,15 +6,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import pclite  # noqa: E402  pylint: disable=wrong-import-position
-
-DATA_OFFSET = 2 << 20       # scripts/pc-lite-image.py
+from pclite import image as rootimage
+from pclite import launch
+from pclite import paths
+from pclite import qemucmd
 
 
 def digest(path):
@@ -26,7 +24,7 @@ def read_guest_file(image, path):
     """A file from the ext4 filesystem behind the image's info block."""
     with tempfile.NamedTemporaryFile() as fs:
         with open(image, 'rb') as f:
-            f.seek(DATA_OFFSET)
+            f.seek(rootimage.DATA_OFFSET)
             shutil.copyfileobj(f, fs)
         fs.flush()
         out = subprocess.run(['debugfs', '-R', f'cat {path}', fs.name],
@@ -37,23 +35,15 @@ def read_guest_file(image, path):
 class NvdimmRootTest(unittest.TestCase):
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='pc-lite-root-')
-        self.image = os.path.join(self.tmp, 'rootfs.img')
-        shutil.copy(pclite.guest_file('rootfs.img'), self.image)
+        self.tmp = self.enterContext(
+            tempfile.TemporaryDirectory(prefix='pc-lite-root-'))
+        self.image = shutil.copy(paths.guest_file('rootfs.img'), self.tmp)
 
-    def tearDown(self):
-        shutil.rmtree(self.tmp)
-
-    def boot_root(self, backend_opts='share=on', nvdimm_opts='',
-                  append=''):
-        size = os.path.getsize(self.image)
-        return pclite.boot(
-            initrd=None, mem='256M,slots=2,maxmem=1G',
-            machine='pc-lite,nvdimm=on',
-            append=f'root=/dev/pmem0 rootflags=dax rw {append}',
-            args=['-object', f'memory-backend-file,id=root,'
-                  f'mem-path={self.image},size={size},{backend_opts}',
-                  '-device', f'nvdimm,memdev=root{nvdimm_opts}'])
+    def boot_root(self, share=True, readonly=False, append=''):
+        cmd = launch.guest(initrd=None, mem='256M,slots=2,maxmem=1G')
+        cmd.nvdimm_root(self.image, os.path.getsize(self.image), share=share,
+                        readonly=readonly, mount='rw')
+        return launch.boot(cmd, append=append)
 
     def test_dax_root(self):
         res = self.boot_root()
@@ -74,7 +64,7 @@ class NvdimmRootTest(unittest.TestCase):
 
     def test_share_off_leaves_image_unchanged(self):
         before = digest(self.image)
-        res = self.boot_root(backend_opts='share=off',
+        res = self.boot_root(share=False,
                              append='pclite.write=/root/data.txt')
         self.assertEqual(res.report['write'], 'ok', res.console[-2000:])
         self.assertEqual(res.exitcode, 0)
@@ -83,8 +73,7 @@ class NvdimmRootTest(unittest.TestCase):
     def test_readonly_backend_refuses_writes(self):
         os.chmod(self.image, 0o444)
         before = digest(self.image)
-        res = self.boot_root(backend_opts='share=on,readonly=on',
-                             nvdimm_opts=',unarmed=on',
+        res = self.boot_root(readonly=True,
                              append='pclite.write=/root/data.txt')
         self.assertIsNotNone(res.report, res.console[-3000:])
         self.assertEqual(res.exitcode, 0)
@@ -92,31 +81,28 @@ class NvdimmRootTest(unittest.TestCase):
         self.assertEqual(digest(self.image), before)
 
     def test_more_nvdimms_than_slots(self):
-        code, err = pclite.run_qemu([
-            '-M', 'pc-lite,nvdimm=on', '-display', 'none', '-nodefaults',
-            '-kernel', pclite.guest_file('vmlinux'),
-            '-m', '128M,slots=1,maxmem=1G',
+        cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
+                              mem='128M,slots=1,maxmem=1G').kernel('vmlinux')
+        code, err = launch.run(cmd.add(
             '-object', 'memory-backend-ram,id=a,size=64M',
             '-object', 'memory-backend-ram,id=b,size=64M',
-            '-device', 'nvdimm,memdev=a', '-device', 'nvdimm,memdev=b'])
+            '-device', 'nvdimm,memdev=a', '-device', 'nvdimm,memdev=b').argv())
         self.assertEqual(code, 1, err)
-        self.assertRegex(err, r'slots')
+        self.assertRegex(err, r'SLOTS_MESSAGE')
 
     def test_several_vms_share_one_readonly_image(self):
         """Three VMs at once from one read-only image all boot with DAX."""
         os.chmod(self.image, 0o444)
         before = digest(self.image)
         size = os.path.getsize(self.image)
+
+        def boot(_):
+            cmd = launch.guest(initrd=None, mem='128M,slots=1,maxmem=1G')
+            cmd.nvdimm_root(self.image, size, readonly=True)
+            return launch.boot(cmd, append='pclite.write=/root/data.txt')
+
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            results = list(pool.map(lambda _: pclite.boot(
-                initrd=None, mem='128M,slots=1,maxmem=1G',
-                machine='pc-lite,nvdimm=on',
-                append='root=/dev/pmem0 rootflags=dax ro '
-                       'pclite.write=/root/data.txt',
-                args=['-object', f'memory-backend-file,id=root,'
-                      f'mem-path={self.image},size={size},readonly=on',
-                      '-device', 'nvdimm,memdev=root,unarmed=on']),
-                range(3)))
+            results = list(pool.map(boot, range(3)))
         for res in results:
             self.assertIsNotNone(res.report, res.console[-3000:])
             self.assertEqual(res.exitcode, 0)
@@ -129,18 +115,15 @@ class NvdimmBadInputTest(unittest.TestCase):
     """Bad NVDIMM backends: one clear error, exit 1, nothing left behind."""
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='pc-lite-nvbad-')
+        self.tmp = self.enterContext(
+            tempfile.TemporaryDirectory(prefix='pc-lite-nvbad-'))
 
-    def tearDown(self):
-        shutil.rmtree(self.tmp)
-
-    def expect_error(self, backend, pattern, slots=2):
-        code, err = pclite.run_qemu([
-            '-M', 'pc-lite,nvdimm=on', '-accel', 'tcg', '-display', 'none',
-            '-nodefaults', '-kernel', pclite.guest_file('vmlinux'),
-            '-m', f'128M,slots={slots},maxmem=1G',
+    def expect_error(self, backend, pattern):
+        cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
+                              mem='128M,slots=2,maxmem=1G').kernel('vmlinux')
+        code, err = launch.run(cmd.add(
             '-object', f'memory-backend-file,id=root,{backend}',
-            '-device', 'nvdimm,memdev=root,id=nv0'])
+            '-device', 'nvdimm,memdev=root,id=nv0').argv())
         self.assertEqual(code, 1, f'QEMU accepted bad input: {err}')
         self.assertRegex(err, pattern)
         self.assertEqual(len(err.strip().splitlines()), 1, err)
@@ -163,13 +146,13 @@ class NvdimmBadInputTest(unittest.TestCase):
 
     def test_image_smaller_than_size(self):
         path = os.path.join(self.tmp, 'small.img')
-        shutil.copy(pclite.guest_file('rootfs.img'), path)
+        shutil.copy(paths.guest_file('rootfs.img'), path)
         self.expect_error(f'mem-path={path},size=128M,share=off',
                           r'too small for .size. option')
 
     def test_misaligned_size(self):
         path = os.path.join(self.tmp, 'odd.img')
-        shutil.copy(pclite.guest_file('rootfs.img'), path)
+        shutil.copy(paths.guest_file('rootfs.img'), path)
         self.expect_error(f'mem-path={path},size=63M,share=off',
                           r"NVDIMM 'nv0': size 0x3f00000 is not a multiple "
                           r"of 2 MiB")
@@ -179,8 +162,7 @@ class NvdimmBadInputTest(unittest.TestCase):
         path = os.path.join(self.tmp, 'scratch.img')
         with open(path, 'wb') as f:
             f.truncate(64 << 20)
-        time.sleep(0.05)
-        res = pclite.boot(mem='128M,slots=1,maxmem=1G',
+        res = launch.boot(mem='128M,slots=1,maxmem=1G',
                           machine='pc-lite,nvdimm=on',
                           args=['-object', f'memory-backend-file,id=root,'
                                 f'mem-path={path},size=64M,share=off',

@@ -5,18 +5,17 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import pclite  # noqa: E402  pylint: disable=wrong-import-position
+from pclite import launch
+from pclite import paths
 
-RUNNER = os.path.join(pclite.TOP, 'scripts', 'pc-lite-run')
+RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
 
 
 def run(*args, stdin='', timeout=120):
-    env = dict(os.environ, PC_LITE_ACCEL=pclite.accel())
+    env = dict(os.environ, PC_LITE_ACCEL=launch.boot_accel())
     return subprocess.run([RUNNER] + list(args), capture_output=True,
                           text=True, input=stdin, timeout=timeout, env=env,
                           check=False)
@@ -25,12 +24,9 @@ def run(*args, stdin='', timeout=120):
 class RunnerTest(unittest.TestCase):
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='pc-lite-run-test-')
-        self.image = os.path.join(self.tmp, 'rootfs.img')
-        shutil.copy(pclite.guest_file('rootfs.img'), self.image)
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp)
+        self.tmp = self.enterContext(
+            tempfile.TemporaryDirectory(prefix='pc-lite-run-test-'))
+        self.image = shutil.copy(paths.guest_file('rootfs.img'), self.tmp)
 
     def test_command_output_and_status(self):
         p = run('--rootfs', self.image, '--cpus', '2', '--mem', '192M', '--',
@@ -80,9 +76,9 @@ class RunnerTest(unittest.TestCase):
     def test_timings(self):
         p = run('--rootfs', self.image, '--timings', '--', 'true')
         self.assertEqual(p.returncode, 0, p.stderr)
-        for phase in ('QEMU init', 'kernel', 'userspace', 'total',
+        for phase in ('VMM init', 'firmware', 'kernel', 'userspace', 'total',
                       'command', 'shutdown'):
-            self.assertRegex(p.stderr, rf'{phase}.* \d+\.\d')
+            self.assertRegex(p.stderr, rf'(?m)^  {phase} .* \d+\.\d$')
 
     def test_bad_images(self):
         odd = os.path.join(self.tmp, 'odd.img')

@@ -6,32 +6,31 @@ an ordinary guest) and under TCG: the vCPU registers that QEMU hands to the
 accelerator must be the kernel entry state of each boot protocol.
 """
 
-import os
-import sys
+import tempfile
 import unittest
 
-from qemu.machine import QEMUMachine
+from pclite import accel as accels
+from pclite import launch
+from pclite import qemucmd
 
-sys.path.insert(0, os.path.dirname(__file__))
-import pclite  # noqa: E402  pylint: disable=wrong-import-position
-
-
-def accels():
-    out = [('tcg', None)]
-    if pclite.startup_accel() == 'kvm':
-        out += [('kvm', 'on'), ('kvm', 'split')]
-    return out
+ACCELS = (('tcg', None), ('kvm', 'on'), ('kvm', 'split'))
 
 
 class StartupTest(unittest.TestCase):
 
+    def setUp(self):
+        self.tmp = self.enterContext(
+            tempfile.TemporaryDirectory(prefix='pc-lite-startup-'))
+
     def start(self, accel, irqchip, kernel, smp=4):
+        """QEMU stopped before the first instruction (-S); KVM runs are
+        skipped, with the reason, when /dev/kvm does not open."""
+        if accel == 'kvm' and accels.for_startup() != 'kvm':
+            self.skipTest('/dev/kvm is not usable (or PC_LITE_ACCEL=tcg)')
         opt = accel + (f',kernel-irqchip={irqchip}' if irqchip else '')
-        vm = QEMUMachine(pclite.QEMU, args=[
-            '-accel', opt, '-S', '-smp', str(smp), '-m', '256M',
-            '-nodefaults', '-kernel', pclite.guest_file(kernel),
-            '-initrd', pclite.guest_file('initramfs.cpio.gz')])
-        vm.set_machine('pc-lite')
+        cmd = qemucmd.Cmdline(accel=opt, smp=smp, mem='256M', stopped=True)
+        vm = launch.Machine(cmd.kernel(kernel, 'initramfs.cpio.gz'),
+                            self.tmp)
         vm.launch()
         self.addCleanup(vm.shutdown)
         return vm
@@ -41,7 +40,7 @@ class StartupTest(unittest.TestCase):
                       command_line='info registers -a')
 
     def test_pvh_entry_state(self):
-        for accel, irqchip in accels():
+        for accel, irqchip in ACCELS:
             with self.subTest(accel=accel, irqchip=irqchip):
                 vm = self.start(accel, irqchip, 'vmlinux')
                 kvm = vm.cmd('query-kvm')
@@ -60,7 +59,7 @@ class StartupTest(unittest.TestCase):
                     self.assertRegex(ap, r'EIP=0000fff0')
 
     def test_64bit_entry_state(self):
-        for accel, irqchip in accels():
+        for accel, irqchip in ACCELS:
             for kernel in ('bzImage', 'vmlinux-nopvh'):
                 with self.subTest(accel=accel, irqchip=irqchip,
                                   kernel=kernel):
