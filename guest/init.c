@@ -5,7 +5,10 @@
  *
  *   PCLITE-REPORT uptime_ms=N cpus=N memtotal_kb=N acpi=SIG,SIG,...
  *                 kernel=REL pmem=N virtio=N pci=N clocksource=NAME
- *                 rootdax=0|1 write=ok|ERRNO|none log_errors=N
+ *                 rootdax=0|1 write=ok|ERRNO|none log_errors=N time=N
+ *
+ * time is the wall clock in seconds since 1970 as the kernel set it at
+ * boot (the CMOS RTC; kvmclock under KVM).
  *
  * log_errors counts kernel log lines that a clean boot must not have
  * ("ACPI Error", "ACPI BIOS Error", "[Firmware Bug]").
@@ -858,11 +861,11 @@ int main(void)
 
     printf("PCLITE-REPORT uptime_ms=%.0f cpus=%d memtotal_kb=%ld acpi=%s "
            "kernel=%s pmem=%d virtio=%d pci=%d clocksource=%s "
-           "rootdax=%d write=%s log_errors=%d\n",
+           "rootdax=%d write=%s log_errors=%d time=%lld\n",
            uptime * 1000, cpus, meminfo_kb("MemTotal"), acpi, uts.release,
            count_pmem(), count_dir("/sys/bus/virtio/devices"),
            count_dir("/sys/bus/pci/devices"), clock, root_dax(),
-           test_write(cmdline), count_log_errors());
+           test_write(cmdline), count_log_errors(), (long long)time(NULL));
     fflush(stdout);
     marker(2);
 

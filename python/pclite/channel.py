@@ -23,6 +23,7 @@ command's stdout and stderr out while the command runs, forwards SIGINT,
 SIGTERM and SIGHUP to the command, and returns its exit status.
 """
 
+import io
 import os
 import selectors
 import signal
@@ -268,3 +269,13 @@ def socketpair():
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     os.set_inheritable(theirs.fileno(), True)
     return ours, theirs
+
+
+def run_command(sock, argv, deadline=None, alive=lambda: True):
+    """Run argv on a booting VM's channel socket, its output collected:
+    (exit status, stdout bytes, stderr bytes).  For benchmarks and tests
+    that drive VMs themselves (pc-lite-run uses Session directly)."""
+    out, err = io.BytesIO(), io.BytesIO()
+    status = Session(sock, argv, stdout=out, stderr=err).run(
+        alive=alive, deadline=deadline)
+    return status, out.getvalue(), err.getvalue()

@@ -34,6 +34,7 @@ scripts/pc-lite-run runs this module (python3 -m pclite.runner).
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -78,9 +79,13 @@ def vm_cmdline(opts, size, tmp):
     cmd.kernel(opts.kernel).append('quiet', 'panic=-1')
     cmd.nvdimm_root(opts.rootfs, size, share=opts.mode == 'persist',
                     readonly=opts.mode == 'readonly', dev_id='nv0')
-    if opts.timings:
+    if _timed(opts):
         cmd.trace(os.path.join(tmp, 'trace'))
     return cmd
+
+
+def _timed(opts):
+    return opts.timings or opts.timings_file
 
 
 class _Stderr:
@@ -117,7 +122,8 @@ def _stdin_fd(opts):
 
 def _spec(opts, size):
     return template.Spec(opts.kernel, opts.rootfs, size, opts.cpus,
-                         parse_size_mib(opts.mem), opts.accel, opts.append)
+                         parse_size_mib(opts.mem), opts.accel, opts.append,
+                         vmgenid=opts.vmgenid)
 
 
 def make_template(opts, size):
@@ -221,7 +227,7 @@ def run(opts, argv):
         status, t_exec, _, t_exit = _launch_session(
             opts, cmd, theirs.detach(), ours, argv, False, BOOT_TIMEOUT)
         phases = trace.phases(trace.parse(launch.read_text(cmd.trace_path)),
-                              t_exec, t_exit) if opts.timings else None
+                              t_exec, t_exit) if _timed(opts) else None
         return status, phases
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -235,7 +241,7 @@ def _run_clone(opts, size, tmp, argv):
         ours, theirs = channel.socketpair()
         cmd = template.clone_cmdline(spec, key, os.path.join(tmp, 'console'),
                                      theirs.fileno())
-        if opts.timings:
+        if _timed(opts):
             cmd.trace(os.path.join(tmp, 'trace'))
         try:
             status, t_exec, t_out, t_exit = _launch_session(
@@ -249,7 +255,7 @@ def _run_clone(opts, size, tmp, argv):
             continue
         phases = trace.clone_phases(
             trace.parse(launch.read_text(cmd.trace_path)), t_exec, t_out,
-            t_exit) if opts.timings else None
+            t_exit) if _timed(opts) else None
         return status, phases
     raise AssertionError('not reached')
 
@@ -324,6 +330,8 @@ def parser():
                    help='the command\'s stdin is /dev/null')
     p.add_argument('--timings', action='store_true',
                    help='print the boot-time breakdown on stderr')
+    p.add_argument('--timings-file', metavar='FILE',
+                   help='write the breakdown to FILE as JSON')
     p.add_argument('--timeout', type=float, default=0,
                    help='kill the VM after this many seconds (default: no)')
     tmpl = p.add_mutually_exclusive_group()
@@ -336,6 +344,11 @@ def parser():
                       help='list the templates')
     tmpl.add_argument('--template-rm', nargs='*', metavar='KEY',
                       help='remove these templates (all without a key)')
+    p.add_argument('--vmgenid', default='auto', metavar='auto|UUID',
+                   help='the VM generation ID of a template and its clones '
+                   '(default auto: a new one for every clone; a fixed '
+                   'UUID makes clones repeat the template\'s random '
+                   'numbers, for tests)')
     p.add_argument('command', nargs=argparse.REMAINDER,
                    help='the command and its arguments, after --')
     return p
@@ -367,6 +380,9 @@ def main(argv=None):
         return 125
     except KeyboardInterrupt:
         return 130
+    if opts.timings_file and phases:
+        with open(opts.timings_file, 'w', encoding='utf-8') as f:
+            json.dump(phases, f)
     if opts.timings and phases:
         what = 'clone' if opts.clone else 'boot-time'
         print(f'pc-lite-run: {what} breakdown (host clock, ms, '

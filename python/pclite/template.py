@@ -64,11 +64,12 @@ class Spec:
     """Everything that makes a VM, and so a template.
 
     mem_mib is guest RAM (without the root image); append are extra
-    kernel command-line words.
+    kernel command-line words; vmgenid is the machine's vmgenid option
+    (auto: a new VM generation ID for every clone).
     """
 
     def __init__(self, kernel, rootfs, rootfs_size, cpus, mem_mib, accel,
-                 append=(), qemu=None):
+                 append=(), qemu=None, vmgenid='auto'):
         self.qemu = qemu or paths.QEMU
         self.kernel = kernel
         self.rootfs = rootfs
@@ -77,6 +78,7 @@ class Spec:
         self.mem_mib = mem_mib
         self.accel = accel
         self.append = list(append)
+        self.vmgenid = vmgenid
 
     def inputs(self):
         """The template's inputs, as recorded in its manifest."""
@@ -84,7 +86,7 @@ class Spec:
                 'kernel': _identity(self.kernel),
                 'rootfs': _identity(self.rootfs), 'cpus': self.cpus,
                 'mem_mib': self.mem_mib, 'accel': self.accel,
-                'append': self.append}
+                'append': self.append, 'vmgenid': self.vmgenid}
 
     def key(self):
         """The template's name: a hash of its inputs."""
@@ -95,7 +97,9 @@ class Spec:
         """The QEMU command line of the template (clone=False) or of a
         clone; both must describe the same machine."""
         maxmem = self.mem_mib + self.rootfs_size // _MiB
-        cmd = qemucmd.Cmdline('pc-lite', self.accel, self.cpus,
+        machine = 'pc-lite' if self.vmgenid == 'auto' else \
+            f'pc-lite,vmgenid={self.vmgenid}'
+        cmd = qemucmd.Cmdline(machine, self.accel, self.cpus,
                               f'{self.mem_mib}M,slots=1,maxmem={maxmem}M',
                               binary=self.qemu, no_reboot=True)
         cmd.kernel(self.kernel).append('quiet', 'panic=-1')
