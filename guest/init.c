@@ -624,6 +624,33 @@ static int forward_output(int pipe_fd, int chan, uint8_t type)
 }
 
 /*
+ * The frames already read from the channel: stdin data into *buf (when
+ * the command has a stdin pipe), its end, signals.  -1 on a bad frame.
+ */
+static int take_frames(struct reader *r, pid_t pid, int has_stdin,
+                       char **buf, size_t *len, int *eof)
+{
+    struct frame f;
+    int ret;
+
+    while ((ret = next_frame(r, &f)) > 0) {
+        if (f.type == 'I' && !f.len) {
+            *eof = 1;
+        } else if (f.type == 'I' && has_stdin) {
+            *buf = realloc(*buf, *len + f.len);
+            memcpy(*buf + *len, f.data, f.len);
+            *len += f.len;
+        } else if (f.type == 'K' && f.len == 4) {
+            /* The command leads its own process group. */
+            if (kill(-pid, get_u32(f.data)) < 0) {
+                kill(pid, get_u32(f.data));
+            }
+        }
+    }
+    return ret;
+}
+
+/*
  * Run the command: stdout and stderr forwarded as frames, stdin and
  * signals from frames, until the command exits.  Returns after 'x'.
  */
@@ -666,19 +693,25 @@ static void run_session(int chan, struct reader *r, struct command *c)
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     fcntl(err[0], F_SETFL, O_NONBLOCK);
     send_u32s(chan, 'p', pid, 0, 1);
+    /* Input may have come with the command, read along with it. */
+    take_frames(r, pid, in[1] >= 0, &stdin_buf, &stdin_len, &stdin_eof);
 
     while (!exited) {
-        struct pollfd p[5] = {
-            { .fd = sfd, .events = POLLIN },
-            { .fd = out[0], .events = POLLIN },
-            { .fd = err[0], .events = POLLIN },
-            { .fd = chan_open && stdin_len < STDIN_BUF_MAX ? chan : -1,
-              .events = POLLIN },
-            { .fd = stdin_len ? in[1] : -1, .events = POLLOUT },
-        };
-        struct frame f;
-        int ret;
+        struct pollfd p[5];
 
+        if (stdin_eof && !stdin_len && in[1] >= 0) {
+            close(in[1]);
+            in[1] = -1;
+        }
+        p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+        p[1] = (struct pollfd){ .fd = out[0], .events = POLLIN };
+        p[2] = (struct pollfd){ .fd = err[0], .events = POLLIN };
+        p[3] = (struct pollfd){
+            .fd = chan_open && stdin_len < STDIN_BUF_MAX ? chan : -1,
+            .events = POLLIN,
+        };
+        p[4] = (struct pollfd){ .fd = stdin_len ? in[1] : -1,
+                                .events = POLLOUT };
         if (poll(p, 5, -1) < 0) {
             continue;
         }
@@ -690,28 +723,13 @@ static void run_session(int chan, struct reader *r, struct command *c)
             close(err[0]);
             err[0] = -1;
         }
-        if (p[3].revents) {
-            if (fill(r, chan) <= 0) {
-                chan_open = 0;  /* the host went away: let the command end */
-            }
-            while ((ret = next_frame(r, &f)) > 0) {
-                if (f.type == 'I' && !f.len) {
-                    stdin_eof = 1;
-                } else if (f.type == 'I' && in[1] >= 0) {
-                    stdin_buf = realloc(stdin_buf, stdin_len + f.len);
-                    memcpy(stdin_buf + stdin_len, f.data, f.len);
-                    stdin_len += f.len;
-                } else if (f.type == 'K' && f.len == 4) {
-                    /* The command leads its own process group. */
-                    if (kill(-pid, get_u32(f.data)) < 0) {
-                        kill(pid, get_u32(f.data));
-                    }
-                }
-            }
-            if (ret < 0) {
-                fprintf(stderr, "pc-lite init: bad frame on the channel\n");
-                chan_open = 0;
-            }
+        if (p[3].revents && fill(r, chan) <= 0) {
+            chan_open = 0;      /* the host went away: let the command end */
+        }
+        if (take_frames(r, pid, in[1] >= 0, &stdin_buf, &stdin_len,
+                        &stdin_eof) < 0) {
+            fprintf(stderr, "pc-lite init: bad frame on the channel\n");
+            chan_open = 0;
         }
         if (p[4].revents & POLLOUT) {
             ssize_t n = write(in[1], stdin_buf, stdin_len);
@@ -726,10 +744,6 @@ static void run_session(int chan, struct reader *r, struct command *c)
         } else if (p[4].revents) {
             stdin_len = 0;
             stdin_eof = 1;
-        }
-        if (stdin_eof && !stdin_len && in[1] >= 0) {
-            close(in[1]);
-            in[1] = -1;
         }
         if (p[0].revents) {
             struct signalfd_siginfo si;

@@ -191,13 +191,23 @@ class Session:
                 # Input is read once the command has gone out, and only
                 # while the guest keeps up with it.
                 if stdin_state == 'waiting' and self._sent:
-                    sel.register(self.stdin, selectors.EVENT_READ)
-                    stdin_state = 'open'
+                    try:
+                        sel.register(self.stdin, selectors.EVENT_READ)
+                        stdin_state = 'open'
+                    except PermissionError:
+                        # A regular file (or /dev/null): always readable,
+                        # so read as the guest keeps up, without select.
+                        stdin_state = 'file'
+                if stdin_state == 'file' and len(self._out) < MAX_PAYLOAD:
+                    if not self._read_stdin():
+                        stdin_state = 'closed'
                 events = selectors.EVENT_READ | \
                     (selectors.EVENT_WRITE if self._out else 0)
                 sel.modify(self.sock, events)
                 timeout = 0.1 if deadline is None else \
                     max(0.0, min(0.1, deadline - time.monotonic()))
+                if stdin_state == 'file' and len(self._out) < MAX_PAYLOAD:
+                    timeout = 0
                 for key, mask in sel.select(timeout):
                     if key.data is not None:
                         key.data(key.fileobj)

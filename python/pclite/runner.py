@@ -59,7 +59,15 @@ CLONE_TIMEOUT = 20
 
 
 class RunError(Exception):
-    """The VM could not run the command: exit status 125."""
+    """The VM could not run the command: exit status 125.
+
+    started says whether the command had started in the guest (then it
+    must not be run again).
+    """
+
+    def __init__(self, message, started=False):
+        super().__init__(message)
+        self.started = started
 
 
 def parse_size_mib(text):
@@ -158,9 +166,13 @@ def _launch_session(opts, cmd, fd, ours, argv, at_once, start_timeout):
             stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
             at_once=at_once)
 
+        interrupted = []
+
         def forward(signo, _frame):
-            # Before the command runs there is nothing to forward to.
+            # Before the command runs there is nothing to forward to: the
+            # VM goes, as a process that had not started yet would.
             if session.pid is None:
+                interrupted.append(signo)
                 qemu.kill()
             session.signal(signo)
 
@@ -174,7 +186,10 @@ def _launch_session(opts, cmd, fd, ours, argv, at_once, start_timeout):
         except channel.ChannelError as e:
             qemu.kill()
             qemu.wait()
-            raise RunError(_failure(str(e), qemu, err, cmd)) from e
+            if interrupted:
+                return 128 + interrupted[0], t_exec, None, time.time()
+            raise RunError(_failure(str(e), qemu, err, cmd),
+                           started=session.pid is not None) from e
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
@@ -186,7 +201,8 @@ def _launch_session(opts, cmd, fd, ours, argv, at_once, start_timeout):
             qemu.wait()
         t_exit = time.time()
         if qemu.returncode != 0:
-            raise RunError(_failure('QEMU failed', qemu, err, cmd))
+            raise RunError(_failure('QEMU failed', qemu, err, cmd),
+                           started=True)
     return status, t_exec, session.t_first_output, t_exit
 
 
@@ -247,7 +263,7 @@ def _run_clone(opts, size, tmp, argv):
             status, t_exec, t_out, t_exit = _launch_session(
                 opts, cmd, theirs.detach(), ours, argv, True, CLONE_TIMEOUT)
         except RunError as e:
-            if attempt == 2 or opts.timeout:
+            if attempt == 2 or e.started:
                 raise
             print(f'pc-lite-run: template {key} is unusable ({e}): making '
                   f'it again', file=sys.stderr)

@@ -210,6 +210,14 @@ def _preallocate(file_path, size):
         os.close(fd)
 
 
+def _qmp(vm, command, **args):
+    """A QMP command's return value; TemplateError when it fails."""
+    reply = vm.qmp(command, **args)
+    if 'error' in reply:
+        raise TemplateError(f'{command}: {reply["error"]["desc"]}')
+    return reply['return']
+
+
 def _boot_and_save(spec, tmp, timeout):
     """Boot spec's VM in tmp until init waits for its command, then save
     it there: the RAM file and the migration stream."""
@@ -234,12 +242,13 @@ def _boot_and_save(spec, tmp, timeout):
             if not data:
                 raise TemplateError('the guest closed the channel')
             frames += hello.feed(data)
-        vm.cmd('stop')
-        vm.cmd('migrate-set-capabilities', capabilities=[
+        # Migrated while it runs (it is stopped for the last stage), so
+        # that the saved run state is "running" and clones start at once.
+        _qmp(vm, 'migrate-set-capabilities', capabilities=[
             {'capability': 'x-ignore-shared', 'state': True}])
-        vm.cmd('migrate', uri=f'file:{os.path.join(tmp, STATE)}')
+        _qmp(vm, 'migrate', uri=f'file:{os.path.join(tmp, STATE)}')
         while True:
-            info = vm.cmd('query-migrate')
+            info = _qmp(vm, 'query-migrate')
             status = info.get('status')
             if status == 'completed':
                 break
