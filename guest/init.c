@@ -42,6 +42,8 @@
 #include <sys/ioctl.h>
 #include <sys/klog.h>
 #include <sys/mount.h>
+#include <sys/random.h>
+#include <linux/random.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -363,7 +365,8 @@ static void shell_env(void)
  * little-endian) and the payload, on a virtio-serial port.
  *
  * Host to guest: 'T' wall-clock time (int64 seconds, uint32 nanoseconds),
- * 'A' one argument (the first is the program, looked up in PATH), 'V' one
+ * 'G' a clone's VM generation ID (16 bytes, mixed into the RNG), 'A' one
+ * argument (the first is the program, looked up in PATH), 'V' one
  * environment entry NAME=VALUE, 'D' the working directory, 'S' start
  * (uint32 flags: CHANNEL_STDIN), then 'I' standard input (empty: end of
  * input), 'K' a signal for the command (uint32), 'Q' done (power off).
@@ -535,6 +538,8 @@ struct command {
     int argc, envc;
     char *cwd;
     uint32_t flags;
+    char generation[16];        /* a clone's VM generation ID */
+    int has_generation;
 };
 
 static void add_string(char ***list, int *n, const char *s)
@@ -564,6 +569,12 @@ static int read_command(struct reader *r, int fd, struct command *c)
                 }
             }
             break;
+        case 'G':
+            if (f.len == sizeof(c->generation)) {
+                memcpy(c->generation, f.data, f.len);
+                c->has_generation = 1;
+            }
+            break;
         case 'A':
             add_string(&c->argv, &c->argc, f.data);
             break;
@@ -582,6 +593,30 @@ static int read_command(struct reader *r, int fd, struct command *c)
         }
     }
     return -1;
+}
+
+/*
+ * Reseed the kernel's RNG now, with @data mixed in first (may be NULL).
+ * A template reseeds before it is saved, so that no reseed falls due in
+ * its clones' first second; a clone reseeds with its new VM generation ID
+ * before the command runs.  The kernel's vmgenid driver does the same
+ * when the ACPI notification comes, but asynchronously: this is what
+ * guarantees that the command's first random bytes are already the
+ * clone's own.
+ */
+static void reseed(const void *data, size_t len)
+{
+    int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        perror("pc-lite init: /dev/urandom");
+        return;
+    }
+    if ((data && write(fd, data, len) != (ssize_t)len) ||
+        ioctl(fd, RNDRESEEDCRNG) < 0) {
+        perror("pc-lite init: reseeding the RNG");
+    }
+    close(fd);
 }
 
 /* In the child: become the command.  Never returns. */
@@ -801,10 +836,21 @@ static void channel_main(void)
     if (statvfs("/", &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
         mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     }
+    /*
+     * Commands get a seeded RNG (the VM has a virtio-rng), and so does a
+     * template: its clones then differ by their VM generation ID alone.
+     */
+    if (getrandom(&vfs, 1, 0) < 0) {
+        perror("pc-lite init: getrandom");
+    }
+    reseed(NULL, 0);
     send_u32s(chan, 'h', CHANNEL_VERSION, 0, 1);
     if (read_command(&r, chan, &c) < 0) {
         fprintf(stderr, "pc-lite init: no command on the channel\n");
         return;
+    }
+    if (c.has_generation) {
+        reseed(c.generation, sizeof(c.generation));
     }
     run_session(chan, &r, &c);
     while (read_frame(&r, chan, &f) > 0 && f.type != 'Q') {

@@ -7,9 +7,9 @@ byte, three zero bytes, the payload's length as a 32-bit little-endian
 number) and the payload.  docs/pc-lite.rst ("The command channel") is
 the specification; in short:
 
-  runner -> guest   T time, A argument, V environment entry, D working
-                    directory, S start (flags), I stdin (empty: EOF),
-                    K signal, Q done
+  runner -> guest   T time, G a clone's VM generation ID, A argument,
+                    V environment entry, D working directory, S start
+                    (flags), I stdin (empty: EOF), K signal, Q done
   guest -> runner   h hello (version), p started (pid), o stdout,
                     e stderr, x exit (status, signal)
 
@@ -87,14 +87,18 @@ def _cstring(kind, text):
     return frame(kind, data)
 
 
-def command_frames(argv, env=None, cwd=None, stdin=True, now=None):
+def command_frames(argv, env=None, cwd=None, stdin=True, now=None,
+                   generation=None):
     """The frames that give the guest a command: the host's wall clock
-    (now, default time.time_ns()), argv, env (a dict; the guest's default
-    environment when None), cwd, then start."""
+    (now, default time.time_ns()), a clone's VM generation ID (16 bytes),
+    argv, env (a dict; the guest's default environment when None), cwd,
+    then start."""
     if not argv:
         raise ChannelError('no command')
     ns = time.time_ns() if now is None else now
     out = [frame('T', struct.pack('<qI', ns // 10**9, ns % 10**9))]
+    if generation is not None:
+        out.append(frame('G', generation))
     out += [_cstring('A', a) for a in argv]
     out += [_cstring('V', f'{k}={v}') for k, v in (env or {}).items()]
     if cwd:
@@ -114,15 +118,18 @@ class Session:
     stdin is a file descriptor to stream in (None: the command's stdin is
     /dev/null); stdout and stderr take the command's output (binary
     files).  at_once sends the command without waiting for the guest's
-    hello (a clone: its init already waits in read()).
+    hello (a clone: its init already waits in read()); generation is a
+    clone's new VM generation ID (16 bytes), with which init reseeds the
+    guest's RNG before it runs the command.
     """
 
     def __init__(self, sock, argv, env=None, cwd=None, stdin=None,
-                 stdout=None, stderr=None, at_once=False):
+                 stdout=None, stderr=None, at_once=False, generation=None):
         self.sock = sock
         self.stdin = stdin
         self.outputs = {'o': stdout, 'e': stderr}
-        self.command = command_frames(argv, env, cwd, stdin is not None)
+        self.command = command_frames(argv, env, cwd, stdin is not None,
+                                      generation=generation)
         self.at_once = at_once
         self.pid = None                 # the command's pid in the guest
         self.t_first_output = None      # time.time() of the first byte
@@ -281,11 +288,13 @@ def socketpair():
     return ours, theirs
 
 
-def run_command(sock, argv, deadline=None, alive=lambda: True):
-    """Run argv on a booting VM's channel socket, its output collected:
-    (exit status, stdout bytes, stderr bytes).  For benchmarks and tests
-    that drive VMs themselves (pc-lite-run uses Session directly)."""
+def run_command(sock, argv, deadline=None, alive=lambda: True,
+                at_once=False):
+    """Run argv on a VM's channel socket, its output collected: (exit
+    status, stdout bytes, stderr bytes).  For benchmarks and tests that
+    drive VMs themselves (pc-lite-run uses Session directly); at_once as
+    for Session."""
     out, err = io.BytesIO(), io.BytesIO()
-    status = Session(sock, argv, stdout=out, stderr=err).run(
-        alive=alive, deadline=deadline)
+    status = Session(sock, argv, stdout=out, stderr=err,
+                     at_once=at_once).run(alive=alive, deadline=deadline)
     return status, out.getvalue(), err.getvalue()

@@ -150,6 +150,12 @@ class Cmdline:
                        f'name={CHANNEL_PORT}']
         return self.append('pclite.channel')
 
+    def rng(self):
+        """A virtio RNG: the guest's random number generator is seeded
+        within its boot, from the host's."""
+        self._args += ['-device', 'virtio-rng-pci']
+        return self
+
     def incoming(self, state):
         """Start from the state saved in the file state, guest RAM that
         a shared memory backend holds not included (x-ignore-shared)."""

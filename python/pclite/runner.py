@@ -151,9 +151,11 @@ def make_template(opts, size):
         raise RunError(f'cannot make the template: {e}') from e
 
 
-def _launch_session(opts, cmd, fd, ours, argv, at_once, start_timeout):
+def _launch_session(opts, cmd, fd, ours, argv, clone, start_timeout,
+                    generation=None):
     """Run QEMU with the channel's other end fd and the command on it:
-    (status, t_exec, t_first_output, t_exit)."""
+    (status, t_exec, t_first_output, t_exit).  clone: the VM starts from a
+    template; generation is its new VM generation ID, if it has one."""
     t_exec = time.time()
     with launch.popen(cmd.argv(), stdin=subprocess.DEVNULL,
                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -164,7 +166,7 @@ def _launch_session(opts, cmd, fd, ours, argv, at_once, start_timeout):
             ours, argv, env=dict(opts.env) if opts.env else None,
             cwd=opts.workdir, stdin=_stdin_fd(opts),
             stdout=sys.stdout.buffer, stderr=sys.stderr.buffer,
-            at_once=at_once)
+            at_once=clone, generation=generation)
 
         interrupted = []
 
@@ -239,7 +241,7 @@ def run(opts, argv):
         ours, theirs = channel.socketpair()
         cmd = vm_cmdline(opts, size, tmp)
         cmd.virtio_console(os.path.join(tmp, 'console'))
-        cmd.channel(theirs.fileno()).append(*opts.append)
+        cmd.channel(theirs.fileno()).rng().append(*opts.append)
         status, t_exec, _, t_exit = _launch_session(
             opts, cmd, theirs.detach(), ours, argv, False, BOOT_TIMEOUT)
         phases = trace.phases(trace.parse(launch.read_text(cmd.trace_path)),
@@ -255,13 +257,15 @@ def _run_clone(opts, size, tmp, argv):
     for attempt in (1, 2):
         spec, key = make_template(opts, size)
         ours, theirs = channel.socketpair()
+        vmgenid, generation = template.generation(spec)
         cmd = template.clone_cmdline(spec, key, os.path.join(tmp, 'console'),
-                                     theirs.fileno())
+                                     theirs.fileno(), vmgenid)
         if _timed(opts):
             cmd.trace(os.path.join(tmp, 'trace'))
         try:
             status, t_exec, t_out, t_exit = _launch_session(
-                opts, cmd, theirs.detach(), ours, argv, True, CLONE_TIMEOUT)
+                opts, cmd, theirs.detach(), ours, argv, True,
+                CLONE_TIMEOUT, generation)
         except RunError as e:
             if attempt == 2 or e.started:
                 raise

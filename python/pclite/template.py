@@ -32,6 +32,7 @@ import shutil
 import stat
 import tempfile
 import time
+import uuid
 
 from pclite import channel
 from pclite import launch
@@ -93,12 +94,15 @@ class Spec:
         text = json.dumps(self.inputs(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def cmdline(self, ram_path, clone, console_path, channel_fd):
+    def cmdline(self, ram_path, clone, console_path, channel_fd,
+                generation=None):
         """The QEMU command line of the template (clone=False) or of a
-        clone; both must describe the same machine."""
+        clone; both must describe the same machine.  generation is the
+        clone's VM generation ID (a UUID string; default: the spec's)."""
         maxmem = self.mem_mib + self.rootfs_size // _MiB
-        machine = 'pc-lite' if self.vmgenid == 'auto' else \
-            f'pc-lite,vmgenid={self.vmgenid}'
+        generation = generation or self.vmgenid
+        machine = 'pc-lite' if generation == 'auto' else \
+            f'pc-lite,vmgenid={generation}'
         cmd = qemucmd.Cmdline(machine, self.accel, self.cpus,
                               f'{self.mem_mib}M,slots=1,maxmem={maxmem}M',
                               binary=self.qemu, no_reboot=True)
@@ -109,7 +113,7 @@ class Spec:
         cmd.nvdimm_root(self.rootfs, self.rootfs_size, share=True,
                         readonly=True, dev_id='nv0')
         cmd.virtio_console(console_path)
-        cmd.channel(channel_fd)
+        cmd.channel(channel_fd).rng()
         return cmd.append(*self.append)
 
 
@@ -309,9 +313,22 @@ def create(spec, timeout=120):
     return key
 
 
-def clone_cmdline(spec, key, console_path, channel_fd):
-    """The command line of a clone of template key."""
+def generation(spec):
+    """A clone's VM generation ID: (UUID string for QEMU's vmgenid, its 16
+    bytes as the guest reads them).  New for every clone unless the spec
+    fixes it: then the bytes are None, as the ID does not change (and the
+    guest does not reseed, like Linux's vmgenid driver when it sees the
+    same ID again)."""
+    if spec.vmgenid != 'auto':
+        return str(uuid.UUID(spec.vmgenid)), None
+    gen = uuid.uuid4()
+    return str(gen), gen.bytes_le
+
+
+def clone_cmdline(spec, key, console_path, channel_fd, vmgenid):
+    """The command line of a clone of template key with generation ID
+    vmgenid (from generation())."""
     tdir = path(key)
     cmd = spec.cmdline(os.path.join(tdir, RAM), True, console_path,
-                       channel_fd)
+                       channel_fd, vmgenid)
     return cmd.incoming(os.path.join(tdir, STATE))

@@ -96,10 +96,10 @@ class ChannelTest(unittest.TestCase):
                           128 + signal.SIGINT, b'')
 
     def test_long_command(self):
-        arg = 'x' * 200000          # far beyond a kernel command line
+        arg = 'x' * 100000          # far beyond a kernel command line
         p = run('--', 'sh', '-c', 'printf %s "$1" | wc -c', 'sh', arg)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(p.stdout.strip(), b'200000')
+        self.assertEqual(p.stdout.strip(), b'100000')
 
     def test_argv_is_passed_as_it_is(self):
         p = run('--', 'printf', '%s|', 'a b', "c'd", '$HOME', '')

@@ -89,6 +89,48 @@ class CloneTest(TemplateTestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(outs[0].stdout, outs[1].stdout)
 
+    def test_guest_kernel_reseeds_on_the_acpi_notification(self):
+        # Without init's reseed (no G frame): the kernel's vmgenid driver,
+        # bound to pc-lite's VGEN device, reseeds when QEMU notifies the
+        # new ID (GED on GSI 10), a moment after the clone starts (and
+        # before a reseed falls due by time, a second after the template's).
+        cmd = ['/bin/sh', '-c', 'ls /sys/bus/acpi/drivers/vmgenid; sleep 0.3; '
+               'cat /proc/sys/kernel/random/uuid']
+
+        def clone(vmgenid):
+            env = dict(os.environ, PC_LITE_CACHE=self.cache)
+            code = (
+                'import sys\n'
+                'from pclite import channel, image, launch, paths, template\n'
+                'rootfs = paths.guest_file("rootfs.img")\n'
+                'spec = template.Spec(paths.guest_file("vmlinux"), rootfs, '
+                'image.check(rootfs), 1, 128, launch.boot_accel(), '
+                f'vmgenid={vmgenid!r})\n'
+                'key = template.create(spec)\n'
+                'ours, theirs = channel.socketpair()\n'
+                'gen, _ = template.generation(spec)\n'
+                'cmd = template.clone_cmdline(spec, key, "/dev/null", '
+                'theirs.fileno(), gen)\n'
+                'with launch.popen(cmd.argv(), pass_fds=[theirs.fileno()]) '
+                'as q:\n'
+                '    theirs.close()\n'
+                f'    st, out, err = channel.run_command(ours, {cmd!r}, '
+                'at_once=True)\n'
+                '    q.wait()\n'
+                'sys.stdout.buffer.write(out)\n'
+                'sys.exit(st)\n')
+            p = subprocess.run([sys.executable, '-c', code],
+                               capture_output=True, env=env, timeout=300,
+                               check=False)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            *listing, uuid = p.stdout.decode().split()
+            self.assertIn('QEMUVGID:00', listing)   # the driver is bound
+            return uuid
+
+        self.assertNotEqual(clone('auto'), clone('auto'))
+        fixed = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0'
+        self.assertEqual(clone(fixed), clone(fixed))
+
     def test_clone_knows_the_time(self):
         self.assertEqual(self.run_runner('--template-create').returncode, 0)
         time.sleep(3)       # the template's clock stopped when it was made
