@@ -83,27 +83,27 @@ class Machine(QEMUMachine):
         super().__init__(cmd.binary, args=cmd.args(), base_temp_dir=tmp,
                          **kwargs)
         self.set_machine(cmd.machine)
-        self.cmd = cmd
+        self.cmdline = cmd
         self.t_exec = None
 
     def _pre_launch(self):
         super()._pre_launch()
         # QEMU truncates these files only once it runs: what an earlier
         # run left there would be read as this run's.
-        for path in (self.cmd.console_path, self.cmd.trace_path):
+        for path in (self.cmdline.console_path, self.cmdline.trace_path):
             if path and os.path.exists(path):
                 os.unlink(path)
         self.t_exec = time.time()       # Popen follows immediately
 
     def console_text(self):
         """The guest console so far, then QEMU's own output."""
-        text = read_text(self.cmd.console_path) \
-            if self.cmd.console_path else ''
+        text = read_text(self.cmdline.console_path) \
+            if self.cmdline.console_path else ''
         return text + (self.get_log() or '')
 
     def stamps(self):
         """trace.parse() of the trace log so far."""
-        return trace.parse(read_text(self.cmd.trace_path))
+        return trace.parse(read_text(self.cmdline.trace_path))
 
     def wait_until(self, predicate, timeout):
         """poll() while QEMU runs."""

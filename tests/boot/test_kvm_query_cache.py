@@ -18,26 +18,18 @@ the dump does tell CPU models apart, so that the comparison can fail.
 import os
 import shutil
 import struct
-import subprocess
 import tempfile
 import unittest
 
 from pclite import accel
 from pclite import launch
-from pclite import paths
 from pclite import qemucmd
 
-GUEST_SRC = os.path.join(paths.TOP, 'tests', 'boot-time', 'cpuid-guest.S')
+# tests/boot-time is on PYTHONPATH for make check-boot.
+import startup
+
 RESULTS = 0x1001000
 DONE = 0x600dcafe
-
-
-def build_guest(tmp):
-    elf = os.path.join(tmp, 'cpuid-guest.elf')
-    subprocess.run(['gcc', '-nostdlib', '-static', '-no-pie',
-                    '-Wl,-Ttext=0x1000000', '-Wl,--build-id=none',
-                    '-Wl,-e,entry', '-o', elf, GUEST_SRC], check=True)
-    return elf
 
 
 def parse_dump(data):
@@ -62,7 +54,7 @@ class TinyGuestTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix='pc-lite-kvm-')
-        cls.guest = build_guest(cls.tmp)
+        cls.guest = startup.build_guest(cls.tmp)[0]
 
     @classmethod
     def tearDownClass(cls):

@@ -88,7 +88,8 @@ class NvdimmRootTest(unittest.TestCase):
             '-object', 'memory-backend-ram,id=b,size=64M',
             '-device', 'nvdimm,memdev=a', '-device', 'nvdimm,memdev=b').argv())
         self.assertEqual(code, 1, err)
-        self.assertRegex(err, r'SLOTS_MESSAGE')
+        self.assertRegex(err, r'-device nvdimm,memdev=b: no free slots '
+                         r'available')
 
     def test_several_vms_share_one_readonly_image(self):
         """Three VMs at once from one read-only image all boot with DAX."""
@@ -117,6 +118,7 @@ class NvdimmBadInputTest(unittest.TestCase):
     def setUp(self):
         self.tmp = self.enterContext(
             tempfile.TemporaryDirectory(prefix='pc-lite-nvbad-'))
+        self.image = shutil.copy(paths.guest_file('rootfs.img'), self.tmp)
 
     def expect_error(self, backend, pattern):
         cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
@@ -142,18 +144,16 @@ class NvdimmBadInputTest(unittest.TestCase):
     def test_missing_image_readonly(self):
         path = os.path.join(self.tmp, 'missing.img')
         self.expect_error(f'mem-path={path},size=64M,readonly=on',
-                          r'No such file or directory')
+                          r"can't open backing store .*missing\.img for "
+                          r'guest RAM: No such file or directory')
 
     def test_image_smaller_than_size(self):
-        path = os.path.join(self.tmp, 'small.img')
-        shutil.copy(paths.guest_file('rootfs.img'), path)
-        self.expect_error(f'mem-path={path},size=128M,share=off',
-                          r'too small for .size. option')
+        self.expect_error(f'mem-path={self.image},size=128M,share=off',
+                          r'root backing store size 0x[0-9a-f]+ is too small '
+                          r"for 'size' option 0x8000000")
 
     def test_misaligned_size(self):
-        path = os.path.join(self.tmp, 'odd.img')
-        shutil.copy(paths.guest_file('rootfs.img'), path)
-        self.expect_error(f'mem-path={path},size=63M,share=off',
+        self.expect_error(f'mem-path={self.image},size=63M,share=off',
                           r"NVDIMM 'nv0': size 0x3f00000 is not a multiple "
                           r"of 2 MiB")
 

@@ -48,7 +48,7 @@ class RunnerTest(unittest.TestCase):
     def test_command_not_found(self):
         p = run('--rootfs', self.image, '--', 'no-such-command')
         self.assertEqual(p.returncode, 127, p.stderr)
-        self.assertIn('not found', p.stderr)
+        self.assertEqual(p.stderr, 'sh: no-such-command: not found\n')
 
     def test_writes_are_private_by_default(self):
         before = pclite_digest(self.image)
@@ -64,7 +64,7 @@ class RunnerTest(unittest.TestCase):
         p = run('--rootfs', self.image, '--readonly', '--', 'cat /root/f; '
                 'touch /root/g')
         self.assertEqual(p.stdout, 'kept\n')
-        self.assertIn('Read-only file system', p.stderr)
+        self.assertEqual(p.stderr, 'touch: /root/g: Read-only file system\n')
         self.assertEqual(p.returncode, 1)
 
     def test_interactive_shell(self):
@@ -100,7 +100,8 @@ class RunnerTest(unittest.TestCase):
     def test_bad_memory_size(self):
         p = run('--rootfs', self.image, '--mem', 'lots', '--', 'true')
         self.assertEqual(p.returncode, 125)
-        self.assertIn('--mem lots', p.stderr)
+        self.assertEqual(p.stderr, 'pc-lite-run: --mem lots: use a size such '
+                         'as 256M or 1G\n')
 
 
 def pclite_digest(path):
