@@ -57,11 +57,11 @@
 
 /*
  * Boot-phase markers, 16-bit writes of MARKER_BASE + code to port 0x510:
- * 1 init started, 2 report printed ("ready"), 3 command done.  pc-lite stamps each write
- * with the host clock (trace event pc_lite_marker); on q35 and microvm the
- * port is fw_cfg's selector, whose trace event fw_cfg_select stamps the
- * same write (0xb001 and 0xb002 are not fw_cfg keys), so that one guest
- * measures every machine type.
+ * 1 init started, 2 report printed ("ready"), 3 command done.  pc-lite
+ * stamps each write with the host clock (trace event pc_lite_marker); on
+ * q35 and microvm the port is fw_cfg's selector, whose trace event
+ * fw_cfg_select stamps the same write (0xb001 and 0xb002 are not fw_cfg
+ * keys), so that one guest measures every machine type.
  */
 #define MARKER_PORT 0x510
 #define MARKER_BASE 0xb000
@@ -658,6 +658,18 @@ static int forward_output(int pipe_fd, int chan, uint8_t type)
     return n < 0 && errno == EAGAIN ? 0 : -1;
 }
 
+/* Forward what a pipe holds now, without waiting for more. */
+static void drain_output(int pipe_fd, int chan, uint8_t type)
+{
+    struct pollfd p = { .fd = pipe_fd, .events = POLLIN };
+
+    while (pipe_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
+        if (forward_output(pipe_fd, chan, type) < 0) {
+            return;
+        }
+    }
+}
+
 /*
  * The frames already read from the channel: stdin data into *buf (when
  * the command has a stdin pipe), its end, signals.  -1 on a bad frame.
@@ -702,9 +714,11 @@ static void run_session(int chan, struct reader *r, struct command *c)
     sigaddset(&mask, SIGCHLD);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (!(c->flags & CHANNEL_STDIN)) {
+        in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-        (c->flags & CHANNEL_STDIN ? pipe2(in, O_CLOEXEC)
-                                   : (in[0] = open("/dev/null", O_RDONLY))) < 0) {
+        (c->flags & CHANNEL_STDIN ? pipe2(in, O_CLOEXEC) : in[0]) < 0) {
         perror("pc-lite init: pipe");
         send_u32s(chan, 'x', 126, 0, 2);
         return;
@@ -793,12 +807,8 @@ static void run_session(int chan, struct reader *r, struct command *c)
      * What the command wrote before it exited is in the pipes: forward it
      * (without waiting for processes it left behind, which may hold them).
      */
-    while (out[0] >= 0 && forward_output(out[0], chan, 'o') == 0 &&
-           poll(&(struct pollfd){ .fd = out[0], .events = POLLIN }, 1, 0) > 0) {
-    }
-    while (err[0] >= 0 && forward_output(err[0], chan, 'e') == 0 &&
-           poll(&(struct pollfd){ .fd = err[0], .events = POLLIN }, 1, 0) > 0) {
-    }
+    drain_output(out[0], chan, 'o');
+    drain_output(err[0], chan, 'e');
     send_u32s(chan, 'x', WIFEXITED(status) ? WEXITSTATUS(status) : 0,
               WIFSIGNALED(status) ? WTERMSIG(status) : 0, 2);
     free(stdin_buf);
@@ -853,8 +863,11 @@ static void channel_main(void)
         reseed(c.generation, sizeof(c.generation));
     }
     run_session(chan, &r, &c);
-    while (read_frame(&r, chan, &f) > 0 && f.type != 'Q') {
-    }
+    do {
+        if (read_frame(&r, chan, &f) <= 0) {
+            break;
+        }
+    } while (f.type != 'Q');
     close(chan);
 }
 

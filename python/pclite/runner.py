@@ -44,10 +44,11 @@ import sys
 import tempfile
 import time
 
+from pclite import accel
 from pclite import channel
 from pclite import image
-from pclite import launch
 from pclite import paths
+from pclite import process
 from pclite import qemucmd
 from pclite import template
 from pclite import trace
@@ -157,7 +158,7 @@ def _launch_session(opts, cmd, fd, ours, argv, clone, start_timeout,
     (status, t_exec, t_first_output, t_exit).  clone: the VM starts from a
     template; generation is its new VM generation ID, if it has one."""
     t_exec = time.time()
-    with launch.popen(cmd.argv(), stdin=subprocess.DEVNULL,
+    with process.popen(cmd.argv(), stdin=subprocess.DEVNULL,
                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                       pass_fds=[fd]) as qemu:
         os.close(fd)
@@ -196,13 +197,17 @@ def _launch_session(opts, cmd, fd, ours, argv, clone, start_timeout,
             for s, handler in old.items():
                 signal.signal(s, handler)
             ours.close()
+        if clone:
+            # Nothing of a clone outlives it (read-only root, private
+            # RAM): no need to wait for its init to power it off.
+            qemu.kill()
         try:
             qemu.wait(timeout=30)
         except subprocess.TimeoutExpired:
             qemu.kill()
             qemu.wait()
         t_exit = time.time()
-        if qemu.returncode != 0:
+        if qemu.returncode not in (0, -signal.SIGKILL if clone else 0):
             raise RunError(_failure('QEMU failed', qemu, err, cmd),
                            started=True)
     return status, t_exec, session.t_first_output, t_exit
@@ -213,7 +218,7 @@ def _failure(what, qemu, err, cmd):
     qemu.poll()
     if qemu.returncode not in (None, 0, -signal.SIGKILL) and err.text():
         return err.text().splitlines()[-1]
-    console = launch.read_text(cmd.console_path).strip()
+    console = process.read_text(cmd.console_path).strip()
     tail = '\n'.join(console.splitlines()[-5:])
     return f'{what}' + (f'; the console said:\n{tail}' if tail else '')
 
@@ -234,7 +239,7 @@ def run(opts, argv):
         if argv is None:
             cmd = vm_cmdline(opts, size, tmp)
             cmd.virtio_console().append('pclite.shell', *opts.append)
-            with launch.popen(cmd.argv()) as qemu:
+            with process.popen(cmd.argv()) as qemu:
                 return qemu.wait(), None
         if opts.clone:
             return _run_clone(opts, size, tmp, argv)
@@ -244,7 +249,7 @@ def run(opts, argv):
         cmd.channel(theirs.fileno()).rng().append(*opts.append)
         status, t_exec, _, t_exit = _launch_session(
             opts, cmd, theirs.detach(), ours, argv, False, BOOT_TIMEOUT)
-        phases = trace.phases(trace.parse(launch.read_text(cmd.trace_path)),
+        phases = trace.phases(trace.parse(process.read_text(cmd.trace_path)),
                               t_exec, t_exit) if _timed(opts) else None
         return status, phases
     finally:
@@ -274,7 +279,7 @@ def _run_clone(opts, size, tmp, argv):
             template.remove(key)
             continue
         phases = trace.clone_phases(
-            trace.parse(launch.read_text(cmd.trace_path)), t_exec, t_out,
+            trace.parse(process.read_text(cmd.trace_path)), t_exec, t_out,
             t_exit) if _timed(opts) else None
         return status, phases
     raise AssertionError('not reached')
@@ -309,6 +314,13 @@ def template_command(opts):
     _, key = make_template(opts, size)
     print(key)
     return 0
+
+
+def _kvm_boots(kernel):
+    """launch.kvm_boots(), imported only when the probe must run: the
+    runner does not otherwise pay for python/qemu's import (some 70 ms)."""
+    from pclite import launch  # pylint: disable=import-outside-toplevel
+    return launch.kvm_boots(kernel)
 
 
 def _env_entry(text):
@@ -391,7 +403,7 @@ def main(argv=None):
         if opts.template_list or opts.template_rm is not None:
             return template_command(opts)
         if opts.accel is None:
-            opts.accel = launch.boot_accel(opts.kernel)
+            opts.accel = accel.for_boot(opts.kernel, _kvm_boots)
         if opts.template_create:
             return template_command(opts)
         status, phases = run(opts, command)

@@ -35,7 +35,6 @@ import time
 import uuid
 
 from pclite import channel
-from pclite import launch
 from pclite import paths
 from pclite import qemucmd
 
@@ -225,6 +224,8 @@ def _qmp(vm, command, **args):
 def _boot_and_save(spec, tmp, timeout):
     """Boot spec's VM in tmp until init waits for its command, then save
     it there: the RAM file and the migration stream."""
+    # Only here: a clone does not pay for python/qemu's import.
+    from pclite import launch  # pylint: disable=import-outside-toplevel
     ram = os.path.join(tmp, RAM)
     _preallocate(ram, spec.mem_mib * _MiB)
     ours, theirs = channel.socketpair()

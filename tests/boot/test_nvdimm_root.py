@@ -12,6 +12,7 @@ import unittest
 from pclite import image as rootimage
 from pclite import launch
 from pclite import paths
+from pclite import process
 from pclite import qemucmd
 
 
@@ -83,7 +84,7 @@ class NvdimmRootTest(unittest.TestCase):
     def test_more_nvdimms_than_slots(self):
         cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
                               mem='128M,slots=1,maxmem=1G').kernel('vmlinux')
-        code, err = launch.run(cmd.add(
+        code, err = process.run(cmd.add(
             '-object', 'memory-backend-ram,id=a,size=64M',
             '-object', 'memory-backend-ram,id=b,size=64M',
             '-device', 'nvdimm,memdev=a', '-device', 'nvdimm,memdev=b').argv())
@@ -123,7 +124,7 @@ class NvdimmBadInputTest(unittest.TestCase):
     def expect_error(self, backend, pattern):
         cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
                               mem='128M,slots=2,maxmem=1G').kernel('vmlinux')
-        code, err = launch.run(cmd.add(
+        code, err = process.run(cmd.add(
             '-object', f'memory-backend-file,id=root,{backend}',
             '-device', 'nvdimm,memdev=root,id=nv0').argv())
         self.assertEqual(code, 1, f'QEMU accepted bad input: {err}')

@@ -101,7 +101,7 @@ class CloneTest(TemplateTestCase):
             env = dict(os.environ, PC_LITE_CACHE=self.cache)
             code = (
                 'import sys\n'
-                'from pclite import channel, image, launch, paths, template\n'
+                'from pclite import channel, image, launch, paths, process, template\n'
                 'rootfs = paths.guest_file("rootfs.img")\n'
                 'spec = template.Spec(paths.guest_file("vmlinux"), rootfs, '
                 'image.check(rootfs), 1, 128, launch.boot_accel(), '
@@ -111,7 +111,7 @@ class CloneTest(TemplateTestCase):
                 'gen, _ = template.generation(spec)\n'
                 'cmd = template.clone_cmdline(spec, key, "/dev/null", '
                 'theirs.fileno(), gen)\n'
-                'with launch.popen(cmd.argv(), pass_fds=[theirs.fileno()]) '
+                'with process.popen(cmd.argv(), pass_fds=[theirs.fileno()]) '
                 'as q:\n'
                 '    theirs.close()\n'
                 f'    st, out, err = channel.run_command(ours, {cmd!r}, '
