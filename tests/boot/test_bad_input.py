@@ -161,7 +161,7 @@ class BadInputTest(unittest.TestCase):
 
     def test_legacy_devices_refused(self):
         code, err = process.run(qemucmd.Cmdline('pc-lite,pit=on')
-                               .kernel('vmlinux').argv())
+                                .kernel('vmlinux').argv())
         self.assertEqual(code, 1)
         self.assertEqual(err, 'qemu-system-x86_64: pc-lite has no legacy PIT '
                          'or PIC: remove pit=on/pic=on\n')

@@ -14,9 +14,14 @@ import sys
 import tempfile
 import time
 import unittest
+from unittest import mock
 
+from pclite import channel
+from pclite import image
 from pclite import launch
 from pclite import paths
+from pclite import process
+from pclite import template
 
 RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
 
@@ -89,47 +94,69 @@ class CloneTest(TemplateTestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(outs[0].stdout, outs[1].stdout)
 
+    def library_clone(self, vmgenid='auto', reboot=False):
+        """A clone started with the library, not the runner: (QEMU's
+        Popen, our end of its channel); the caller kills QEMU.  reboot:
+        without -no-reboot, a guest reset boots again."""
+        tdir = os.path.join(self.cache, 'templates')
+        with mock.patch.object(template, 'DIR', tdir):
+            rootfs = paths.guest_file('rootfs.img')
+            spec = template.Spec(paths.guest_file('vmlinux'), rootfs,
+                                 image.check(rootfs), 1, 128,
+                                 launch.boot_accel(), vmgenid=vmgenid)
+            key = template.create(spec)
+            ours, theirs = channel.socketpair()
+            argv = template.clone_cmdline(spec, key, os.devnull,
+                                          theirs.fileno(),
+                                          template.generation(spec)[0]).argv()
+        if reboot:
+            argv.remove('-no-reboot')
+        qemu = process.popen(argv, pass_fds=[theirs.fileno()])
+        theirs.close()
+        self.addCleanup(ours.close)
+        self.addCleanup(qemu.wait)
+        self.addCleanup(qemu.kill)
+        return qemu, ours
+
     def test_guest_kernel_reseeds_on_the_acpi_notification(self):
         # Without init's reseed (no G frame): the kernel's vmgenid driver,
         # bound to pc-lite's VGEN device, reseeds when QEMU notifies the
         # new ID (GED on GSI 10), a moment after the clone starts (and
         # before a reseed falls due by time, a second after the template's).
-        cmd = ['/bin/sh', '-c', 'ls /sys/bus/acpi/drivers/vmgenid; sleep 0.3; '
-               'cat /proc/sys/kernel/random/uuid']
-
-        def clone(vmgenid):
-            env = dict(os.environ, PC_LITE_CACHE=self.cache)
-            code = (
-                'import sys\n'
-                'from pclite import channel, image, launch, paths, process, template\n'
-                'rootfs = paths.guest_file("rootfs.img")\n'
-                'spec = template.Spec(paths.guest_file("vmlinux"), rootfs, '
-                'image.check(rootfs), 1, 128, launch.boot_accel(), '
-                f'vmgenid={vmgenid!r})\n'
-                'key = template.create(spec)\n'
-                'ours, theirs = channel.socketpair()\n'
-                'gen, _ = template.generation(spec)\n'
-                'cmd = template.clone_cmdline(spec, key, "/dev/null", '
-                'theirs.fileno(), gen)\n'
-                'with process.popen(cmd.argv(), pass_fds=[theirs.fileno()]) '
-                'as q:\n'
-                '    theirs.close()\n'
-                f'    st, out, err = channel.run_command(ours, {cmd!r}, '
-                'at_once=True)\n'
-                '    q.wait()\n'
-                'sys.stdout.buffer.write(out)\n'
-                'sys.exit(st)\n')
-            p = subprocess.run([sys.executable, '-c', code],
-                               capture_output=True, env=env, timeout=300,
-                               check=False)
-            self.assertEqual(p.returncode, 0, p.stderr)
-            *listing, uuid = p.stdout.decode().split()
+        # Then init powers the clone off through the GED sleep registers.
+        def uuid(vmgenid):
+            qemu, sock = self.library_clone(vmgenid)
+            status, out, _ = channel.run_command(
+                sock, ['/bin/sh', '-c', 'ls /sys/bus/acpi/drivers/vmgenid; '
+                       'sleep 0.3; cat /proc/sys/kernel/random/uuid'],
+                time.monotonic() + 120, lambda: qemu.poll() is None,
+                at_once=True)
+            self.assertEqual(status, 0)
+            self.assertEqual(qemu.wait(timeout=60), 0)    # powered off
+            *listing, value = out.decode().split()
             self.assertIn('QEMUVGID:00', listing)   # the driver is bound
-            return uuid
+            return value
 
-        self.assertNotEqual(clone('auto'), clone('auto'))
+        self.assertNotEqual(uuid('auto'), uuid('auto'))
         fixed = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0'
-        self.assertEqual(clone(fixed), clone(fixed))
+        self.assertEqual(uuid(fixed), uuid(fixed))
+
+    def test_clone_reboots(self):
+        # A clone's reset is a real one: pc-lite reads the kernel (which a
+        # clone skips at start) and writes it, the tables and boot data
+        # again, and the guest boots to its init, which says hello.
+        qemu, sock = self.library_clone(reboot=True)
+        sock.sendall(channel.command_frames(['/bin/sh', '-c',
+                                             'reboot -f'], stdin=False))
+        decoder = channel.Decoder()
+        kinds = []
+        sock.settimeout(120)
+        while 'h' not in kinds:
+            data = sock.recv(4096)
+            self.assertTrue(data, f'the channel closed after {kinds}')
+            kinds += [kind for kind, _ in decoder.feed(data)]
+        self.assertEqual(kinds[0], 'p')
+        self.assertIsNone(qemu.poll())
 
     def test_clone_knows_the_time(self):
         self.assertEqual(self.run_runner('--template-create').returncode, 0)
