@@ -24,6 +24,10 @@ from pclite import process
 from pclite import template
 
 RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+# A UUID and 16 bytes of /dev/urandom, read quickly (one exec): a reseed
+# by time falls due only a second after the template's.
+RANDOM_NUMBERS = ('read u < /proc/sys/kernel/random/uuid; echo $u; '
+                  'od -An -tx1 -N16 /dev/urandom')
 
 
 class TemplateTestCase(unittest.TestCase):
@@ -73,8 +77,7 @@ class CloneTest(TemplateTestCase):
         self.assertEqual(p.returncode, 1)
 
     def test_clones_get_new_ids_and_random_bytes(self):
-        cmd = ('cat /proc/sys/kernel/random/uuid; '
-               'head -c 16 /dev/urandom | od -An -tx1')
+        cmd = RANDOM_NUMBERS
         outs = [self.clone('--', cmd) for _ in range(3)]
         for p in outs:
             self.assertEqual(p.returncode, 0, p.stderr)
@@ -86,8 +89,7 @@ class CloneTest(TemplateTestCase):
         # without VMGENID would have): the guest's RNG is not reseeded and
         # every clone prints the same "random" numbers.  This is what the
         # new ID of each clone prevents (test above).
-        cmd = ('cat /proc/sys/kernel/random/uuid; '
-               'head -c 16 /dev/urandom | od -An -tx1')
+        cmd = RANDOM_NUMBERS
         fixed = '--vmgenid=12345678-9abc-def0-1234-56789abcdef0'
         outs = [self.clone(fixed, '--', cmd) for _ in range(2)]
         for p in outs:
