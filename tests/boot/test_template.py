@@ -201,6 +201,22 @@ class CloneTest(TemplateTestCase):
             self.assertEqual(clone.wait(timeout=60), 0)
 
 
+class KvmCloneTest(TemplateTestCase):
+    """Templates and clones under KVM, where KVM boots the guest (every
+    test above runs under the accelerator the boot tests use; this one
+    says so when that is not KVM)."""
+
+    def test_clone_under_kvm(self):
+        if launch.boot_accel() != 'kvm':
+            self.skipTest('KVM does not boot the guest on this host '
+                          '(build/accel-probe.json): clones run under TCG')
+        p = self.clone('--', 'echo $(nproc) ok; date +%s')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        first, clock = p.stdout.decode().splitlines()
+        self.assertEqual(first, '1 ok')
+        self.assertLess(abs(int(clock) - time.time()), 2)
+
+
 class TemplateLifeTest(TemplateTestCase):
     """Tests that make, break and remake templates: a cache each."""
 
