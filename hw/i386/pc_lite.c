@@ -392,37 +392,76 @@ static HotplugHandler *pc_lite_get_hotplug_handler(MachineState *ms,
 }
 
 /*
- * An NVDIMM must be backed by an image.  memory-backend-file silently
- * creates a missing mem-path, which would give the guest an empty disk:
- * a file that this QEMU created is refused and removed again.  The size
- * must be a multiple of 2 MiB, the alignment of an fsdax namespace
+ * An NVDIMM must be backed by an image: a memory-backend-file whose
+ * mem-path is a regular file exactly as large as the NVDIMM, or a
+ * device-dax character device.  memory-backend-file silently creates a
+ * missing mem-path (and a temporary file in a directory), which would
+ * give the guest an empty disk: a file that this QEMU created is refused
+ * and removed again, if it still is that file.  The size must be a
+ * multiple of 2 MiB, the alignment of an fsdax namespace
  * (scripts/pc-lite-image.py pads images to it).
  */
+static bool pc_lite_is_devdax(const struct stat *st)
+{
+    g_autofree char *link = g_strdup_printf("/sys/dev/char/%u:%u/subsystem",
+                                            major(st->st_rdev),
+                                            minor(st->st_rdev));
+    g_autofree char *target = g_file_read_link(link, NULL);
+
+    return target && g_str_has_suffix(target, "/dax");
+}
+
 static bool pc_lite_nvdimm_check(PCDIMMDevice *dimm, Error **errp)
 {
     HostMemoryBackend *hostmem = dimm->hostmem;
     const char *id = DEVICE(dimm)->id ?: "nvdimm";
     g_autofree char *path = NULL;
+    struct stat st, created;
     MemoryRegion *mr;
     uint64_t size;
+    int fd;
 
     if (!hostmem || !host_memory_backend_mr_inited(hostmem)) {
         return true;            /* realize reports a missing memdev */
     }
+    if (!object_dynamic_cast(OBJECT(hostmem), TYPE_MEMORY_BACKEND_FILE)) {
+        error_setg(errp, "NVDIMM '%s': backend '%s' is not a "
+                   "memory-backend-file: an NVDIMM needs an image file", id,
+                   object_get_canonical_path_component(OBJECT(hostmem)));
+        return false;
+    }
     mr = host_memory_backend_get_memory(hostmem);
-    if (mr->ram_block && mr->ram_block->file_created) {
-        path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
-        if (path) {
+    path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
+    fd = qemu_ram_get_fd(mr->ram_block);
+    if (mr->ram_block->file_created) {
+        /* Remove the file only if the name still leads to it. */
+        if (path && fd >= 0 && fstat(fd, &created) == 0 &&
+            stat(path, &st) == 0 && st.st_dev == created.st_dev &&
+            st.st_ino == created.st_ino) {
             unlink(path);
         }
         error_setg(errp, "NVDIMM '%s': image '%s' does not exist (make one "
                    "with scripts/pc-lite-image.py)", id, path ?: "");
         return false;
     }
+    /* The path itself: a directory gets a temporary file of QEMU's. */
+    if (!path || stat(path, &st) < 0 ||
+        !(S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) &&
+                                  pc_lite_is_devdax(&st)))) {
+        error_setg(errp, "NVDIMM '%s': '%s' is not an image file", id,
+                   path ?: "");
+        return false;
+    }
     size = memory_region_size(mr);
     if (!QEMU_IS_ALIGNED(size, PC_LITE_NVDIMM_ALIGN)) {
         error_setg(errp, "NVDIMM '%s': size 0x%" PRIx64 " is not a multiple "
                    "of 2 MiB", id, size);
+        return false;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size != size) {
+        error_setg(errp, "NVDIMM '%s': image '%s' is %" PRIu64 " bytes, "
+                   "not the %" PRIu64 " of size=", id, path,
+                   (uint64_t)st.st_size, size);
         return false;
     }
     return true;
