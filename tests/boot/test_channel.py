@@ -5,8 +5,10 @@ commands longer than a kernel command line, environment and directory,
 and the guest's wall clock."""
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -121,6 +123,37 @@ class ChannelTest(unittest.TestCase):
         self.assertEqual(p.returncode, 126)
         self.assertIn(b'cd /no/such/dir: No such file or directory',
                       p.stderr)
+
+    def test_qemu_error_is_one_line(self):
+        # QEMU refuses the machine before the guest could run anything.
+        p = run('--cpus', '5000', '--', 'true')
+        self.assertEqual(p.returncode, 125)
+        self.assertRegex(p.stderr.decode(), r'^pc-lite-run: .*qemu-system-'
+                         r'x86_64: .*5000.*\n$')
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def test_comma_in_paths(self):
+        with tempfile.TemporaryDirectory(prefix='pc-lite,comma-') as tmp:
+            image = shutil.copy(paths.guest_file('rootfs.img'),
+                                os.path.join(tmp, 'root,fs.img'))
+            env = dict(runner_env(), TMPDIR=tmp)
+            p = subprocess.run([RUNNER, '--rootfs', image, '--', 'echo ok'],
+                               capture_output=True, env=env, timeout=180,
+                               check=False)
+            self.assertEqual((p.returncode, p.stdout), (0, b'ok\n'),
+                             p.stderr)
+
+    def test_temporary_files_go_with_the_runner(self):
+        with tempfile.TemporaryDirectory(prefix='pc-lite-tmp-') as tmp:
+            env = dict(runner_env(), TMPDIR=tmp)
+            with subprocess.Popen([RUNNER, '-n', '--',
+                                   'echo ready; exec sleep 100'],
+                                  stdout=subprocess.PIPE, env=env) as p:
+                self.assertEqual(p.stdout.readline(), b'ready\n')
+                self.assertEqual(len(os.listdir(tmp)), 1)   # the runner's
+                p.send_signal(signal.SIGHUP)
+                self.assertEqual(p.wait(timeout=60), 128 + signal.SIGHUP)
+            self.assertEqual(os.listdir(tmp), [])
 
     def test_guest_knows_the_time(self):
         p = run('--', 'date +%s; dmesg | grep -c "Unable to read current '
