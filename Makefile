@@ -106,6 +106,7 @@ demo: qemu guest
 bench: qemu qemu-full firmware guest
 	@$(PYTHON) $(TOP)/tests/boot-time/bench.py $(BENCH_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/shared_root.py $(SHARED_ROOT_ARGS)
+	@$(PYTHON) $(TOP)/tests/boot-time/clones.py $(CLONES_ARGS)
 
 # Start-up cost under KVM (issue #6): ioctls by request and exec to the
 # first guest instruction, -smp 1..64, pc-lite vs microvm; then what

@@ -25,10 +25,13 @@
 #include "system/runstate.h"
 #include "system/kvm.h"
 #include "exec/address-spaces.h"
+#include "exec/cpu-common.h"
 #include "exec/ramblock.h"
 #include "hw/boards.h"
 #include "hw/irq.h"
 #include "hw/char/serial-mm.h"
+#include "hw/isa/isa.h"
+#include "hw/rtc/mc146818rtc.h"
 #include "hw/i386/pc_lite.h"
 #include "hw/i386/elf_direct_boot.h"
 #include "hw/i386/e820_memory_layout.h"
@@ -164,6 +167,20 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
     memory_region_add_subregion(get_system_io(), PC_LITE_PM_IOPORT,
                                 &pms->pm_io);
 
+    /*
+     * A CMOS RTC, as microvm keeps: Linux reads its wall clock from it at
+     * boot when it has no kvmclock, and polls ports 0x70/0x71 for a second
+     * when nothing answers there.
+     */
+    if (pms->rtc != ON_OFF_AUTO_OFF) {
+        ISABus *isa_bus = isa_bus_new(NULL, get_system_memory(),
+                                      get_system_io(), &error_fatal);
+
+        isa_bus_register_input_irqs(isa_bus, x86ms->gsi);
+        mc146818_rtc_init(isa_bus, 2000, NULL);
+        pms->rtc = ON_OFF_AUTO_ON;
+    }
+
     memory_region_init_io(&pms->marker_io, OBJECT(pms), &pc_lite_marker_ops,
                           pms, "pc-lite-marker", 4);
     memory_region_add_subregion(get_system_io(), PC_LITE_MARKER_IOPORT,
@@ -213,6 +230,52 @@ static void pc_lite_powerdown_req(Notifier *notifier, void *data)
     acpi_send_event(DEVICE(ged), ACPI_POWER_DOWN_STATUS);
 }
 
+/*
+ * VM generation ID (Microsoft's "Virtual Machine Generation ID" spec, as
+ * in hw/acpi/vmgenid.c, without firmware): a GUID at a fixed reserved
+ * address that the DSDT's VGEN device points to.  A VM started from
+ * migrated state (a clone of a template) gets a new one and an ACPI
+ * notification, so that the guest reseeds its random number generator.
+ */
+static void pc_lite_vmgenid_write(PcLiteMachineState *pms)
+{
+    QemuUUID le = qemu_uuid_bswap(pms->generation);
+
+    cpu_physical_memory_write(PC_LITE_VMGENID_ADDR, le.data, sizeof(le.data));
+}
+
+static void pc_lite_vm_change(void *opaque, bool running, RunState state)
+{
+    PcLiteMachineState *pms = opaque;
+
+    if (!running || !pms->restored) {
+        return;
+    }
+    pms->restored = false;
+    if (pms->vmgenid_enabled) {
+        if (!strcmp(pms->vmgenid, "auto")) {
+            qemu_uuid_generate(&pms->generation);
+        }
+        pc_lite_vmgenid_write(pms);
+        qemu_irq_pulse(X86_MACHINE(pms)->gsi[PC_LITE_VMGENID_GSI]);
+    }
+}
+
+static void pc_lite_vmgenid_init(PcLiteMachineState *pms)
+{
+    if (!strcmp(pms->vmgenid, "off")) {
+        return;
+    }
+    if (!strcmp(pms->vmgenid, "auto")) {
+        qemu_uuid_generate(&pms->generation);
+    } else if (qemu_uuid_parse(pms->vmgenid, &pms->generation) < 0) {
+        error_report("pc-lite: vmgenid=%s: use auto, off or a UUID",
+                     pms->vmgenid);
+        exit(EXIT_FAILURE);
+    }
+    pms->vmgenid_enabled = true;
+}
+
 static void pc_lite_machine_state_init(MachineState *ms)
 {
     PcLiteMachineState *pms = PC_LITE_MACHINE(ms);
@@ -248,7 +311,13 @@ static void pc_lite_machine_state_init(MachineState *ms)
     qemu_register_powerdown_notifier(&pms->powerdown_req);
 
     pc_lite_memory_init(pms);
-    if (ms->kernel_filename) {
+    pc_lite_vmgenid_init(pms);
+    pms->vm_change = qemu_add_vm_change_state_handler(pc_lite_vm_change, pms);
+    /*
+     * A VM whose state comes from -incoming (a clone of a template) needs
+     * its kernel only if it reboots: read it then.
+     */
+    if (ms->kernel_filename && !runstate_check(RUN_STATE_INMIGRATE)) {
         pms->boot = direct_boot_prepare(ms, x86ms->below_4g_mem_size, &err);
         if (!pms->boot) {
             error_report_err(err);
@@ -277,6 +346,27 @@ static void pc_lite_machine_reset(MachineState *ms, ResetType type)
         x86_cpu_after_reset(X86_CPU(cs));
     }
 
+    /*
+     * Incoming migration resets the machine before it loads the state.
+     * Guest RAM then already holds a running guest (with x-ignore-shared,
+     * the template's RAM file mapped copy-on-write): leave it alone.
+     */
+    if (runstate_check(RUN_STATE_INMIGRATE)) {
+        pms->restored = true;
+        return;
+    }
+
+    if (ms->kernel_filename && !pms->boot) {
+        pms->boot = direct_boot_prepare(ms, X86_MACHINE(ms)->below_4g_mem_size,
+                                        &err);
+        if (!pms->boot) {
+            error_report_err(err);
+            exit(EXIT_FAILURE);
+        }
+    }
+    if (pms->vmgenid_enabled) {
+        pc_lite_vmgenid_write(pms);
+    }
     /* The tables and boot data are rebuilt at every reset. */
     pms->rsdp_addr = pc_lite_acpi_write(pms, &err);
     if (!err && pms->boot) {
@@ -302,37 +392,76 @@ static HotplugHandler *pc_lite_get_hotplug_handler(MachineState *ms,
 }
 
 /*
- * An NVDIMM must be backed by an image.  memory-backend-file silently
- * creates a missing mem-path, which would give the guest an empty disk:
- * a file that this QEMU created is refused and removed again.  The size
- * must be a multiple of 2 MiB, the alignment of an fsdax namespace
+ * An NVDIMM must be backed by an image: a memory-backend-file whose
+ * mem-path is a regular file exactly as large as the NVDIMM, or a
+ * device-dax character device.  memory-backend-file silently creates a
+ * missing mem-path (and a temporary file in a directory), which would
+ * give the guest an empty disk: a file that this QEMU created is refused
+ * and removed again, if it still is that file.  The size must be a
+ * multiple of 2 MiB, the alignment of an fsdax namespace
  * (scripts/pc-lite-image.py pads images to it).
  */
+static bool pc_lite_is_devdax(const struct stat *st)
+{
+    g_autofree char *link = g_strdup_printf("/sys/dev/char/%u:%u/subsystem",
+                                            major(st->st_rdev),
+                                            minor(st->st_rdev));
+    g_autofree char *target = g_file_read_link(link, NULL);
+
+    return target && g_str_has_suffix(target, "/dax");
+}
+
 static bool pc_lite_nvdimm_check(PCDIMMDevice *dimm, Error **errp)
 {
     HostMemoryBackend *hostmem = dimm->hostmem;
     const char *id = DEVICE(dimm)->id ?: "nvdimm";
     g_autofree char *path = NULL;
+    struct stat st, created;
     MemoryRegion *mr;
     uint64_t size;
+    int fd;
 
     if (!hostmem || !host_memory_backend_mr_inited(hostmem)) {
         return true;            /* realize reports a missing memdev */
     }
+    if (!object_dynamic_cast(OBJECT(hostmem), TYPE_MEMORY_BACKEND_FILE)) {
+        error_setg(errp, "NVDIMM '%s': backend '%s' is not a "
+                   "memory-backend-file: an NVDIMM needs an image file", id,
+                   object_get_canonical_path_component(OBJECT(hostmem)));
+        return false;
+    }
     mr = host_memory_backend_get_memory(hostmem);
-    if (mr->ram_block && mr->ram_block->file_created) {
-        path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
-        if (path) {
+    path = object_property_get_str(OBJECT(hostmem), "mem-path", NULL);
+    fd = qemu_ram_get_fd(mr->ram_block);
+    if (mr->ram_block->file_created) {
+        /* Remove the file only if the name still leads to it. */
+        if (path && fd >= 0 && fstat(fd, &created) == 0 &&
+            stat(path, &st) == 0 && st.st_dev == created.st_dev &&
+            st.st_ino == created.st_ino) {
             unlink(path);
         }
         error_setg(errp, "NVDIMM '%s': image '%s' does not exist (make one "
                    "with scripts/pc-lite-image.py)", id, path ?: "");
         return false;
     }
+    /* The path itself: a directory gets a temporary file of QEMU's. */
+    if (!path || stat(path, &st) < 0 ||
+        !(S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) &&
+                                  pc_lite_is_devdax(&st)))) {
+        error_setg(errp, "NVDIMM '%s': '%s' is not an image file", id,
+                   path ?: "");
+        return false;
+    }
     size = memory_region_size(mr);
     if (!QEMU_IS_ALIGNED(size, PC_LITE_NVDIMM_ALIGN)) {
         error_setg(errp, "NVDIMM '%s': size 0x%" PRIx64 " is not a multiple "
                    "of 2 MiB", id, size);
+        return false;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size != size) {
+        error_setg(errp, "NVDIMM '%s': image '%s' is %" PRIu64 " bytes, "
+                   "not the %" PRIu64 " of size=", id, path,
+                   (uint64_t)st.st_size, size);
         return false;
     }
     return true;
@@ -395,11 +524,45 @@ static void pc_lite_set_serial(Object *obj, Visitor *v, const char *name,
     visit_type_OnOffAuto(v, name, &PC_LITE_MACHINE(obj)->serial, errp);
 }
 
+static void pc_lite_get_rtc(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
+{
+    OnOffAuto rtc = PC_LITE_MACHINE(obj)->rtc;
+
+    visit_type_OnOffAuto(v, name, &rtc, errp);
+}
+
+static void pc_lite_set_rtc(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
+{
+    visit_type_OnOffAuto(v, name, &PC_LITE_MACHINE(obj)->rtc, errp);
+}
+
+static char *pc_lite_get_vmgenid(Object *obj, Error **errp)
+{
+    return g_strdup(PC_LITE_MACHINE(obj)->vmgenid);
+}
+
+static void pc_lite_set_vmgenid(Object *obj, const char *value, Error **errp)
+{
+    PcLiteMachineState *pms = PC_LITE_MACHINE(obj);
+
+    g_free(pms->vmgenid);
+    pms->vmgenid = g_strdup(value);
+}
+
 static void pc_lite_machine_initfn(Object *obj)
 {
     PcLiteMachineState *pms = PC_LITE_MACHINE(obj);
 
     pms->serial = ON_OFF_AUTO_AUTO;
+    pms->rtc = ON_OFF_AUTO_AUTO;
+    pms->vmgenid = g_strdup("auto");
+}
+
+static void pc_lite_machine_finalize(Object *obj)
+{
+    g_free(PC_LITE_MACHINE(obj)->vmgenid);
 }
 
 static GlobalProperty pc_lite_compat_props[] = {
@@ -450,6 +613,15 @@ static void pc_lite_class_init(ObjectClass *oc, void *data)
                               NULL, NULL);
     object_class_property_set_description(oc, PC_LITE_MACHINE_SERIAL,
         "16550 UART at 0x3f8/IRQ 4 (auto: only when -serial is given)");
+    object_class_property_add(oc, PC_LITE_MACHINE_RTC, "OnOffAuto",
+                              pc_lite_get_rtc, pc_lite_set_rtc, NULL, NULL);
+    object_class_property_set_description(oc, PC_LITE_MACHINE_RTC,
+        "CMOS RTC at 0x70/IRQ 8, the guest's wall clock at boot (auto: on)");
+    object_class_property_add_str(oc, PC_LITE_MACHINE_VMGENID,
+                                  pc_lite_get_vmgenid, pc_lite_set_vmgenid);
+    object_class_property_set_description(oc, PC_LITE_MACHINE_VMGENID,
+        "VM generation ID: auto (a new one whenever the VM starts from "
+        "migrated state), off, or a fixed UUID");
 
     compat_props_add(mc->compat_props, pc_lite_compat_props,
                      G_N_ELEMENTS(pc_lite_compat_props));
@@ -460,6 +632,7 @@ static const TypeInfo pc_lite_machine_info = {
     .parent        = TYPE_X86_MACHINE,
     .instance_size = sizeof(PcLiteMachineState),
     .instance_init = pc_lite_machine_initfn,
+    .instance_finalize = pc_lite_machine_finalize,
     .class_init    = pc_lite_class_init,
     .interfaces = (InterfaceInfo[]) {
          { TYPE_HOTPLUG_HANDLER },

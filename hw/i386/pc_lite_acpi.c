@@ -162,6 +162,39 @@ static void build_nfit(GArray *table_data, BIOSLinker *linker, GSList *dimms,
     acpi_table_end(linker, &table);
 }
 
+/*
+ * The VM generation ID device (as QEMU's vmgenid: _CID "VM_Gen_Counter",
+ * ADDR = the GUID's address) and a generic event device of its own whose
+ * interrupt makes the guest re-read it (Notify 0x80).
+ */
+static void build_vmgenid(Aml *scope)
+{
+    Aml *dev, *pkg, *crs, *method;
+    uint32_t irq = PC_LITE_VMGENID_GSI;
+
+    dev = aml_device("VGEN");
+    aml_append(dev, aml_name_decl("_HID", aml_string("QEMUVGID")));
+    aml_append(dev, aml_name_decl("_CID", aml_string("VM_Gen_Counter")));
+    aml_append(dev, aml_name_decl("_DDN", aml_string("VM_Gen_Counter")));
+    pkg = aml_package(2);
+    aml_append(pkg, aml_int(PC_LITE_VMGENID_ADDR));
+    aml_append(pkg, aml_int(0));
+    aml_append(dev, aml_name_decl("ADDR", pkg));
+    aml_append(scope, dev);
+
+    dev = aml_device("VGED");
+    aml_append(dev, aml_name_decl("_HID", aml_string("ACPI0013")));
+    aml_append(dev, aml_name_decl("_UID", aml_int(1)));
+    crs = aml_resource_template();
+    aml_append(crs, aml_interrupt(AML_CONSUMER, AML_EDGE, AML_ACTIVE_HIGH,
+                                  AML_EXCLUSIVE, &irq, 1));
+    aml_append(dev, aml_name_decl("_CRS", crs));
+    method = aml_method("_EVT", 1, AML_SERIALIZED);
+    aml_append(method, aml_notify(aml_name("\\_SB.VGEN"), aml_int(0x80)));
+    aml_append(dev, method);
+    aml_append(scope, dev);
+}
+
 static void build_dsdt(GArray *table_data, BIOSLinker *linker,
                        PcLiteMachineState *pms, GSList *dimms)
 {
@@ -190,6 +223,21 @@ static void build_dsdt(GArray *table_data, BIOSLinker *linker,
         aml_append(crs, aml_irq_no_flags(PC_LITE_UART_GSI));
         aml_append(dev, aml_name_decl("_CRS", crs));
         aml_append(sb, dev);
+    }
+
+    if (pms->rtc == ON_OFF_AUTO_ON) {
+        dev = aml_device("RTC");
+        aml_append(dev, aml_name_decl("_HID", aml_eisaid("PNP0B00")));
+        crs = aml_resource_template();
+        aml_append(crs, aml_io(AML_DECODE16, PC_LITE_RTC_IOPORT,
+                               PC_LITE_RTC_IOPORT, 0x01, 0x02));
+        aml_append(crs, aml_irq_no_flags(PC_LITE_RTC_GSI));
+        aml_append(dev, aml_name_decl("_CRS", crs));
+        aml_append(sb, dev);
+    }
+
+    if (pms->vmgenid_enabled) {
+        build_vmgenid(sb);
     }
 
     if (dimms) {
@@ -252,8 +300,9 @@ static void build_tables(AcpiBuildTables *tables, PcLiteMachineState *pms)
             .space_id = AML_AS_SYSTEM_IO, .bit_width = 32,
             .address = PC_LITE_PM_TMR_IOPORT,
         },
-        /* No i8042, no VGA, no CMOS RTC, no MSI quirks: nothing legacy. */
-        .iapc_boot_arch = (1 << 2) | (1 << 5),
+        /* No i8042, no VGA, no MSI quirks; a CMOS RTC only with rtc=on. */
+        .iapc_boot_arch = (1 << 2) |
+                          (pms->rtc == ON_OFF_AUTO_ON ? 0 : 1 << 5),
     };
     AcpiMcfgInfo mcfg = {
         .base = pms->gpex.ecam.base,

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Starting QEMU and waiting for it.
+"""Booting QEMU under python/qemu's QEMUMachine (with a QMP monitor).
 
-* run(): QEMU as a plain command (bad-input checks): status and stderr.
-* popen(): QEMU as a child that dies with this process (PR_SET_PDEATHSIG).
+(pclite.process starts QEMU as a plain child process, without the
+cost of importing python/qemu: the runner's way.)
+
 * Machine: python/qemu's QEMUMachine, made from a qemucmd.Cmdline, that
   stamps the exec, reaps QEMU itself (exit instant, peak RSS) and reads
   back its console and trace.
@@ -10,12 +11,9 @@
   unit of the boot tests; kvm_boots() is the accelerator probe.
 """
 
-import ctypes
 import logging
 import os
 import select
-import signal
-import subprocess
 import tempfile
 import time
 
@@ -23,53 +21,10 @@ from qemu.machine import QEMUMachine
 
 from pclite import accel as accels
 from pclite import paths
+from pclite import process
 from pclite import qemucmd
 from pclite import report
 from pclite import trace
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    """In the child: SIGKILL it when its parent dies."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG,
-                                            signal.SIGKILL)
-
-
-def popen(argv, **kwargs):
-    """subprocess.Popen(argv) for a QEMU that must not outlive us."""
-    return subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
-
-
-def run(argv, timeout=30):
-    """Run QEMU to its exit: (exit status, stderr)."""
-    p = subprocess.run(argv, capture_output=True, text=True,
-                       timeout=timeout, check=False,
-                       preexec_fn=_die_with_parent)
-    return p.returncode, p.stderr
-
-
-def read_text(path):
-    """A file's text, or '' when it is not there (yet)."""
-    try:
-        with open(path, encoding='utf-8', errors='replace') as f:
-            return f.read()
-    except OSError:
-        return ''
-
-
-def poll(predicate, timeout, alive=lambda: True, interval=0.01):
-    """Wait until predicate() is true: True, or False after timeout s or
-    once alive() is false (then predicate() has the last word)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if not alive():
-            return predicate()
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
-
 
 class Machine(QEMUMachine):
     """QEMUMachine for a qemucmd.Cmdline, started in the directory tmp.
@@ -97,17 +52,17 @@ class Machine(QEMUMachine):
 
     def console_text(self):
         """The guest console so far, then QEMU's own output."""
-        text = read_text(self.cmdline.console_path) \
+        text = process.read_text(self.cmdline.console_path) \
             if self.cmdline.console_path else ''
         return text + (self.get_log() or '')
 
     def stamps(self):
         """trace.parse() of the trace log so far."""
-        return trace.parse(read_text(self.cmdline.trace_path))
+        return trace.parse(process.read_text(self.cmdline.trace_path))
 
     def wait_until(self, predicate, timeout):
         """poll() while QEMU runs."""
-        return poll(predicate, timeout, self.is_running)
+        return process.poll(predicate, timeout, self.is_running)
 
     def vmm_init_ms(self, timeout):
         """Wait for the vCPUs to start: exec to start in ms, or None."""
@@ -207,7 +162,7 @@ def boot(cmd=None, console='serial', append='', args=(), timeout=120,
         vm.launch()
         t_exit = None
         if wait_reports:
-            vm.wait_until(lambda: report.count(read_text(log)) >=
+            vm.wait_until(lambda: report.count(process.read_text(log)) >=
                           wait_reports, timeout)
         else:
             t_exit = (vm.wait_exit(timeout) or (None,))[0]

@@ -13,11 +13,17 @@ once, last but the extra options added with add().
 """
 
 from pclite import paths
+from pclite.channel import PORT_NAME as CHANNEL_PORT
 from pclite import trace as tracing
 
 # The firmware images of "make firmware" (build/firmware), by name.
 FIRMWARE = {'qboot': 'qboot.rom', 'seabios': 'bios-256k.bin',
             'seabios-microvm': 'bios-microvm.bin'}
+
+
+def escape(value):
+    """value for QEMU's KEY=VALUE,... option syntax (a comma doubled)."""
+    return str(value).replace(',', ',,')
 
 
 class Cmdline:
@@ -69,7 +75,7 @@ class Cmdline:
     def serial_console(self, path):
         """The guest console on the 16550 UART, written to a file."""
         self.console_path = path
-        self._args += ['-chardev', f'file,id=con,path={path}',
+        self._args += ['-chardev', f'file,id=con,path={escape(path)}',
                        '-serial', 'chardev:con']
         return self.append('console=ttyS0')
 
@@ -80,7 +86,7 @@ class Cmdline:
             self.virtio_port('con', 'stdio,signal=off')
         else:
             self.console_path = path
-            self.virtio_port('con', f'file,path={path}')
+            self.virtio_port('con', f'file,path={escape(path)}')
         return self.append('console=hvc0')
 
     def virtio_port(self, name, chardev):
@@ -110,7 +116,7 @@ class Cmdline:
         device = 'nvdimm,memdev=root' + (f',id={dev_id}' if dev_id else '') \
             + (',unarmed=on' if readonly else '')
         self._args += ['-object', f'memory-backend-file,id=root,'
-                       f'mem-path={image},size={size},{backend}',
+                       f'mem-path={escape(image)},size={size},{backend}',
                        '-device', device]
         return self.append('root=/dev/pmem0', 'rootflags=dax',
                            mount or ('ro' if readonly else 'rw'))
@@ -122,6 +128,40 @@ class Cmdline:
                        f'file.filename={image},read-only=on',
                        '-device', 'virtio-blk-pci,drive=root']
         return self.append('root=/dev/vda', 'ro')
+
+    def ram_file(self, path, size_mib, clone=False):
+        """Guest RAM in a file: shared (a template's RAM, written through
+        to the file) or, for a clone, the file opened read-only and mapped
+        copy-on-write (readonly=on, rom=off)."""
+        mode = 'share=off,readonly=on,rom=off' if clone else 'share=on'
+        self.machine += ',memory-backend=ram'
+        self._args += ['-object', f'memory-backend-file,id=ram,'
+                       f'mem-path={escape(path)},size={size_mib}M,{mode}']
+        return self
+
+    def channel(self, fd):
+        """The command channel (pclite.channel) on the connected socket
+        fd, which the caller passes to QEMU."""
+        if not self._virtio_serial:
+            self._args += ['-device', 'virtio-serial-pci']
+            self._virtio_serial = True
+        self._args += ['-chardev', f'socket,id=channel,fd={fd}',
+                       '-device', f'virtserialport,chardev=channel,'
+                       f'name={CHANNEL_PORT}']
+        return self.append('pclite.channel')
+
+    def rng(self):
+        """A virtio RNG: the guest's random number generator is seeded
+        within its boot, from the host's."""
+        self._args += ['-device', 'virtio-rng-pci']
+        return self
+
+    def incoming(self, state):
+        """Start from the state saved in the file state, guest RAM that
+        a shared memory backend holds not included (x-ignore-shared)."""
+        self._args += ['-global', 'migration.x-ignore-shared=true',
+                       '-incoming', f'file:{state}']
+        return self
 
     def trace(self, path, events=None):
         """QEMU's trace log, host-clock stamped, into path.  events

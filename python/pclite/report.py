@@ -2,15 +2,14 @@
 """The guest's report: the lines its init prints on the console.
 
 Their format is described once, in the header comment of guest/init.c:
-a "PCLITE-REPORT key=value ..." line once the guest is up, and
-"PCLITE-EXIT status=N" after a command (pclite.cmd=).
+a "PCLITE-REPORT key=value ..." line once the guest is up.  (A command's
+output and exit status travel on the command channel, pclite.channel.)
 """
 
 import re
 
 REPORT = 'PCLITE-REPORT'
 _REPORT_RE = re.compile(REPORT + r' (.*)')
-_EXIT_RE = re.compile(r'PCLITE-EXIT status=(\d+)')
 # The kernel log lines init counts as log_errors.
 _BAD_LOG_RE = re.compile(r'ACPI Error|ACPI BIOS Error|\[Firmware Bug\]')
 
@@ -33,12 +32,6 @@ def parse(console):
 def count(console):
     """How many times the guest has reported (it reports at every boot)."""
     return console.count(REPORT)
-
-
-def exit_status(console):
-    """The status of the guest's command, or None if it did not say."""
-    m = _EXIT_RE.search(console)
-    return int(m.group(1)) if m else None
 
 
 def bad_log_lines(console):

@@ -47,10 +47,18 @@ PHASES = (
     ('command', 'command', "ready to the command's end (pc-lite-run)"),
     ('shutdown', 'shutdown',
      "ready (or the command's end) to QEMU's exit"),
+    # A clone of a template (pc-lite-run --clone), from clone_phases():
+    ('restore', 'restore', "exec to vm_state_notify running 1: QEMU set "
+     "up and the template's device state loaded"),
+    ('first_output', 'output',
+     "exec to the command's first output byte at the runner"),
+    ('exit', 'exit', "exec to QEMU's exit"),
 )
 LABELS = {key: label for key, label, _ in PHASES}
 # The phases every boot has (command only when a command ran).
-BOOT_PHASES = tuple(key for key, _, _ in PHASES if key != 'command')
+BOOT_PHASES = ('vmm_init', 'firmware', 'kernel', 'userspace', 'total',
+               'shutdown')
+CLONE_PHASES = ('restore', 'first_output', 'exit')
 
 _TRACE_RE = re.compile(
     r'^\d+@(?P<sec>\d+)\.(?P<usec>\d+):(?:'
@@ -111,6 +119,21 @@ def phases(stamps, t_exec, t_exit, firmware=False):
         last = stamps['done']
     out['shutdown'] = ms(last, t_exit) if t_exit is not None else None
     return out
+
+
+def clone_phases(stamps, t_exec, t_first_output, t_exit):
+    """A clone's phases in ms: restore (exec to vCPUs running: QEMU
+    set up and the template's state loaded), first_output (exec to the
+    command's first output byte received, None without output) and
+    exit (exec to QEMU's exit); None without the start stamp."""
+    if 'start' not in stamps:
+        return None
+
+    def ms(b):
+        return round((b - t_exec) * 1000, 3) if b is not None else None
+
+    return {'restore': ms(stamps['start']),
+            'first_output': ms(t_first_output), 'exit': ms(t_exit)}
 
 
 def format_phases(values):

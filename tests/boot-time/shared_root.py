@@ -26,11 +26,11 @@ import sys
 import tempfile
 import time
 
+from pclite import channel
 from pclite import launch
 from pclite import paths
 from pclite import procfs
 from pclite import qemucmd
-from pclite import report
 
 WORKLOAD = ('cat /bin/busybox /sbin/init > /dev/null; ls -R / > /dev/null; '
             'sh -c true; awk "BEGIN{}"')
@@ -39,23 +39,29 @@ ROLLUP_KEYS = ('Rss', 'Pss', 'Pss_Anon', 'Pss_File', 'Pss_Shmem',
 
 
 def launch_vm(image, readonly, tmp, index, accel):
-    """One VM running WORKLOAD from image, then idle: a launch.Machine."""
+    """One VM to run WORKLOAD from image and then stay idle: a
+    launch.Machine and our end of its command channel."""
+    ours, theirs = channel.socketpair()
     cmd = qemucmd.Cmdline(accel=accel, mem='128M,slots=1,maxmem=1G',
                           no_reboot=True)
     cmd.kernel('vmlinux').serial_console(
         os.path.join(tmp, f'console-{index}.log'))
     cmd.nvdimm_root(image, os.path.getsize(image), readonly=readonly)
-    cmd.append('quiet', 'pclite.action=idle',
-               f'pclite.cmd={WORKLOAD.encode().hex()}')
+    cmd.channel(theirs.fileno()).append('quiet', 'pclite.action=idle')
     vm = launch.Machine(cmd, tmp)
     vm.launch()
-    return vm
+    theirs.close()
+    return vm, ours
 
 
-def all_ran(machines):
-    """Has every guest reported the workload's success?"""
-    return all(report.exit_status(launch.read_text(
-        vm.cmdline.console_path)) == 0 for vm in machines)
+def run_workload(machines, timeout):
+    """Run WORKLOAD in every guest (they boot in parallel)."""
+    deadline = time.monotonic() + timeout
+    for vm, sock in machines:
+        status, _, err = channel.run_command(
+            sock, ['/bin/sh', '-c', WORKLOAD], deadline, vm.is_running)
+        if status != 0:
+            raise RuntimeError(f'the workload failed ({status}): {err}')
 
 
 def measure(layout, vms, accel, timeout):
@@ -73,15 +79,14 @@ def measure(layout, vms, accel, timeout):
         for i, image in enumerate(images):
             machines.append(launch_vm(image, layout == 'shared', tmp, i,
                                       accel))
-        if not launch.poll(lambda: all_ran(machines), timeout,
-                           lambda: all(vm.is_running() for vm in machines)):
-            raise RuntimeError(f'{layout}: not every guest ran the workload')
+        run_workload(machines, timeout)
         time.sleep(0.5)             # let the guests settle into idle
         per_vm = [{key: value for key, value in
                    procfs.smaps_rollup(vm.get_pid()).items()
-                   if key in ROLLUP_KEYS} for vm in machines]
+                   if key in ROLLUP_KEYS} for vm, _ in machines]
     finally:
-        for vm in machines:
+        for vm, sock in machines:
+            sock.close()
             vm.shutdown(hard=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return per_vm

@@ -7,8 +7,8 @@ import struct
 import tempfile
 import unittest
 
-from pclite import launch
 from pclite import paths
+from pclite import process
 from pclite import qemucmd
 
 
@@ -73,7 +73,7 @@ class BadInputTest(unittest.TestCase):
         cmd = qemucmd.Cmdline('pc-lite', 'tcg', mem='128M')
         if kernel is not None:
             cmd.kernel(kernel)
-        code, err = launch.run(cmd.add(*args).argv())
+        code, err = process.run(cmd.add(*args).argv())
         self.assertNotEqual(code, 0, 'QEMU accepted bad input')
         self.assertGreater(code, 0, f'QEMU crashed (signal {-code}): {err}')
         self.assertRegex(err, pattern)
@@ -160,8 +160,8 @@ class BadInputTest(unittest.TestCase):
                           kernel=kernel)
 
     def test_legacy_devices_refused(self):
-        code, err = launch.run(qemucmd.Cmdline('pc-lite,pit=on')
-                               .kernel('vmlinux').argv())
+        code, err = process.run(qemucmd.Cmdline('pc-lite,pit=on')
+                                .kernel('vmlinux').argv())
         self.assertEqual(code, 1)
         self.assertEqual(err, 'qemu-system-x86_64: pc-lite has no legacy PIT '
                          'or PIC: remove pit=on/pic=on\n')

@@ -4,6 +4,7 @@
 import concurrent.futures
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -12,6 +13,7 @@ import unittest
 from pclite import image as rootimage
 from pclite import launch
 from pclite import paths
+from pclite import process
 from pclite import qemucmd
 
 
@@ -83,9 +85,12 @@ class NvdimmRootTest(unittest.TestCase):
     def test_more_nvdimms_than_slots(self):
         cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
                               mem='128M,slots=1,maxmem=1G').kernel('vmlinux')
-        code, err = launch.run(cmd.add(
-            '-object', 'memory-backend-ram,id=a,size=64M',
-            '-object', 'memory-backend-ram,id=b,size=64M',
+        second = shutil.copy(self.image, os.path.join(self.tmp, 'b.img'))
+        code, err = process.run(cmd.add(
+            '-object', f'memory-backend-file,id=a,mem-path={self.image},'
+            'size=64M,share=off',
+            '-object', f'memory-backend-file,id=b,mem-path={second},'
+            'size=64M,share=off',
             '-device', 'nvdimm,memdev=a', '-device', 'nvdimm,memdev=b').argv())
         self.assertEqual(code, 1, err)
         self.assertRegex(err, r'-device nvdimm,memdev=b: no free slots '
@@ -120,15 +125,15 @@ class NvdimmBadInputTest(unittest.TestCase):
             tempfile.TemporaryDirectory(prefix='pc-lite-nvbad-'))
         self.image = shutil.copy(paths.guest_file('rootfs.img'), self.tmp)
 
-    def expect_error(self, backend, pattern):
+    def expect_error(self, backend, pattern, lines=1):
         cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
                               mem='128M,slots=2,maxmem=1G').kernel('vmlinux')
-        code, err = launch.run(cmd.add(
+        code, err = process.run(cmd.add(
             '-object', f'memory-backend-file,id=root,{backend}',
             '-device', 'nvdimm,memdev=root,id=nv0').argv())
         self.assertEqual(code, 1, f'QEMU accepted bad input: {err}')
-        self.assertRegex(err, pattern)
-        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertRegex(err.strip().splitlines()[-1], pattern)
+        self.assertEqual(len(err.strip().splitlines()), lines, err)
 
     def test_missing_image(self):
         # 63M: the missing image is reported (and QEMU's empty file
@@ -156,6 +161,39 @@ class NvdimmBadInputTest(unittest.TestCase):
         self.expect_error(f'mem-path={self.image},size=63M,share=off',
                           r"NVDIMM 'nv0': size 0x3f00000 is not a multiple "
                           r"of 2 MiB")
+
+    def test_image_larger_than_size(self):
+        # A short disk: the guest would see part of the image.
+        self.expect_error(f'mem-path={self.image},size=62M,share=off',
+                          r"NVDIMM 'nv0': image '.*rootfs.img' is 67108864 "
+                          r"bytes, not the 65011712 of size=$")
+
+    def test_directory_is_refused(self):
+        # memory-backend-file would make an empty temporary file in it.
+        self.expect_error(f'mem-path={self.tmp},size=64M,share=off',
+                          rf"NVDIMM 'nv0': '{re.escape(self.tmp)}' is not "
+                          rf"an image file$")
+        self.assertEqual(os.listdir(self.tmp), ['rootfs.img'])
+
+    def test_character_device_is_refused(self):
+        # Upstream's memory-backend-file warns "ftruncate: Invalid
+        # argument" first; pc-lite's error is the last line.
+        self.expect_error('mem-path=/dev/zero,size=64M,share=off',
+                          r"NVDIMM 'nv0': '/dev/zero' is not an image file$",
+                          lines=2)
+
+    def test_ram_and_memfd_backends_are_refused(self):
+        for backend in ('memory-backend-ram', 'memory-backend-memfd'):
+            cmd = qemucmd.Cmdline('pc-lite,nvdimm=on',
+                                  mem='128M,slots=2,maxmem=1G')
+            code, err = process.run(cmd.kernel('vmlinux').add(
+                '-object', f'{backend},id=root,size=64M',
+                '-device', 'nvdimm,memdev=root,id=nv0').argv())
+            self.assertEqual(code, 1, err)
+            self.assertEqual(err, "qemu-system-x86_64: -device nvdimm,"
+                             "memdev=root,id=nv0: NVDIMM 'nv0': backend "
+                             "'root' is not a memory-backend-file: an NVDIMM "
+                             "needs an image file\n")
 
     def test_empty_file_that_existed_is_accepted(self):
         """A file the user made (even all holes) is not "missing"."""

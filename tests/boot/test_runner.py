@@ -48,7 +48,7 @@ class RunnerTest(unittest.TestCase):
     def test_command_not_found(self):
         p = run('--rootfs', self.image, '--', 'no-such-command')
         self.assertEqual(p.returncode, 127, p.stderr)
-        self.assertEqual(p.stderr, 'sh: no-such-command: not found\n')
+        self.assertEqual(p.stderr, '/bin/sh: no-such-command: not found\n')
 
     def test_writes_are_private_by_default(self):
         before = pclite_digest(self.image)

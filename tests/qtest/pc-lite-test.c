@@ -211,8 +211,8 @@ static void test_serial(void)
 static void test_no_legacy(void)
 {
     static const char *const legacy[] = {
-        "isa-serial", "mc146818rtc", "isa-pit", "kvm-pit", "isa-i8259",
-        "hpet", "i8042", "fw_cfg", "VGA", "isa-bus", "port92",
+        "isa-serial", "isa-pit", "kvm-pit", "isa-i8259",
+        "hpet", "i8042", "fw_cfg", "VGA", "port92",
         "kvmvapic",     /* needs an option ROM, which nothing runs */
     };
     QTestState *qts = qtest_init("-M pc-lite");
@@ -227,6 +227,61 @@ static void test_no_legacy(void)
     /* Nothing answers at the UART's port without -serial. */
     qtest_outb(qts, 0x3ff, 0x5a);
     g_assert_cmpint(qtest_inb(qts, 0x3ff), !=, 0x5a);
+    qtest_quit(qts);
+}
+
+/* The CMOS RTC answers at 0x70/0x71 unless rtc=off. */
+static void test_rtc(void)
+{
+    QTestState *qts = qtest_init("-M pc-lite");
+    g_autofree char *qtree = qtest_hmp(qts, "info qtree");
+
+    g_assert_nonnull(strstr(qtree, "mc146818rtc"));
+    qtest_outb(qts, 0x70, 0x0b);            /* register B: 24h, BCD */
+    g_assert_cmpint(qtest_inb(qts, 0x71), ==, 0x02);
+    qtest_outb(qts, 0x70, 0x09);            /* year, BCD */
+    g_assert_cmpint(qtest_inb(qts, 0x71) >> 4, <=, 9);
+    qtest_quit(qts);
+
+    qts = qtest_init("-M pc-lite,rtc=off");
+    g_free(qtree);
+    qtree = qtest_hmp(qts, "info qtree");
+    g_assert_null(strstr(qtree, "mc146818rtc"));
+    qtest_outb(qts, 0x70, 0x0b);
+    g_assert_cmpint(qtest_inb(qts, 0x71), ==, 0xff);
+    qtest_quit(qts);
+}
+
+/*
+ * The VM generation ID at its fixed address, as the DSDT's VGEN.ADDR
+ * says: the GUID in the spec's (little-endian) layout, random by default.
+ */
+static void test_vmgenid(void)
+{
+    static const uint8_t expected[16] = {
+        0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66,
+        0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+    };
+    uint8_t a[16], b[16], zero[16] = { 0 };
+    QTestState *qts;
+
+    qts = qtest_init("-M pc-lite,vmgenid=00112233-4455-6677-8899-"
+                     "aabbccddeeff");
+    qtest_memread(qts, 0x9fc00, a, sizeof(a));
+    g_assert_cmpmem(a, sizeof(a), expected, sizeof(expected));
+    qtest_quit(qts);
+
+    qts = qtest_init("-M pc-lite");
+    qtest_memread(qts, 0x9fc00, a, sizeof(a));
+    qtest_quit(qts);
+    qts = qtest_init("-M pc-lite");
+    qtest_memread(qts, 0x9fc00, b, sizeof(b));
+    qtest_quit(qts);
+    g_assert_true(memcmp(a, zero, sizeof(a)) && memcmp(a, b, sizeof(a)));
+
+    qts = qtest_init("-M pc-lite,vmgenid=off");
+    qtest_memread(qts, 0x9fc00, a, sizeof(a));
+    g_assert_cmpmem(a, sizeof(a), zero, sizeof(zero));
     qtest_quit(qts);
 }
 
@@ -605,6 +660,8 @@ int main(int argc, char **argv)
     qtest_add_func("pc-lite/acpi/x2apic", test_x2apic);
     qtest_add_func("pc-lite/serial", test_serial);
     qtest_add_func("pc-lite/no-legacy", test_no_legacy);
+    qtest_add_func("pc-lite/rtc", test_rtc);
+    qtest_add_func("pc-lite/vmgenid", test_vmgenid);
     qtest_add_func("pc-lite/pm-timer", test_pm_timer);
     qtest_add_func("pc-lite/nfit", test_nfit);
     qtest_add_func("pc-lite/boot-data/64-bit", test_boot_data_64);

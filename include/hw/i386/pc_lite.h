@@ -13,7 +13,8 @@
  *     0x00007000               boot_params ("zero page")
  *     0x00009000 - 0x0000efff  identity page tables (PML4, PDPT, 4 PDs)
  *     0x00020000 - 0x00020fff  kernel command line
- *   0x0009fc00 - 0x0009ffff  reserved
+ *   0x0009fc00 - 0x0009ffff  reserved:
+ *     0x0009fc00               VM generation ID (16 bytes, ACPI VGEN device)
  *   0x000e0000 - 0x000fffff  reserved: ACPI tables written by QEMU
  *   0x00100000 - lowmem      RAM: kernel at its own address, initrd at the top
  *   0xc0000000 - 0xdfffffff  PCIe MMIO window (32-bit BARs)
@@ -26,12 +27,15 @@
  *
  * lowmem is the RAM size, at most 3 GiB; the rest is mapped at 4 GiB.
  *
- * I/O ports: 0x3f8-0x3ff 16550 UART (only with -serial or serial=on),
+ * I/O ports: 0x70-0x71   CMOS RTC (rtc=on, the default: the guest's wall
+ *                  clock at boot when it has no kvmclock),
+ *            0x3f8-0x3ff 16550 UART (only with -serial or serial=on),
  *            0x600-0x60b ACPI PM timer block (timer at 0x608),
  *            0x510 boot-phase marker: 16-bit writes traced with the host
  *                  clock (trace event pc_lite_marker).
  *
- * IOAPIC GSIs: 4 UART, 9 GED (power button, ACPI events),
+ * IOAPIC GSIs: 4 UART, 8 RTC, 9 GED (power button, ACPI events),
+ *              10 VM generation ID changed (a GED of its own, ACPI0013),
  *              16-19 PCIe INTA-INTD.  MSI/MSI-X go straight to the LAPICs.
  */
 
@@ -43,7 +47,9 @@
 #include "hw/acpi/acpi.h"
 #include "qemu/notify.h"
 #include "qemu/units.h"
+#include "qemu/uuid.h"
 #include "qom/object.h"
+#include "system/runstate.h"
 
 #define PC_LITE_GDT_ADDR          0x500
 #define PC_LITE_START_INFO_ADDR   0x6000
@@ -55,6 +61,7 @@
 #define PC_LITE_ACPI_ADDR         0xe0000
 #define PC_LITE_ACPI_SIZE         0x20000
 #define PC_LITE_HIGH_RAM_START    0x100000
+#define PC_LITE_VMGENID_ADDR      0x9fc00
 
 #define PC_LITE_LOWMEM_MAX        0xc0000000ULL
 #define PC_LITE_PCIE_MMIO_BASE    0xc0000000ULL
@@ -64,6 +71,7 @@
 #define PC_LITE_GED_BASE          0xfea00000ULL
 #define PC_LITE_GED_REGS_BASE     (PC_LITE_GED_BASE + 0x200)
 
+#define PC_LITE_RTC_IOPORT        0x70
 #define PC_LITE_UART_IOPORT       0x3f8
 #define PC_LITE_PM_IOPORT         0x600
 #define PC_LITE_PM_TMR_IOPORT     (PC_LITE_PM_IOPORT + 8)
@@ -71,10 +79,14 @@
 #define PC_LITE_NVDIMM_ALIGN      (2 * MiB)
 
 #define PC_LITE_UART_GSI          4
+#define PC_LITE_RTC_GSI           8
 #define PC_LITE_GED_GSI           9
+#define PC_LITE_VMGENID_GSI       10
 #define PC_LITE_PCIE_GSI_BASE     16
 
 #define PC_LITE_MACHINE_SERIAL    "serial"
+#define PC_LITE_MACHINE_RTC       "rtc"
+#define PC_LITE_MACHINE_VMGENID   "vmgenid"
 
 typedef struct PcLiteBoot PcLiteBoot;
 
@@ -83,6 +95,8 @@ struct PcLiteMachineState {
 
     /* Properties */
     OnOffAuto serial;
+    OnOffAuto rtc;
+    char *vmgenid;              /* "auto", "off" or a UUID */
 
     /* State */
     struct GPEXConfig gpex;
@@ -92,6 +106,10 @@ struct PcLiteMachineState {
     Notifier powerdown_req;
     PcLiteBoot *boot;
     hwaddr rsdp_addr;
+    bool vmgenid_enabled;
+    QemuUUID generation;        /* the guest's VM generation ID */
+    bool restored;              /* state came from -incoming, not a boot */
+    VMChangeStateEntry *vm_change;
 };
 
 #define TYPE_PC_LITE_MACHINE MACHINE_TYPE_NAME("pc-lite")

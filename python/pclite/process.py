@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""QEMU as a plain child process, and waiting for things.
+
+* popen(): QEMU as a child that dies with this process (PR_SET_PDEATHSIG).
+* run(): QEMU as a plain command (bad-input checks): status and stderr.
+* read_text(), poll(): a file that may not be there yet, a condition.
+
+Light on purpose (no python/qemu import): pc-lite-run starts here.
+"""
+
+import ctypes
+import signal
+import subprocess
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child: SIGKILL it when its parent dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG,
+                                            signal.SIGKILL)
+
+
+def popen(argv, **kwargs):
+    """subprocess.Popen(argv) for a QEMU that must not outlive us."""
+    return subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
+
+
+def run(argv, timeout=30):
+    """Run QEMU to its exit: (exit status, stderr)."""
+    p = subprocess.run(argv, capture_output=True, text=True,
+                       timeout=timeout, check=False,
+                       preexec_fn=_die_with_parent)
+    return p.returncode, p.stderr
+
+
+def read_text(path):
+    """A file's text, or '' when it is not there (yet)."""
+    try:
+        with open(path, encoding='utf-8', errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def poll(predicate, timeout, alive=lambda: True, interval=0.01):
+    """Wait until predicate() is true: True, or False after timeout s or
+    once alive() is false (then predicate() has the last word)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if not alive():
+            return predicate()
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
