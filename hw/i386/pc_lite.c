@@ -510,32 +510,20 @@ static void pc_lite_device_unplug_request_cb(HotplugHandler *hotplug_dev,
     error_setg(errp, "pc-lite does not support hot-unplug");
 }
 
-static void pc_lite_get_serial(Object *obj, Visitor *v, const char *name,
-                               void *opaque, Error **errp)
+/* The OnOffAuto properties; opaque is the field's offset in the state. */
+static void pc_lite_get_on_off_auto(Object *obj, Visitor *v, const char *name,
+                                    void *opaque, Error **errp)
 {
-    OnOffAuto serial = PC_LITE_MACHINE(obj)->serial;
+    OnOffAuto value = *(OnOffAuto *)((char *)obj + (uintptr_t)opaque);
 
-    visit_type_OnOffAuto(v, name, &serial, errp);
+    visit_type_OnOffAuto(v, name, &value, errp);
 }
 
-static void pc_lite_set_serial(Object *obj, Visitor *v, const char *name,
-                               void *opaque, Error **errp)
+static void pc_lite_set_on_off_auto(Object *obj, Visitor *v, const char *name,
+                                    void *opaque, Error **errp)
 {
-    visit_type_OnOffAuto(v, name, &PC_LITE_MACHINE(obj)->serial, errp);
-}
-
-static void pc_lite_get_rtc(Object *obj, Visitor *v, const char *name,
-                            void *opaque, Error **errp)
-{
-    OnOffAuto rtc = PC_LITE_MACHINE(obj)->rtc;
-
-    visit_type_OnOffAuto(v, name, &rtc, errp);
-}
-
-static void pc_lite_set_rtc(Object *obj, Visitor *v, const char *name,
-                            void *opaque, Error **errp)
-{
-    visit_type_OnOffAuto(v, name, &PC_LITE_MACHINE(obj)->rtc, errp);
+    visit_type_OnOffAuto(v, name,
+                         (OnOffAuto *)((char *)obj + (uintptr_t)opaque), errp);
 }
 
 static char *pc_lite_get_vmgenid(Object *obj, Error **errp)
@@ -609,12 +597,14 @@ static void pc_lite_class_init(ObjectClass *oc, void *data)
     hc->unplug_request = pc_lite_device_unplug_request_cb;
 
     object_class_property_add(oc, PC_LITE_MACHINE_SERIAL, "OnOffAuto",
-                              pc_lite_get_serial, pc_lite_set_serial,
-                              NULL, NULL);
+                              pc_lite_get_on_off_auto, pc_lite_set_on_off_auto,
+                              NULL, (void *)offsetof(PcLiteMachineState,
+                                                     serial));
     object_class_property_set_description(oc, PC_LITE_MACHINE_SERIAL,
         "16550 UART at 0x3f8/IRQ 4 (auto: only when -serial is given)");
     object_class_property_add(oc, PC_LITE_MACHINE_RTC, "OnOffAuto",
-                              pc_lite_get_rtc, pc_lite_set_rtc, NULL, NULL);
+                              pc_lite_get_on_off_auto, pc_lite_set_on_off_auto,
+                              NULL, (void *)offsetof(PcLiteMachineState, rtc));
     object_class_property_set_description(oc, PC_LITE_MACHINE_RTC,
         "CMOS RTC at 0x70/IRQ 8, the guest's wall clock at boot (auto: on)");
     object_class_property_add_str(oc, PC_LITE_MACHINE_VMGENID,
