@@ -280,3 +280,24 @@ def validate(data, base):
         except OSError as e:
             problems.append(str(e))
     return problems
+
+
+def save(out, name, data, md, chart_fn):
+    """Write a benchmark's results into the folder out: NAME.json (data),
+    NAME.md (md, also printed) and NAME.png (chart_fn(data, path))."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f'{name}.json'), 'w', encoding='utf-8') as f:
+        json.dump(data, f, indent=1)
+    with open(os.path.join(out, f'{name}.md'), 'w', encoding='utf-8') as f:
+        f.write(md)
+    chart_fn(data, os.path.join(out, f'{name}.png'))
+    print(md)
+
+
+def save_figure(fig, path, **kwargs):
+    """Lay out a matplotlib figure, write it to path and close it."""
+    # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, **kwargs)
+    plt.close(fig)

@@ -34,6 +34,8 @@ from pclite import launch
 from pclite import paths
 from pclite import procfs
 
+import bench_report
+
 RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
 IDLE = 'echo started; exec sleep 3600'
 
@@ -198,9 +200,7 @@ def chart(res, path):
     ax2.legend(fontsize=7)
     fig.suptitle(f'pc-lite clones of a template vs cold boots '
                  f'({res["accel"]})', fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    bench_report.save_figure(fig, path)
 
 
 def main():
@@ -251,16 +251,7 @@ def main():
                           'on this host' if accel != 'kvm' else
                           f'{time_summary["clone"]["restore"]} ms'}
     res['targets'] = targets(res)
-    os.makedirs(opts.out, exist_ok=True)
-    with open(os.path.join(opts.out, 'clones.json'), 'w',
-              encoding='utf-8') as f:
-        json.dump(res, f, indent=1)
-    md = markdown(res)
-    with open(os.path.join(opts.out, 'clones.md'), 'w',
-              encoding='utf-8') as f:
-        f.write(md)
-    chart(res, os.path.join(opts.out, 'clones.png'))
-    print(md)
+    bench_report.save(opts.out, 'clones', res, markdown(res), chart)
     return 1 if failures else 0
 
 

@@ -18,7 +18,6 @@ each bring their own.  Writes build/bench/shared-root.json, .md and .png
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -31,6 +30,8 @@ from pclite import launch
 from pclite import paths
 from pclite import procfs
 from pclite import qemucmd
+
+import bench_report
 
 WORKLOAD = ('cat /bin/busybox /sbin/init > /dev/null; ls -R / > /dev/null; '
             'sh -c true; awk "BEGIN{}"')
@@ -130,9 +131,7 @@ def chart(result, path):
     ax.set_title(f'NVDIMM root: one read-only image vs private copies '
                  f'({result["accel"]})', fontsize=9)
     ax.legend(fontsize=7, loc='lower right')
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    bench_report.save_figure(fig, path)
 
 
 def main():
@@ -152,20 +151,12 @@ def main():
     shared = result['layouts']['shared']['summary']['Pss']['sum']
     private = result['layouts']['private']['summary']['Pss']['sum']
     result['private_over_shared_pss'] = round(private / shared, 3)
-    os.makedirs(opts.out, exist_ok=True)
-    with open(os.path.join(opts.out, 'shared-root.json'), 'w',
-              encoding='utf-8') as f:
-        json.dump(result, f, indent=1)
     md = (f'{opts.vms} pc-lite VMs from one read-only NVDIMM root image '
           f'(shared) vs one private copy each, accelerator {accel}:\n\n'
           f'{table(result)}\n\nPSS of all VMs, private / shared: '
           f'{result["private_over_shared_pss"]}; saved by sharing: '
           f'{private - shared} KiB\n')
-    with open(os.path.join(opts.out, 'shared-root.md'), 'w',
-              encoding='utf-8') as f:
-        f.write(md)
-    chart(result, os.path.join(opts.out, 'shared-root.png'))
-    print(md)
+    bench_report.save(opts.out, 'shared-root', result, md, chart)
     return 0
 
 
