@@ -162,6 +162,24 @@ static void build_nfit(GArray *table_data, BIOSLinker *linker, GSList *dimms,
     acpi_table_end(linker, &table);
 }
 
+/* A device at fixed I/O ports with an ISA IRQ; uid < 0: no _UID. */
+static void build_io_device(Aml *scope, const char *name, const char *eisaid,
+                            int uid, uint16_t port, uint8_t align,
+                            uint8_t len, uint32_t irq)
+{
+    Aml *dev = aml_device("%s", name);
+    Aml *crs = aml_resource_template();
+
+    aml_append(dev, aml_name_decl("_HID", aml_eisaid(eisaid)));
+    if (uid >= 0) {
+        aml_append(dev, aml_name_decl("_UID", aml_int(uid)));
+    }
+    aml_append(crs, aml_io(AML_DECODE16, port, port, align, len));
+    aml_append(crs, aml_irq_no_flags(irq));
+    aml_append(dev, aml_name_decl("_CRS", crs));
+    aml_append(scope, dev);
+}
+
 /*
  * The VM generation ID device (as QEMU's vmgenid: _CID "VM_Gen_Counter",
  * ADDR = the GUID's address) and a generic event device of its own whose
@@ -201,7 +219,7 @@ static void build_dsdt(GArray *table_data, BIOSLinker *linker,
     X86MachineState *x86ms = X86_MACHINE(pms);
     AcpiTable table = { .sig = "DSDT", .rev = 2, .oem_id = x86ms->oem_id,
                         .oem_table_id = x86ms->oem_table_id };
-    Aml *dsdt, *sb, *dev, *crs, *pkg, *scope;
+    Aml *dsdt, *sb, *dev, *pkg, *scope;
     GSList *l;
 
     acpi_table_begin(&table, table_data);
@@ -214,26 +232,12 @@ static void build_dsdt(GArray *table_data, BIOSLinker *linker,
     acpi_dsdt_add_gpex(sb, &pms->gpex);
 
     if (pms->serial == ON_OFF_AUTO_ON) {
-        dev = aml_device("COM0");
-        aml_append(dev, aml_name_decl("_HID", aml_eisaid("PNP0501")));
-        aml_append(dev, aml_name_decl("_UID", aml_int(0)));
-        crs = aml_resource_template();
-        aml_append(crs, aml_io(AML_DECODE16, PC_LITE_UART_IOPORT,
-                               PC_LITE_UART_IOPORT, 0x00, 0x08));
-        aml_append(crs, aml_irq_no_flags(PC_LITE_UART_GSI));
-        aml_append(dev, aml_name_decl("_CRS", crs));
-        aml_append(sb, dev);
+        build_io_device(sb, "COM0", "PNP0501", 0, PC_LITE_UART_IOPORT, 0x00,
+                        0x08, PC_LITE_UART_GSI);
     }
-
     if (pms->rtc == ON_OFF_AUTO_ON) {
-        dev = aml_device("RTC");
-        aml_append(dev, aml_name_decl("_HID", aml_eisaid("PNP0B00")));
-        crs = aml_resource_template();
-        aml_append(crs, aml_io(AML_DECODE16, PC_LITE_RTC_IOPORT,
-                               PC_LITE_RTC_IOPORT, 0x01, 0x02));
-        aml_append(crs, aml_irq_no_flags(PC_LITE_RTC_GSI));
-        aml_append(dev, aml_name_decl("_CRS", crs));
-        aml_append(sb, dev);
+        build_io_device(sb, "RTC", "PNP0B00", -1, PC_LITE_RTC_IOPORT, 0x01,
+                        0x02, PC_LITE_RTC_GSI);
     }
 
     if (pms->vmgenid_enabled) {
