@@ -59,6 +59,7 @@ enum {
 #define BP_E820_ENTRIES         0x1e8
 #define BP_HDR                  0x1f1
 #define BP_SETUP_SECTS          0x1f1
+#define BP_SYSSIZE              0x1f4
 #define BP_BOOT_FLAG            0x1fe
 #define BP_JUMP                 0x200
 #define BP_HEADER               0x202
@@ -76,6 +77,9 @@ enum {
 #define BP_INIT_SIZE            0x260
 #define BP_E820_TABLE           0x2d0
 #define BP_E820_MAX             128
+
+/* A vmlinux is linked at kernel addresses (its "virtual" ones). */
+#define LINUX_KERNEL_HALF       0xffff800000000000ULL
 
 #define HDRS_MAGIC              0x53726448 /* "HdrS" */
 #define BOOT_FLAG_MAGIC         0xaa55
@@ -181,8 +185,13 @@ static bool check_kernel_range(PcLiteBoot *b, const char *what,
     return true;
 }
 
-static bool parse_pvh_note(PcLiteBoot *b, uint64_t off, uint64_t len,
-                           uint64_t *entry)
+/*
+ * The notes of a PT_NOTE segment: the PVH entry (Xen's PHYS32_ENTRY note)
+ * when there is one, and whether Linux's own notes ("Linux") are there.
+ * Returns true when the PVH entry was found.
+ */
+static bool parse_notes(PcLiteBoot *b, uint64_t off, uint64_t len,
+                        uint64_t *entry, bool *linux_note)
 {
     g_autofree uint8_t *buf = g_malloc(len);
     uint64_t pos = 0;
@@ -201,9 +210,13 @@ static bool parse_pvh_note(PcLiteBoot *b, uint64_t off, uint64_t len,
         if (next > len) {
             break;
         }
+        if (namesz == 6 && !memcmp(buf + name, "Linux", 6)) {
+            *linux_note = true;
+        }
         if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
             !memcmp(buf + name, "Xen", 4) && (descsz == 4 || descsz == 8)) {
-            *entry = descsz == 4 ? ldl_le_p(buf + desc) : ldq_le_p(buf + desc);
+            *entry = descsz == 4 ? (uint32_t)ldl_le_p(buf + desc)
+                                 : ldq_le_p(buf + desc);
             return true;
         }
         pos = next;
@@ -217,7 +230,8 @@ static bool parse_elf(PcLiteBoot *b, const char *path, uint64_t size,
     Elf64_Ehdr eh;
     g_autofree Elf64_Phdr *ph = NULL;
     uint64_t pvh_entry = 0;
-    bool pvh = false, entry_ok = false;
+    bool pvh = false, entry_ok = false, linux_note = false;
+    bool kernel_entry = false;
     int i;
 
     if (size < sizeof(eh) || !read_exact(b->kernel_fd, &eh, sizeof(eh), 0)) {
@@ -272,10 +286,13 @@ static bool parse_elf(PcLiteBoot *b, const char *path, uint64_t size,
             return false;
         }
         if (type == PT_NOTE && filesz && filesz <= 64 * KiB && !pvh) {
-            pvh = parse_pvh_note(b, off, filesz, &pvh_entry);
+            pvh = parse_notes(b, off, filesz, &pvh_entry, &linux_note);
         }
         if (type != PT_LOAD || memsz == 0) {
             continue;
+        }
+        if (eh.e_entry >= paddr && eh.e_entry - paddr < filesz) {
+            kernel_entry = le64_to_cpu(ph[i].p_vaddr) >= LINUX_KERNEL_HALF;
         }
         if (filesz > memsz) {
             error_setg(errp, "kernel '%s': segment %d has more file data "
@@ -306,7 +323,6 @@ static bool parse_elf(PcLiteBoot *b, const char *path, uint64_t size,
         error_setg(errp, "kernel '%s' has no loadable segment", path);
         return false;
     }
-
     b->format = pvh ? DIRECT_BOOT_PVH : DIRECT_BOOT_ELF64;
     b->entry = pvh ? pvh_entry : eh.e_entry;
     for (i = 0; i < b->nr_seg; i++) {
@@ -322,6 +338,19 @@ static bool parse_elf(PcLiteBoot *b, const char *path, uint64_t size,
                    "vmlinux with a physical entry address)");
         return false;
     }
+    /*
+     * Without the PVH note, only a Linux vmlinux may be entered through
+     * the 64-bit boot protocol: one with Linux's ELF notes, or (notes
+     * stripped) whose entry is code linked at a kernel address and loaded
+     * at a physical one.  A user-space executable would triple-fault at
+     * its entry.
+     */
+    if (!pvh && !linux_note && !kernel_entry) {
+        error_setg(errp, "kernel '%s' is not a Linux kernel: no PVH or Linux "
+                   "ELF note, and it is not linked at kernel addresses",
+                   path);
+        return false;
+    }
     return true;
 }
 
@@ -329,7 +358,7 @@ static bool parse_bzimage(PcLiteBoot *b, const char *path, uint64_t size,
                           hwaddr ram_top, Error **errp)
 {
     uint8_t *h = b->setup_hdr;
-    uint64_t setup_size, load, init_size;
+    uint64_t setup_size, load, init_size, code_size;
     uint16_t version;
 
     b->setup_hdr_len = sizeof(b->setup_hdr);
@@ -353,10 +382,31 @@ static bool parse_bzimage(PcLiteBoot *b, const char *path, uint64_t size,
     }
     setup_size = ((*HDR(BP_SETUP_SECTS) ?: 4) + 1) * 512;
     load = ldq_le_p(HDR(BP_PREF_ADDRESS));
-    init_size = ldl_le_p(HDR(BP_INIT_SIZE));
+    /* ldl_le_p() returns a signed int: take the 32 bits as they are. */
+    init_size = (uint32_t)ldl_le_p(HDR(BP_INIT_SIZE));
+    code_size = (uint64_t)(uint32_t)ldl_le_p(HDR(BP_SYSSIZE)) * 16;
     if (setup_size >= size) {
         error_setg(errp, "kernel '%s' is truncated: no protected-mode code "
                    "after the %" PRIu64 "-byte setup", path, setup_size);
+        return false;
+    }
+    /*
+     * syssize is the protected-mode code's size in 16-byte units, rounded
+     * up (arch/x86/boot/tools/build.c): it must follow the setup sectors
+     * in the file.  Up to 64 KiB more is accepted (an appended signature);
+     * more than that means setup_sects is wrong, and so is the entry.
+     */
+    if (code_size > size - setup_size + 15) {
+        error_setg(errp, "kernel '%s' is truncated or its setup_sects (%u) "
+                   "is wrong: syssize says %" PRIu64 " bytes of code after "
+                   "the setup, the file has %" PRIu64, path,
+                   *HDR(BP_SETUP_SECTS), code_size, size - setup_size);
+        return false;
+    }
+    if (size - setup_size > code_size + 64 * KiB) {
+        error_setg(errp, "kernel '%s': its setup_sects (%u) is wrong: %"
+                   PRIu64 " bytes follow the setup, syssize says %" PRIu64,
+                   path, *HDR(BP_SETUP_SECTS), size - setup_size, code_size);
         return false;
     }
     /* Setup header length: 0x202 + the byte at 0x201 (boot.rst). */
@@ -441,8 +491,8 @@ PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
         /* At the top of RAM below 4 GiB, under the kernel's own limit. */
         top = ram_top;
         if (b->format == DIRECT_BOOT_BZIMAGE) {
-            top = MIN(top, (uint64_t)ldl_le_p(b->setup_hdr +
-                                              BP_INITRD_ADDR_MAX - BP_HDR) + 1);
+            top = MIN(top, (uint64_t)(uint32_t)ldl_le_p(b->setup_hdr +
+                                        BP_INITRD_ADDR_MAX - BP_HDR) + 1);
         }
         top = QEMU_ALIGN_DOWN(top, 4 * KiB);
         if (b->initrd_size > top ||

@@ -335,12 +335,41 @@ static void pc_lite_machine_state_init(MachineState *ms)
     pc_lite_devices_init(pms);
 }
 
+/*
+ * A kernel that resets the machine right after its entry (a triple fault
+ * at the first instructions, as a user-space executable or a corrupt
+ * image does) would be reloaded and entered again forever: give up after
+ * a few such resets in a row.  A guest that runs for a while before it
+ * reboots (reboot=t, the ACPI reset register) is not counted.
+ */
+#define PC_LITE_QUICK_RESET_MS    50
+#define PC_LITE_QUICK_RESETS_MAX  3
+
+static void pc_lite_check_reset_loop(PcLiteMachineState *pms)
+{
+    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL);
+
+    if (pms->boot && pms->booted_at >= 0 &&
+        now - pms->booted_at < PC_LITE_QUICK_RESET_MS) {
+        if (++pms->quick_resets >= PC_LITE_QUICK_RESETS_MAX) {
+            error_report("pc-lite: the guest reset %d times within %d ms of "
+                         "its kernel's entry: the kernel does not start "
+                         "(a triple fault at its entry?)", pms->quick_resets,
+                         PC_LITE_QUICK_RESET_MS);
+            exit(EXIT_FAILURE);
+        }
+    } else {
+        pms->quick_resets = 0;
+    }
+}
+
 static void pc_lite_machine_reset(MachineState *ms, ResetType type)
 {
     PcLiteMachineState *pms = PC_LITE_MACHINE(ms);
     Error *err = NULL;
     CPUState *cs;
 
+    pc_lite_check_reset_loop(pms);
     qemu_devices_reset(type);
     CPU_FOREACH(cs) {
         x86_cpu_after_reset(X86_CPU(cs));
@@ -379,6 +408,7 @@ static void pc_lite_machine_reset(MachineState *ms, ResetType type)
     if (pms->boot) {
         direct_boot_setup_cpu(pms->boot, first_cpu);
     }
+    pms->booted_at = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL);
 }
 
 static HotplugHandler *pc_lite_get_hotplug_handler(MachineState *ms,
@@ -545,6 +575,7 @@ static void pc_lite_machine_initfn(Object *obj)
 
     pms->serial = ON_OFF_AUTO_AUTO;
     pms->rtc = ON_OFF_AUTO_AUTO;
+    pms->booted_at = -1;
     pms->vmgenid = g_strdup("auto");
 }
 

@@ -7,21 +7,24 @@ import struct
 import tempfile
 import unittest
 
+from pclite import launch
 from pclite import paths
 from pclite import process
 from pclite import qemucmd
 
 
-def elf64(segments, entry=0x1000000, pvh_entry=None):
-    """A minimal x86_64 ELF: PT_LOAD segments of (paddr, filesz, memsz)."""
+def elf64(segments, entry=0x1000000, pvh_entry=None, vaddr=0, fill=b'\x90'):
+    """A minimal x86_64 ELF: PT_LOAD segments of (paddr, filesz, memsz),
+    linked at paddr + vaddr (a vmlinux: 0xffffffff80000000), full of
+    fill (nop)."""
     phnum = len(segments) + (1 if pvh_entry is not None else 0)
     data_off = 64 + 56 * phnum
     body = b''
     phdrs = b''
     for paddr, filesz, memsz in segments:
         phdrs += struct.pack('<IIQQQQQQ', 1, 7, data_off + len(body),
-                             paddr, paddr, filesz, memsz, 0x1000)
-        body += b'\x90' * filesz
+                             paddr + vaddr, paddr, filesz, memsz, 0x1000)
+        body += (fill * filesz)[:filesz]
     if pvh_entry is not None:
         note = struct.pack('<III', 4, 8, 18) + b'Xen\0' + \
             struct.pack('<Q', pvh_entry)
@@ -120,6 +123,70 @@ class BadInputTest(unittest.TestCase):
             with self.subTest(name):
                 self.expect_error([], pattern, kernel=self.write(
                     name, elf64(segments, entry=entry)))
+
+    def test_user_space_executable(self):
+        # A static program (the guest's init): loadable at its addresses,
+        # but not a kernel; it used to triple-fault at its entry.
+        self.expect_error([], r"kernel '.*init' is not a Linux kernel: no "
+                          r"PVH or Linux ELF note, and it is not linked at "
+                          r"kernel addresses$",
+                          kernel=paths.guest_file('init'))
+
+    def test_kernel_that_resets_at_its_entry(self):
+        # Linked and loaded like a vmlinux, its entry a ud2: without an IDT
+        # the CPU triple-faults, pc-lite resets and enters it again.  That
+        # must end with an error, not loop forever.
+        kernel = self.write('ud2', elf64([(0x1000000, 4096, 4096)],
+                                         vaddr=0xffffffff80000000,
+                                         fill=b'\x0f\x0b'))
+        cmd = qemucmd.Cmdline('pc-lite', 'tcg', mem='128M').kernel(kernel)
+        code, err = process.run(cmd.argv(), timeout=60)
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err, 'qemu-system-x86_64: pc-lite: the guest reset '
+                         '3 times within 50 ms of its kernel\'s entry: the '
+                         'kernel does not start (a triple fault at its '
+                         'entry?)\n')
+
+    def _bzimage(self, name, setup_sects=None, size=None, init_size=None):
+        with open(paths.guest_file('bzImage'), 'rb') as f:
+            data = bytearray(f.read())
+        if setup_sects is not None:
+            data[0x1f1] = setup_sects
+        if init_size is not None:
+            data[0x260:0x264] = struct.pack('<I', init_size)
+        return self.write(name, bytes(data[:size]))
+
+    def test_bzimage_with_wrong_setup_sects(self):
+        with open(paths.guest_file('bzImage'), 'rb') as f:
+            sects = f.read(0x1f2)[0x1f1]
+        self.expect_error([], r"kernel '.*' is truncated or its setup_sects "
+                          r"\(255\) is wrong: syssize says \d+ bytes of code "
+                          r"after the setup, the file has \d+$",
+                          kernel=self._bzimage('sects', setup_sects=0xff))
+        self.assertLess(sects, 0xff)
+
+    def test_bzimage_cut_after_its_setup(self):
+        with open(paths.guest_file('bzImage'), 'rb') as f:
+            setup = ((f.read(0x1f2)[0x1f1] or 4) + 1) * 512
+        self.expect_error([], r"kernel '.*' is truncated or its setup_sects "
+                          r"\(\d+\) is wrong: syssize says \d+ bytes of code "
+                          r"after the setup, the file has 4096$",
+                          kernel=self._bzimage('cut', size=setup + 4096))
+
+    def test_bzimage_init_size_does_not_wrap(self):
+        self.expect_error([], r"kernel image \[0x1000000, 0x100ffffff\) is "
+                          r"outside guest RAM below 0x8000000",
+                          kernel=self._bzimage('init', init_size=0xffffffff))
+
+    def test_bzimage_initrd_addr_max_above_2g(self):
+        # A 32-bit field read as a signed int once put the initrd's limit
+        # at 0: "does not fit" for any initrd.
+        kernel = self._bzimage('addr-max')
+        with open(kernel, 'r+b') as f:
+            f.seek(0x22c)
+            f.write(struct.pack('<I', 0xffffffff))
+        res = launch.boot(kernel=kernel)
+        self.assertIsNotNone(res.report, res.console[-2000:])
 
     def test_32bit_elf(self):
         data = bytearray(elf64([(0x1000000, 4096, 4096)]))

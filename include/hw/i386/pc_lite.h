@@ -109,6 +109,8 @@ struct PcLiteMachineState {
     bool vmgenid_enabled;
     QemuUUID generation;        /* the guest's VM generation ID */
     bool restored;              /* state came from -incoming, not a boot */
+    int64_t booted_at;          /* QEMU_CLOCK_VIRTUAL ms of the last boot */
+    int quick_resets;           /* resets in a row right after a boot */
     VMChangeStateEntry *vm_change;
 };
 
