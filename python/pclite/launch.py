@@ -26,6 +26,7 @@ from pclite import qemucmd
 from pclite import report
 from pclite import trace
 
+
 class Machine(QEMUMachine):
     """QEMUMachine for a qemucmd.Cmdline, started in the directory tmp.
 

@@ -55,5 +55,3 @@ def poll(predicate, timeout, alive=lambda: True, interval=0.01):
             return False
         time.sleep(interval)
     return True
-
-

@@ -159,8 +159,8 @@ def _launch_session(opts, cmd, fd, ours, argv, clone, start_timeout,
     template; generation is its new VM generation ID, if it has one."""
     t_exec = time.time()
     with process.popen(cmd.argv(), stdin=subprocess.DEVNULL,
-                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                      pass_fds=[fd]) as qemu:
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       pass_fds=[fd]) as qemu:
         os.close(fd)
         err = _Stderr(qemu.stderr)
         session = channel.Session(
@@ -292,11 +292,12 @@ def template_command(opts):
             if isinstance(manifest, Exception):
                 print(f'{key}  unusable: {manifest}')
                 continue
+            made = time.strftime('%Y-%m-%d %H:%M:%S',
+                                 time.localtime(manifest['created']))
             print(f'{key}  {manifest["cpus"]} vCPU, {manifest["mem_mib"]} '
                   f'MiB, {manifest["accel"]}, kernel '
                   f'{manifest["kernel"][0]}, root {manifest["rootfs"][0]}, '
-                  f'state {manifest["sizes"]["state"]} bytes, made '
-                  f'{time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(manifest["created"]))}')
+                  f'state {manifest["sizes"]["state"]} bytes, made {made}')
         return 0
     if opts.template_rm is not None:
         keys = opts.template_rm or [k for k, _ in template.templates()]
