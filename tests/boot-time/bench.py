@@ -131,6 +131,8 @@ def bench_config(config, accel, args, log):
             entry['status'] = 'failed'
             entry['error'] = entry['errors'][0] if entry['errors'] \
                 else 'no boot'
+            if config.known_issue:
+                entry['known_issue'] = config.known_issue
         else:
             entry['status'] = 'ok'
         if entry['runs'] and not args.no_memory:

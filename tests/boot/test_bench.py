@@ -115,6 +115,12 @@ class QuickBench(unittest.TestCase):
                     # Debian's own QEMU is optional.
                     if c['status'] == 'skipped' and c['qemu'] == 'debian':
                         self.skipTest(c['error'])
+                    if c['status'] == 'failed' and c.get('known_issue'):
+                        # The peer's own fault: its firmware must still
+                        # have run and entered the kernel.
+                        self.assertIn('entry', c['first_failure']['stamps'],
+                                      c)
+                        self.skipTest(f'{c["name"]}: {c["known_issue"]}')
                     self.assertEqual(c['status'], 'ok', c)
             # The driver validated its own output; check it again here.
             base = os.path.join(out, 'boot-time')
