@@ -313,17 +313,25 @@ def memory_breakdowns(data):
 
 
 def memory_markdown(breakdowns, accel):
-    """The memory breakdowns as a Markdown table, MiB of private pages."""
+    """The memory breakdowns as two Markdown tables, MiB of private pages
+    (shares of the USS) and of PSS, per category."""
     cats = list(memory.CATEGORIES)
-    lines = [f'Memory of an idle guest by category (MiB of private pages, '
-             f'each a share of the USS; own = USS - guest RAM - TCG buffer; '
-             f'accelerator {accel}; `python3 -m pclite.memory PID`):', '',
-             '| configuration | ' + ' | '.join(memory.CATEGORIES.values()) +
-             ' | USS | PSS | own |', '|---|' + '---:|' * (len(cats) + 3)]
+    head = ['| configuration | ' + ' | '.join(memory.CATEGORIES.values()),
+            '|---|' + '---:|' * len(cats)]
+    lines = [f'Memory of an idle guest by category, accelerator {accel} '
+             f'(`python3 -m pclite.memory PID`).', '',
+             'Private pages (MiB; each a share of the USS; own = USS - '
+             'guest RAM - TCG buffer):', '',
+             head[0] + ' | USS | own |', head[1] + '---:|---:|']
     for name, bd in breakdowns.items():
         lines.append(f'| {name} | ' + ' | '.join(
-            _mib(bd[k]) for k in cats + ['uss_kib', 'pss_kib', 'own_kib']) +
-            ' |')
+            _mib(bd[k]) for k in cats + ['uss_kib', 'own_kib']) + ' |')
+    lines += ['', 'PSS (MiB; pages shared with other processes, such as '
+              'another QEMU of the same binary, count in part):', '',
+              head[0] + ' | PSS |', head[1] + '---:|']
+    for name, bd in breakdowns.items():
+        lines.append(f'| {name} | ' + ' | '.join(
+            _mib(bd['pss'][k]) for k in cats) + f' | {_mib(bd["pss_kib"])} |')
     return '\n'.join(lines) + '\n'
 
 

@@ -53,11 +53,14 @@ class IdleVMMemory(unittest.TestCase):
         self.assertEqual(sum(self.bd['pss'].values()), self.bd['pss_kib'])
         self.assertEqual(self.bd['own_kib'], self.bd['uss_kib'] -
                          self.bd['guest_ram'] - self.bd['tcg_buffer'])
-        # smaps_rollup, read a moment later: the same within rounding.
+        # smaps_rollup, read a moment later: the same but for what changed
+        # meanwhile (the idle guest's timer, another QEMU that starts or
+        # exits and so shares the binary's pages or stops sharing them).
         rollup = procfs.smaps_rollup(self.pid)
         self.assertAlmostEqual(self.bd['uss_kib'], procfs.uss_kb(rollup),
-                               delta=256)
-        self.assertAlmostEqual(self.bd['pss_kib'], rollup['Pss'], delta=256)
+                               delta=1024)
+        self.assertAlmostEqual(self.bd['pss_kib'], rollup['Pss'],
+                               delta=1024)
 
     def test_guest_ram(self):
         # What the guest touched: its kernel and initramfs at least, at
