@@ -7,9 +7,9 @@ share of the USS) and its PSS in KiB.
 
 Categories, tried in this order for each mapping:
 
-  guest_ram    the RAM backends' mappings: anonymous of a backend's size,
-               or a memory-backend-file's file (NVDIMM image, a clone's
-               RAM file)
+  guest_ram    the memory backends' mappings: anonymous of a backend's
+               size, or any mapping of a memory-backend-file's file (NVDIMM
+               image, read-only too; a clone's RAM file)
   tcg_buffer   TCG's code buffer.  QEMU's only executable anonymous memory
                is the buffer tcg/region.c maps read-write-execute (1 GiB by
                default, -accel tcg,tb-size=N MiB), split into regions by
@@ -141,8 +141,9 @@ def _bytes(text, unit):
     m = _SIZE_RE.match(text)
     if not m:
         return None
-    scale = 'KMGT'.find((m.group(2) or unit).upper()) + 1
-    return int(m.group(1)) << (10 * scale)
+    suffix = (m.group(2) or unit).upper()
+    return int(m.group(1)) << (10 * ('KMGT'.index(suffix) + 1 if suffix
+                                     else 0))
 
 
 def _options(value):

@@ -56,15 +56,15 @@ def mapping_path(header):
 
 
 def is_backend_mapping(header, fields, size_kb, path=None):
-    """Is this mapping a memory backend's: read-write, non-executable, of
-    the file path, or anonymous of size_kb without one?"""
+    """Is this mapping a memory backend's: of the file path (read-only
+    too, as a readonly=on backend maps it), or without one a read-write,
+    non-executable anonymous mapping of size_kb?"""
+    if path is not None:
+        return len(header) > 5 and \
+            os.path.realpath(mapping_path(header)) == os.path.realpath(path)
     perms = header[1]
-    if not perms.startswith('rw') or 'x' in perms:
-        return False
-    if path is None:
-        return fields.get('Size') == size_kb and len(header) == 5
-    return len(header) > 5 and \
-        os.path.realpath(mapping_path(header)) == os.path.realpath(path)
+    return perms.startswith('rw') and 'x' not in perms and \
+        fields.get('Size') == size_kb and len(header) == 5
 
 
 def find_mapping(maps, size_kb, path=None):
