@@ -10,6 +10,7 @@
   trace     QEMU's trace log: host-clock stamps and the boot phases
   report    the guest's PCLITE-REPORT line
   procfs    memory figures of a process from /proc
+  memory    a QEMU's memory by category (smaps), python3 -m pclite.memory
   image     the NVDIMM root image's layout
   runner    scripts/pc-lite-run: a command in a VM
 

@@ -49,20 +49,30 @@ def smaps(pid):
     return maps
 
 
-def find_mapping(maps, size_kb, path=None):
-    """The one read-write, non-executable mapping of size_kb: of the file
-    path, or anonymous without one.  None unless exactly one matches."""
-    def fits(header, fields):
-        perms = header[1]
-        if fields.get('Size') != size_kb or not perms.startswith('rw') or \
-                'x' in perms:
-            return False
-        if path is None:
-            return len(header) == 5
-        return len(header) > 5 and \
-            os.path.realpath(header[5]) == os.path.realpath(path)
+def mapping_path(header):
+    """The file a smaps mapping header names ('' for anonymous memory;
+    "[heap]", "[stack]", "/memfd:NAME (deleted)" as the kernel writes)."""
+    return ' '.join(header[5:])
 
-    found = [fields for header, fields in maps if fits(header, fields)]
+
+def is_backend_mapping(header, fields, size_kb, path=None):
+    """Is this mapping a memory backend's: of the file path (read-only
+    too, as a readonly=on backend maps it), or without one a read-write,
+    non-executable anonymous mapping of size_kb?"""
+    if path is not None:
+        return len(header) > 5 and \
+            os.path.realpath(mapping_path(header)) == os.path.realpath(path)
+    perms = header[1]
+    return perms.startswith('rw') and 'x' not in perms and \
+        fields.get('Size') == size_kb and len(header) == 5
+
+
+def find_mapping(maps, size_kb, path=None):
+    """The one mapping of size_kb for which is_backend_mapping() holds.
+    None unless exactly one matches."""
+    found = [fields for header, fields in maps
+             if fields.get('Size') == size_kb and
+             is_backend_mapping(header, fields, size_kb, path)]
     return found[0] if len(found) == 1 else None
 
 

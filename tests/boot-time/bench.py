@@ -3,9 +3,11 @@
 """make bench: boot-time and memory benchmark, pc-lite beside q35/microvm.
 
 Boots the project's guest N times per configuration (after a warm-up) and
-writes OUT/boot-time.{json,md,png,svg}.  See "Measuring boot time" in
-docs/pc-lite.rst for the phases and their clocks; python/pclite/trace.py
-has their one definition.
+writes OUT/boot-time.{json,md,png,svg}, and each idle guest's memory by
+category (pclite.memory) to OUT/memory.{json,md,png}.  See "Measuring
+boot time" and "Memory" in docs/pc-lite.rst for the phases and their
+clocks and the categories; python/pclite/trace.py has the phases' one
+definition.
 
   bench.py                      the whole matrix, N=10
   bench.py --quick              N=1, no warm-up, pc-lite PVH (+ microvm
@@ -142,7 +144,8 @@ def bench_config(config, accel, args, log):
                     break
             entry['memory'] = m
             log('  idle memory: ' + (m.get('error') or
-                ' '.join(f'{k}={v}' for k, v in m.items())))
+                ' '.join(f'{k}={v}' for k, v in m.items()
+                         if not isinstance(v, dict))))
     else:
         entry['status'] = 'vmm-init-only'
     if args.kvm_startup:
@@ -252,6 +255,11 @@ def main(argv=None):
     rep.chart(data, base)
     print()
     print(rep.markdown(data))
+    breakdowns = rep.memory_breakdowns(data)
+    if breakdowns:
+        rep.save(args.out, 'memory', breakdowns,
+                 rep.memory_markdown(breakdowns, data['accel']),
+                 rep.memory_chart)
     if args.baseline:
         rows = data['baseline']['ratios']
         print(rep.compare_text(rows, args.baseline))
@@ -265,8 +273,9 @@ def main(argv=None):
         print(f'bench: invalid output: {p}')
     for c in failed:
         print(f'bench: no successful boot for {c["name"]}: {c["error"]}')
-    print(f'bench: wrote {base}.json, .md, .png, .svg '
-          f'({data["duration_s"]:.0f} s)')
+    print(f'bench: wrote {base}.json, .md, .png, .svg' +
+          (', memory.json, .md, .png' if breakdowns else '') +
+          f' ({data["duration_s"]:.0f} s)')
     # A comparison machine that cannot boot here is reported, not fatal;
     # pc-lite failing or bad output is.
     if problems or any(c['qemu'] == 'lite' for c in failed):

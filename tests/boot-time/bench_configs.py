@@ -157,6 +157,8 @@ def cmdline(config, accel, console_path, trace_path, append=''):
         cmd.virtio_blk_root(rootfs, offset=image.DATA_OFFSET)
     # panic=-1: a guest that panics resets, and -no-reboot ends QEMU.
     cmd.append('panic=-1', config.append)
-    if config.action != 'poweroff':
+    # init takes the first pclite.action: an explicit one in append (idle,
+    # for the memory measurement) replaces the configuration's way out.
+    if config.action != 'poweroff' and 'pclite.action=' not in append:
         cmd.append(f'pclite.action={config.action}')
     return cmd.append(append).trace(trace_path)

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Summaries, the Markdown table, the chart, baseline ratios, validation."""
+"""Summaries, the Markdown tables, the charts (boot time, memory by
+category), baseline ratios, validation."""
 
 import json
 import os
 import statistics
 
+from pclite import memory
 from pclite import trace
 
 PHASES = trace.BOOT_PHASES
@@ -301,3 +303,60 @@ def save_figure(fig, path, **kwargs):
     fig.tight_layout()
     fig.savefig(path, **kwargs)
     plt.close(fig)
+
+
+def memory_breakdowns(data):
+    """{configuration name: pclite.memory breakdown} of the idle guests
+    measured (the contents of memory.json)."""
+    return {c['name']: c['memory']['breakdown'] for c in data['configs']
+            if 'breakdown' in (c.get('memory') or {})}
+
+
+def memory_markdown(breakdowns, accel):
+    """The memory breakdowns as two Markdown tables, MiB of private pages
+    (shares of the USS) and of PSS, per category."""
+    cats = list(memory.CATEGORIES)
+    head = ['| configuration | ' + ' | '.join(memory.CATEGORIES.values()),
+            '|---|' + '---:|' * len(cats)]
+    lines = [f'Memory of an idle guest by category, accelerator {accel} '
+             f'(`python3 -m pclite.memory PID`).', '',
+             'Private pages (MiB; each a share of the USS; own = USS - '
+             'guest RAM - TCG buffer):', '',
+             head[0] + ' | USS | own |', head[1] + '---:|---:|']
+    for name, bd in breakdowns.items():
+        lines.append(f'| {name} | ' + ' | '.join(
+            _mib(bd[k]) for k in cats + ['uss_kib', 'own_kib']) + ' |')
+    lines += ['', 'PSS (MiB; pages shared with other processes, such as '
+              'another QEMU of the same binary, count in part):', '',
+              head[0] + ' | PSS |', head[1] + '---:|']
+    for name, bd in breakdowns.items():
+        lines.append(f'| {name} | ' + ' | '.join(
+            _mib(bd['pss'][k]) for k in cats) + f' | {_mib(bd["pss_kib"])} |')
+    return '\n'.join(lines) + '\n'
+
+
+def memory_chart(breakdowns, path):
+    """Stacked bars of each configuration's private memory by category."""
+    # pylint: disable=import-outside-toplevel
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    names = list(breakdowns)[::-1]
+    fig, ax = plt.subplots(figsize=(10, 1.6 + 0.38 * len(names)))
+    left = [0.0] * len(names)
+    for i, (key, label) in enumerate(memory.CATEGORIES.items()):
+        vals = [breakdowns[n][key] / 1024 for n in names]
+        ax.barh(names, vals, left=left, label=label,
+                color=plt.get_cmap('tab10')(i))
+        left = [a + b for a, b in zip(left, vals)]
+    for y, name in enumerate(names):
+        ax.text(left[y], y, f' USS {left[y]:.1f}, own '
+                f'{breakdowns[name]["own_kib"] / 1024:.1f} MiB',
+                va='center', fontsize=8)
+    ax.set_xlim(0, max(left + [1]) * 1.3)
+    ax.set_xlabel('MiB of private pages (USS) of an idle QEMU')
+    ax.set_title('Memory of an idle guest by category', pad=34)
+    ax.legend(loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=4,
+              fontsize=8, frameon=False)
+    ax.tick_params(axis='y', labelsize=8)
+    save_figure(fig, path, dpi=90)

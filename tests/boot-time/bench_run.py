@@ -13,6 +13,7 @@ import tempfile
 import time
 
 from pclite import launch
+from pclite import memory
 from pclite import procfs
 from pclite import report
 from pclite import trace
@@ -103,7 +104,8 @@ def vmm_init_once(config, accel, timeout=60):
 
 
 def memory_snapshot(pid, memdevs):
-    """Memory of an idle QEMU: totals, and the guest RAM part apart.
+    """Memory of an idle QEMU: totals, the guest RAM part apart, and
+    pclite.memory's breakdown by category ('breakdown').
 
     Guest RAM is found as the mappings of QEMU's memory backends
     (query-memdev): a file backend by its path, an anonymous one as the
@@ -133,6 +135,7 @@ def memory_snapshot(pid, memdevs):
         'vmm_pss_kb': rollup.get('Pss', 0) - guest['Pss'],
         'vmm_uss_kb': uss - guest['Private'],
         'memdevs_found': f'{found}/{len(memdevs)}',
+        'breakdown': memory.breakdown(pid, memdevs),
     }
 
 

@@ -11,7 +11,9 @@ same guest and the same command for both kinds of VM:
            and to its exit; restore (clone) and VMM init (cold) from QEMU's
            trace, exec of QEMU to its vCPUs running (--timings-file)
   memory   N VMs at once (--vms, default 1 8 32) running "sleep" (idle),
-           cold-booted or cloned: PSS and USS per QEMU (smaps_rollup)
+           cold-booted or cloned: PSS and USS per QEMU (smaps_rollup), and
+           how many such VMs fit in the host's memory (MemTotal / PSS per
+           VM with the most VMs)
   rate     --back-to-back clones one after the other, each echoing its
            number: failures, wrong outputs, clones per second
 
@@ -142,6 +144,15 @@ def targets(res):
             for text, value, limit in out]
 
 
+def fit(memory, memtotal_kib):
+    """How many idle VMs of each kind fit in memtotal_kib, by their PSS
+    per VM with the most VMs at once (QEMU only: the host kernel's own
+    cost per VM, page tables and the like, is not in it)."""
+    biggest = memory[str(max(int(n) for n in memory))]
+    return {kind: memtotal_kib // biggest[kind]['pss']
+            for kind in ('cold', 'clone')}
+
+
 def markdown(res):
     t = res['time']
     lines = [f'Clones of a template vs cold boots, accelerator '
@@ -160,6 +171,11 @@ def markdown(res):
         lines.append(f'| {n} | {m["cold"]["pss"]} | {m["clone"]["pss"]} | '
                      f'{m["clone"]["pss"] / m["cold"]["pss"]:.2f} | '
                      f'{m["cold"]["uss"]} | {m["clone"]["uss"]} |')
+    biggest = max(int(n) for n in res['memory'])
+    lines += ['', f'Idle VMs that fit in this host\'s '
+              f'{res["host_memtotal_kib"] / 1024 ** 2:.1f} GiB (MemTotal / '
+              f'PSS per VM with {biggest} VMs): {res["fit"]["cold"]} cold-'
+              f'booted, {res["fit"]["clone"]} clones.']
     r = res['rate']
     lines += ['', f'{r["clones"]} clones back to back: {len(r["failures"])} '
               f'failures, {r["per_second"]} clones per second.', '',
@@ -250,6 +266,8 @@ def main():
            'kvm_restore': 'not measured: the guest is not booted under KVM '
                           'on this host' if accel != 'kvm' else
                           f'{time_summary["clone"]["restore"]} ms'}
+    res['host_memtotal_kib'] = procfs.kb_fields('/proc/meminfo')['MemTotal']
+    res['fit'] = fit(memory, res['host_memtotal_kib'])
     res['targets'] = targets(res)
     bench_report.save(opts.out, 'clones', res, markdown(res), chart)
     return 1 if failures else 0

@@ -122,6 +122,14 @@ class QuickBench(unittest.TestCase):
                                       c)
                         self.skipTest(f'{c["name"]}: {c["known_issue"]}')
                     self.assertEqual(c['status'], 'ok', c)
+            # memory.json: each measured configuration's breakdown.
+            with open(os.path.join(out, 'memory.json'),
+                      encoding='utf-8') as f:
+                breakdowns = json.load(f)
+            for c in data['configs']:
+                if c['status'] == 'ok':
+                    self.assertGreater(breakdowns[c['name']]['own_kib'], 0,
+                                       c['name'])
             # The driver validated its own output; check it again here.
             base = os.path.join(out, 'boot-time')
             self.assertEqual(bench_report.validate(data, base), [])

@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pclite.memory on an idle pc-lite VM: the breakdown of its smaps adds up
+and each category holds what it must.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from pclite import launch
+from pclite import memory
+from pclite import process
+from pclite import procfs
+from pclite import report
+
+MEM_MIB = 128
+
+
+class IdleVMMemory(unittest.TestCase):
+    """One idle guest (pclite.action=idle), measured from outside."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix='pc-lite-mem-')
+        cmd = launch.guest(mem=f'{MEM_MIB}M')
+        log = os.path.join(cls.tmp.name, 'console.log')
+        cmd.serial_console(log).append('pclite.action=idle')
+        cls.accel = cmd.accel
+        cls.vm = launch.Machine(cmd, cls.tmp.name)
+        cls.vm.launch()
+        cls.report = None
+        if cls.vm.wait_until(lambda: report.count(process.read_text(log)),
+                             60):
+            cls.report = report.parse(process.read_text(log))
+            time.sleep(0.5)             # let the guest settle into idle
+        cls.pid = cls.vm.get_pid()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.vm.shutdown()
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        self.assertIsNotNone(self.report, 'the guest did not report')
+        self.bd = memory.breakdown(self.pid)
+
+    def test_categories_add_up(self):
+        self.assertEqual(sum(self.bd[k] for k in memory.CATEGORIES),
+                         self.bd['uss_kib'])
+        self.assertEqual(sum(self.bd['pss'].values()), self.bd['pss_kib'])
+        self.assertEqual(self.bd['own_kib'], self.bd['uss_kib'] -
+                         self.bd['guest_ram'] - self.bd['tcg_buffer'])
+        # smaps_rollup, read a moment later: the same but for what changed
+        # meanwhile (the idle guest's timer, another QEMU that starts or
+        # exits and so shares the binary's pages or stops sharing them).
+        rollup = procfs.smaps_rollup(self.pid)
+        self.assertAlmostEqual(self.bd['uss_kib'], procfs.uss_kb(rollup),
+                               delta=1024)
+        self.assertAlmostEqual(self.bd['pss_kib'], rollup['Pss'],
+                               delta=1024)
+
+    def test_guest_ram(self):
+        # What the guest touched: its kernel and initramfs at least, at
+        # most its RAM, and the RSS of the one anonymous RAM mapping.
+        ram = self.bd['guest_ram']
+        self.assertGreater(ram, 4096)
+        self.assertLessEqual(ram, MEM_MIB * 1024)
+        mapping = procfs.find_mapping(procfs.smaps(self.pid),
+                                      MEM_MIB * 1024)
+        self.assertIsNotNone(mapping)
+        self.assertAlmostEqual(ram, mapping['Rss'], delta=256)
+
+    def test_tcg_buffer_only_under_tcg(self):
+        if self.accel == 'tcg':
+            self.assertGreater(self.bd['tcg_buffer'], 0)
+        else:
+            self.assertEqual(self.bd['tcg_buffer'], 0)
+
+    def test_qemu_itself(self):
+        self.assertGreater(self.bd['pss']['binary'], 0)
+        self.assertGreater(self.bd['heap'], 0)
+        self.assertGreater(self.bd['pss']['stacks'], 0)
+        self.assertGreater(self.bd['pss']['libraries'], 0)
+        # QEMU's own part is a few MiB to some tens, not the guest's.
+        self.assertGreater(self.bd['own_kib'], 1024)
+        self.assertLess(self.bd['own_kib'], 64 * 1024)
+
+    def test_command_line_report(self):
+        p = subprocess.run([sys.executable, '-m', 'pclite.memory',
+                            str(self.pid)], capture_output=True, text=True,
+                           timeout=30, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for label in memory.CATEGORIES.values():
+            self.assertIn(label, p.stdout)
+        self.assertIn('USS / PSS', p.stdout)
+
+
+class Classification(unittest.TestCase):
+    """classify() on a made-up smaps, one mapping of each kind."""
+
+    MAPS = [
+        ('55a000000000-55a000100000', 'r-xp', '/usr/bin/qemu'),
+        ('55a000100000-55a000120000', 'rw-p', None),        # .bss
+        ('55a100000000-55a100400000', 'rw-p', '[heap]'),
+        ('7f0004000000-7f0004200000', 'rw-p', None),        # arena
+        ('7f0004200000-7f0008000000', '---p', None),        # its tail
+        ('7f0010000000-7f0018000000', 'rw-p', None),        # guest RAM
+        ('7f0020000000-7f0060000000', 'rwxp', None),        # TCG
+        ('7f0060001000-7f0060002000', '---p', None),        # guard
+        ('7f0060002000-7f0060802000', 'rw-p', None),        # stack
+        ('7f0070010000-7f0070110000', 'rw-p', None),        # malloc'd
+        ('7f0080000000-7f0080100000', 'r-xp', '/usr/lib/libc.so.6'),
+        ('7f0090000000-7f0090100000', 'r--p', '/tmp/trace.log'),
+        ('7ffc00000000-7ffc00021000', 'rw-p', '[stack]'),
+    ]
+
+    def test_each_kind(self):
+        maps = []
+        for span, perms, path in self.MAPS:
+            start, end = (int(a, 16) for a in span.split('-'))
+            header = [span, perms, '00000000', '00:00', '0'] + \
+                ([path] if path else [])
+            maps.append((header, {'Size': (end - start) // 1024}))
+        cats = memory.classify(maps, '/usr/bin/qemu',
+                               [{'size': 128 << 20}])
+        self.assertEqual(cats, [
+            'binary', 'binary', 'heap', 'heap', 'heap', 'guest_ram',
+            'tcg_buffer', 'other_anon', 'stacks', 'other_anon', 'libraries',
+            'other_files', 'stacks'])
+
+
+if __name__ == '__main__':
+    unittest.main()
