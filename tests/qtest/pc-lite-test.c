@@ -498,7 +498,9 @@ static char *write_kernel(bool pvh)
     k.eh.e_phnum = cpu_to_le16(pvh ? 2 : 1);
     k.ph[0].p_type = cpu_to_le32(PT_LOAD);
     k.ph[0].p_flags = cpu_to_le32(PF_R | PF_X);
-    k.ph[0].p_paddr = k.ph[0].p_vaddr = cpu_to_le64(KERNEL_PADDR);
+    /* Linked at a kernel address and loaded at a physical one, as vmlinux */
+    k.ph[0].p_paddr = cpu_to_le64(KERNEL_PADDR);
+    k.ph[0].p_vaddr = cpu_to_le64(KERNEL_PADDR + 0xffffffff80000000ULL);
     k.ph[0].p_filesz = k.ph[0].p_memsz = cpu_to_le64(4 * KiB);
     k.ph[1].p_type = cpu_to_le32(PT_NOTE);
     k.ph[1].p_offset = cpu_to_le64(offsetof(typeof(k), nh));
