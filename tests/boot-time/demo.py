@@ -26,7 +26,7 @@ COMMAND = ('echo "kernel: $(uname -r)"; echo "cpus:   $(nproc)"; '
 
 
 def main():
-    opts = runner.parser().parse_args(['--cpus', '2', '--mem', '256M',
+    opts = runner.parser().parse_args(['--cpus', '2', '--mem', '256M', '-n',
                                        '--timings', '--timeout', '300'])
     opts.accel = launch.boot_accel()
     print(f'pc-lite demo: {os.path.relpath(opts.kernel)} (PVH entry) with '
@@ -35,7 +35,7 @@ def main():
     print('guest$ uname -r; nproc; MemTotal; the root mount')
     sys.stdout.flush()
     try:
-        status, phases, _ = runner.run(opts, COMMAND)
+        status, phases = runner.run(opts, ['/bin/sh', '-c', COMMAND])
     except runner.RunError as e:
         print(f'pc-lite demo: {e}', file=sys.stderr)
         return 1

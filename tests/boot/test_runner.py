@@ -5,6 +5,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -102,6 +103,20 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(p.returncode, 125)
         self.assertEqual(p.stderr, 'pc-lite-run: --mem lots: use a size such '
                          'as 256M or 1G\n')
+
+
+class DemoTest(unittest.TestCase):
+    """make demo, the README's first command, on the runner's path."""
+
+    def test_demo(self):
+        p = subprocess.run([sys.executable, os.path.join(
+            paths.TOP, 'tests', 'boot-time', 'demo.py')], capture_output=True,
+            text=True, timeout=300, check=False,
+            env=dict(os.environ, PC_LITE_ACCEL=launch.boot_accel()))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn('cpus:   2\n', p.stdout)
+        self.assertRegex(p.stdout, r'root:   /dev/pmem0 ext4 rw,.*dax')
+        self.assertRegex(p.stdout, r'(?m)^  VMM init +\d+\.\d$')
 
 
 def pclite_digest(path):
