@@ -5,13 +5,19 @@ An fsdax namespace: a Linux pfn info block at 4 KiB, and an ext4
 filesystem at the 2 MiB data offset; the size is a multiple of 2 MiB.
 """
 
+import fcntl
 import os
+import struct
 
 MiB = 1 << 20
 ALIGN = 2 * MiB
 DATA_OFFSET = 2 * MiB
 INFO_OFFSET = 4096
 INFO_MAGIC = b'NVDIMM_PFN_INFO\0'
+# ext4's superblock, 1 KiB into the filesystem: magic, incompat features.
+EXT4_SUPERBLOCK = DATA_OFFSET + 1024
+EXT4_MAGIC = 0xef53
+EXT4_INCOMPAT_RECOVER = 0x4         # the journal needs replaying
 
 
 class ImageError(Exception):
@@ -35,3 +41,39 @@ def check(path):
         raise ImageError(f'root image {path}: no fsdax info block at 4 KiB '
                          f'{hint}')
     return size
+
+
+def needs_recovery(path):
+    """Was the image's ext4 left mounted (its journal not replayed), as a
+    VM killed while it wrote leaves it?"""
+    with open(path, 'rb') as f:
+        f.seek(EXT4_SUPERBLOCK)
+        sb = f.read(0x64)
+    if len(sb) < 0x64 or struct.unpack_from('<H', sb, 0x38)[0] != EXT4_MAGIC:
+        return False
+    return bool(struct.unpack_from('<I', sb, 0x60)[0] & EXT4_INCOMPAT_RECOVER)
+
+
+def open_root(path, mode):
+    """Check the image and take it for a VM: (size, a file descriptor to
+    keep open while the VM runs).  mode is "persist" (the guest writes the
+    image: no other VM may map it), "cow" or "readonly" (any number of
+    such VMs, but none beside a "persist" one).  ImageError says why not.
+    """
+    size = check(path)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if mode == 'persist' else
+                         fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ImageError(f'root image {path} is in use by another VM: '
+                         f'--persist needs it alone' if mode == 'persist'
+                         else f'root image {path} is being written by a '
+                         f'--persist VM') from None
+    if mode == 'readonly' and needs_recovery(path):
+        os.close(fd)
+        raise ImageError(f'root image {path} was not cleanly unmounted (a '
+                         f'--persist VM was killed?): boot it once with '
+                         f'--persist to replay its journal')
+    return size, fd

@@ -228,11 +228,14 @@ def run(opts, argv):
 
     Raises RunError when the VM could not run the command.
     """
+    # Templates and their clones map the root read-only.
+    mode = 'readonly' if opts.clone else opts.mode
     try:
-        size = image.check(opts.rootfs)
+        size, root = image.open_root(opts.rootfs, mode)
     except image.ImageError as e:
         raise RunError(str(e)) from e
     if not os.path.exists(opts.kernel):
+        os.close(root)
         raise RunError(f'kernel {opts.kernel}: not found (run "make guest")')
     tmp = tempfile.mkdtemp(prefix='pc-lite-run-')
     try:
@@ -254,6 +257,7 @@ def run(opts, argv):
         return status, phases
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        os.close(root)
 
 
 def _run_clone(opts, size, tmp, argv):
@@ -309,10 +313,13 @@ def template_command(opts):
                 status = 125
         return status
     try:
-        size = image.check(opts.rootfs)
+        size, root = image.open_root(opts.rootfs, 'readonly')
     except image.ImageError as e:
         raise RunError(str(e)) from e
-    _, key = make_template(opts, size)
+    try:
+        _, key = make_template(opts, size)
+    finally:
+        os.close(root)
     print(key)
     return 0
 
@@ -401,6 +408,10 @@ def main(argv=None):
                            '--persist and --readonly do not apply')
         if opts.clone and command is None:
             raise RunError('--clone needs a command')
+        if opts.mode == 'persist' and \
+                opts.rootfs == parser().get_default('rootfs'):
+            raise RunError('--persist needs --rootfs: the default image is '
+                           'shared by every run and test')
         if opts.template_list or opts.template_rm is not None:
             return template_command(opts)
         if opts.accel is None:

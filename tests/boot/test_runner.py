@@ -68,6 +68,58 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(p.stderr, 'touch: /root/g: Read-only file system\n')
         self.assertEqual(p.returncode, 1)
 
+    def test_persist_needs_rootfs(self):
+        p = run('--persist', '--', 'true')
+        self.assertEqual(p.returncode, 125)
+        self.assertEqual(p.stderr, 'pc-lite-run: --persist needs --rootfs: '
+                         'the default image is shared by every run and '
+                         'test\n')
+
+    def test_persist_has_the_image_alone(self):
+        # Two guests must never mount one ext4 read-write, nor one read
+        # an image another writes.
+        env = dict(os.environ, PC_LITE_ACCEL=launch.boot_accel())
+        with subprocess.Popen([RUNNER, '--rootfs', self.image, '--persist',
+                               '-n', '--', 'echo ready; sleep 100'],
+                              stdout=subprocess.PIPE, env=env) as writer:
+            self.assertEqual(writer.stdout.readline(), b'ready\n')
+            p = run('--rootfs', self.image, '--persist', '--', 'true')
+            self.assertEqual(p.returncode, 125)
+            self.assertEqual(p.stderr, f'pc-lite-run: root image '
+                             f'{self.image} is in use by another VM: '
+                             f'--persist needs it alone\n')
+            for mode in ([], ['--readonly']):
+                p = run('--rootfs', self.image, *mode, '--', 'true')
+                self.assertEqual(p.returncode, 125)
+                self.assertEqual(p.stderr, f'pc-lite-run: root image '
+                                 f'{self.image} is being written by a '
+                                 f'--persist VM\n')
+            writer.kill()
+
+    def test_killed_persist_run_then_readonly(self):
+        # A --persist VM killed while the guest has the image mounted
+        # leaves its journal to replay: a read-only boot would panic
+        # ("write access unavailable"); the runner says what to do, and a
+        # --persist boot replays it, keeping what the guest had synced.
+        env = dict(os.environ, PC_LITE_ACCEL=launch.boot_accel())
+        with subprocess.Popen([RUNNER, '--rootfs', self.image, '--persist',
+                               '-n', '--', 'echo synced > /root/f; sync; '
+                               'echo ready; sleep 100'],
+                              stdout=subprocess.PIPE, env=env) as writer:
+            self.assertEqual(writer.stdout.readline(), b'ready\n')
+            writer.kill()           # QEMU dies with it (PR_SET_PDEATHSIG)
+        p = run('--rootfs', self.image, '--readonly', '--', 'true')
+        self.assertEqual(p.returncode, 125)
+        self.assertEqual(p.stderr, f'pc-lite-run: root image {self.image} '
+                         f'was not cleanly unmounted (a --persist VM was '
+                         f'killed?): boot it once with --persist to replay '
+                         f'its journal\n')
+        p = run('--rootfs', self.image, '--persist', '--', 'true')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run('--rootfs', self.image, '--readonly', '--', 'cat /root/f')
+        self.assertEqual((p.returncode, p.stdout), (0, 'synced\n'),
+                         p.stderr)
+
     def test_interactive_shell(self):
         p = run('--rootfs', self.image,
                 stdin='echo shell-says-$((6*7))\nexit\n')
