@@ -129,15 +129,11 @@ def _stdin_fd(opts):
     return 0
 
 
-def _spec(opts, size):
-    return template.Spec(opts.kernel, opts.rootfs, size, opts.cpus,
+def make_template(opts, size):
+    """(spec, key) of opts' template, made first when there is none."""
+    spec = template.Spec(opts.kernel, opts.rootfs, size, opts.cpus,
                          parse_size_mib(opts.mem), opts.accel, opts.append,
                          vmgenid=opts.vmgenid)
-
-
-def make_template(opts, size):
-    """The key of opts' template, made first when there is none."""
-    spec = _spec(opts, size)
     key = spec.key()
     try:
         template.check(key)

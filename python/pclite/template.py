@@ -5,7 +5,7 @@ A template is a pc-lite VM booted to the point where its init waits for a
 command on the channel (pclite.channel), stopped and migrated to a file
 with QEMU's x-ignore-shared capability.  Its guest RAM lives in a file
 of its own (memory-backend-file, share=on), so the migration stream holds
-only the device state (some 60 KiB); the NVDIMM root image is mapped
+only the device state (about 100 KiB); the NVDIMM root image is mapped
 shared and read-only, so it is not in the stream either.
 
 A clone is a QEMU started with the same command line, guest RAM mapped
