@@ -276,11 +276,27 @@ static void pc_lite_vmgenid_init(PcLiteMachineState *pms)
     pms->vmgenid_enabled = true;
 }
 
+/* Read and check -kernel and -initrd, once: a bad one ends QEMU. */
+static void pc_lite_prepare_boot(PcLiteMachineState *pms)
+{
+    MachineState *ms = MACHINE(pms);
+    Error *err = NULL;
+
+    if (!ms->kernel_filename || pms->boot) {
+        return;
+    }
+    pms->boot = direct_boot_prepare(ms, X86_MACHINE(pms)->below_4g_mem_size,
+                                    &err);
+    if (!pms->boot) {
+        error_report_err(err);
+        exit(EXIT_FAILURE);
+    }
+}
+
 static void pc_lite_machine_state_init(MachineState *ms)
 {
     PcLiteMachineState *pms = PC_LITE_MACHINE(ms);
     X86MachineState *x86ms = X86_MACHINE(ms);
-    Error *err = NULL;
 
     if (x86ms->pit == ON_OFF_AUTO_ON || x86ms->pic == ON_OFF_AUTO_ON) {
         error_report("pc-lite has no legacy PIT or PIC: remove pit=on/pic=on");
@@ -317,12 +333,8 @@ static void pc_lite_machine_state_init(MachineState *ms)
      * A VM whose state comes from -incoming (a clone of a template) needs
      * its kernel only if it reboots: read it then.
      */
-    if (ms->kernel_filename && !runstate_check(RUN_STATE_INMIGRATE)) {
-        pms->boot = direct_boot_prepare(ms, x86ms->below_4g_mem_size, &err);
-        if (!pms->boot) {
-            error_report_err(err);
-            exit(EXIT_FAILURE);
-        }
+    if (!runstate_check(RUN_STATE_INMIGRATE)) {
+        pc_lite_prepare_boot(pms);
     }
     /*
      * Start every vCPU thread, then wait for all of them once, rather than
@@ -385,14 +397,7 @@ static void pc_lite_machine_reset(MachineState *ms, ResetType type)
         return;
     }
 
-    if (ms->kernel_filename && !pms->boot) {
-        pms->boot = direct_boot_prepare(ms, X86_MACHINE(ms)->below_4g_mem_size,
-                                        &err);
-        if (!pms->boot) {
-            error_report_err(err);
-            exit(EXIT_FAILURE);
-        }
-    }
+    pc_lite_prepare_boot(pms);
     if (pms->vmgenid_enabled) {
         pc_lite_vmgenid_write(pms);
     }
