@@ -194,7 +194,7 @@ class Session:
         start_by = None if start_timeout is None else \
             time.monotonic() + start_timeout
         try:
-            while self._exit is None or self._out:
+            while True:
                 # Input is read once the command has gone out, and only
                 # while the guest keeps up with it.
                 if stdin_state == 'waiting' and self._sent:
@@ -232,6 +232,8 @@ class Session:
                         if not self._read_stdin():
                             sel.unregister(self.stdin)
                             stdin_state = 'closed'
+                # Done once the exit frame is in and 'Q' has gone out (QEMU
+                # may then power off at any moment).
                 if self._exit is not None and not self._out:
                     break
                 if not alive():

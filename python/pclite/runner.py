@@ -219,17 +219,21 @@ def _failure(what, qemu, err, cmd):
     return f'{what}' + (f'; the console said:\n{tail}' if tail else '')
 
 
+def _open_root(opts, mode):
+    """image.open_root() of opts' root image, its errors as RunError."""
+    try:
+        return image.open_root(opts.rootfs, mode)
+    except image.ImageError as e:
+        raise RunError(str(e)) from e
+
+
 def run(opts, argv):
     """Boot (or clone), run argv (None: a shell): (status, phases).
 
     Raises RunError when the VM could not run the command.
     """
     # Templates and their clones map the root read-only.
-    mode = 'readonly' if opts.clone else opts.mode
-    try:
-        size, root = image.open_root(opts.rootfs, mode)
-    except image.ImageError as e:
-        raise RunError(str(e)) from e
+    size, root = _open_root(opts, 'readonly' if opts.clone else opts.mode)
     if not os.path.exists(opts.kernel):
         os.close(root)
         raise RunError(f'kernel {opts.kernel}: not found (run "make guest")')
@@ -308,10 +312,7 @@ def template_command(opts):
                 print(f'pc-lite-run: no template {key}', file=sys.stderr)
                 status = 125
         return status
-    try:
-        size, root = image.open_root(opts.rootfs, 'readonly')
-    except image.ImageError as e:
-        raise RunError(str(e)) from e
+    size, root = _open_root(opts, 'readonly')
     try:
         _, key = make_template(opts, size)
     finally:
