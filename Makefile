@@ -38,12 +38,26 @@ export PYTHONPATH := $(TOP)/python:$(QEMU_SRCDIR)/python$(if $(PYTHONPATH),:$(PY
 DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	libpixman-1-dev python3-venv flex bison bc libelf-dev libssl-dev cpio \
 	ccache linux-source-6.1 busybox-static e2fsprogs python3-matplotlib \
-	strace xz-utils git file seabios libfdt-dev
+	strace xz-utils git file seabios libfdt-dev \
+	libseccomp-dev libjson-glib-dev
 
-.PHONY: all deps qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
+.PHONY: all deps oci qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
 	check-boot check-series series series-build rebuild-acpi clean
 
-all: qemu guest
+all: qemu guest oci
+
+# The OCI runtime (oci/, docs/pc-lite.rst "Containers: pc-lite-oci"),
+# beside the QEMU binary it starts.
+OCI_BIN := $(BUILD)/pc-lite-oci
+OCI_SRC := $(wildcard $(TOP)/oci/*.c $(TOP)/oci/*.h) $(TOP)/guest/channel.h
+oci: $(OCI_BIN)
+$(OCI_BIN): $(OCI_SRC) | deps
+	@mkdir -p $(BUILD)
+	@echo "pc-lite: building $@"
+	@$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	    -Wno-sign-compare -Wno-missing-field-initializers \
+	    -o $@ $(filter %.c,$^) \
+	    $$(pkg-config --cflags --libs json-glib-1.0 glib-2.0)
 
 deps:
 	@$(TOP)/scripts/install-deps.sh $(DEB_PACKAGES)

@@ -14,6 +14,9 @@ CONFIG_VIRTIO_RNG=y
 CONFIG_VHOST_VSOCK=y
 CONFIG_PCIE_PORT=y
 
+# A container's root filesystem and bind mounts (pc-lite-oci)
+CONFIG_VIRTIO_9P=y
+
 # DAX root disk
 CONFIG_NVDIMM=y
 CONFIG_DIMM=y

@@ -53,6 +53,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "channel.h"
+#include "container.h"
+
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /*
@@ -360,140 +363,45 @@ static void shell_env(void)
 }
 
 /*
- * The command channel (docs/pc-lite.rst, "The command channel"): frames of
- * an 8-byte header (type, three zero bytes, payload length as 32-bit
- * little-endian) and the payload, on a virtio-serial port.
+ * The command channel (docs/pc-lite.rst, "The command channel"; the
+ * framing is in channel.h, shared with pc-lite-oci's monitor).
  *
  * Host to guest: 'T' wall-clock time (int64 seconds, uint32 nanoseconds),
- * 'G' a clone's VM generation ID (16 bytes, mixed into the RNG), 'A' one
- * argument (the first is the program, looked up in PATH), 'V' one
- * environment entry NAME=VALUE, 'D' the working directory, 'S' start
- * (uint32 flags: CHANNEL_STDIN), then 'I' standard input (empty: end of
- * input), 'K' a signal for the command (uint32), 'Q' done (power off).
- * Guest to host: 'h' hello (protocol version, uint32), 'p' started (pid,
+ * 'G' a clone's VM generation ID (16 bytes, mixed into the RNG); for a
+ * container 'C' (flags) its root, 'M' a mount, 'H' the hostname, 'P'
+ * set it up now (answered by 'r'); per session 'A' one argument (the
+ * first is the program, looked up in PATH), 'V' one environment entry
+ * NAME=VALUE, 'D' the working directory, 'U' user, groups and umask, 'R'
+ * an rlimit, 'W' a terminal's size, 'S' start (uint32 flags:
+ * CHANNEL_STDIN, CHANNEL_TTY), then 'I' standard input (empty: end of
+ * input), 'K' a signal (uint32, uint32 flags); 'Q' done (power off).
+ * Guest to host: 'h' hello (protocol version, uint32), 'r' the container
+ * is ready (empty) or why not, and per session 'p' started (pid,
  * uint32), 'o' standard output, 'e' standard error, 'x' exit (uint32
- * status, uint32 signal or 0).  The command writes only to pipes that
- * init frames, so it cannot forge a frame.
+ * status, uint32 signal or 0).  Commands write only to pipes (or a
+ * terminal) that init frames, so they cannot forge a frame.
  */
-#define CHANNEL_NAME     "org.pclite.channel.0"
-#define CHANNEL_VERSION  1
-#define CHANNEL_MAX      (1 << 20)      /* largest payload */
-#define CHANNEL_STDIN    1u             /* 'S' flag: stdin comes as 'I' */
 #define STDIN_BUF_MAX    (1 << 20)      /* then stop reading the channel */
 
-struct frame {
-    uint8_t type;
-    uint32_t len;
-    char *data;                         /* len bytes + a NUL */
+struct session {
+    char **argv, **envp;
+    int argc, envc;
+    char *cwd;
+    uint32_t flags;
+    struct container_user user;
+    struct winsize ws;
+    pid_t pid;                  /* > 0 once started */
+    int done;
+    int in, out, err;           /* our ends: -1 when closed */
+    char *stdin_buf;
+    size_t stdin_len;
+    int stdin_eof;
 };
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-
-    while (len) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        p += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static int send_frame(int fd, uint8_t type, const void *data, uint32_t len)
-{
-    uint8_t hdr[8] = { type, 0, 0, 0, len, len >> 8, len >> 16, len >> 24 };
-
-    if (write_all(fd, hdr, sizeof(hdr)) < 0) {
-        return -1;
-    }
-    return len ? write_all(fd, data, len) : 0;
-}
-
-static int send_u32s(int fd, uint8_t type, uint32_t a, uint32_t b, int n)
-{
-    uint8_t p[8] = { a, a >> 8, a >> 16, a >> 24, b, b >> 8, b >> 16, b >> 24 };
-
-    return send_frame(fd, type, p, 4 * n);
-}
-
-static uint32_t get_u32(const char *p)
-{
-    const uint8_t *u = (const uint8_t *)p;
-
-    return u[0] | u[1] << 8 | u[2] << 16 | (uint32_t)u[3] << 24;
-}
-
-/* Frames from a stream: bytes accumulate in buf until a frame is whole. */
-struct reader {
-    char *buf;
-    size_t len, size;
-};
-
-/* 1: a frame in *f (valid until the next call), 0: need more, -1: bad. */
-static int next_frame(struct reader *r, struct frame *f)
-{
-    static char *last;
-    uint32_t len;
-
-    free(last);
-    last = NULL;
-    if (r->len < 8) {
-        return 0;
-    }
-    len = get_u32(r->buf + 4);
-    if (len > CHANNEL_MAX || r->buf[1] || r->buf[2] || r->buf[3]) {
-        return -1;
-    }
-    if (r->len < 8 + (size_t)len) {
-        return 0;
-    }
-    f->type = r->buf[0];
-    f->len = len;
-    f->data = last = malloc(len + 1);
-    memcpy(f->data, r->buf + 8, len);
-    f->data[len] = '\0';
-    memmove(r->buf, r->buf + 8 + len, r->len - 8 - len);
-    r->len -= 8 + len;
-    return 1;
-}
-
-/* Read what the channel has; 0 at end of stream, -1 on error. */
-static int fill(struct reader *r, int fd)
-{
-    ssize_t n;
-
-    if (r->size - r->len < 65536) {
-        r->size = r->size * 2 + 65536;
-        r->buf = realloc(r->buf, r->size);
-    }
-    do {
-        n = read(fd, r->buf + r->len, r->size - r->len);
-    } while (n < 0 && errno == EINTR);
-    if (n > 0) {
-        r->len += n;
-    }
-    return n;
-}
-
-/* Wait for the next whole frame; 0 when the stream ended. */
-static int read_frame(struct reader *r, int fd, struct frame *f)
-{
-    int ret;
-
-    while (!(ret = next_frame(r, f))) {
-        if (fill(r, fd) <= 0) {
-            return 0;
-        }
-    }
-    return ret;
-}
+static struct session sessions[CHANNEL_SESSIONS];
+static int container;           /* 'C' came: commands run in the container */
+static uint32_t container_flags;
+static char setup_error[512];
 
 /* The port named CHANNEL_NAME, waiting up to 10 s for it to appear. */
 static int open_channel(void)
@@ -533,66 +441,11 @@ static int open_channel(void)
     return -1;
 }
 
-struct command {
-    char **argv, **envp;
-    int argc, envc;
-    char *cwd;
-    uint32_t flags;
-    char generation[16];        /* a clone's VM generation ID */
-    int has_generation;
-};
-
 static void add_string(char ***list, int *n, const char *s)
 {
     *list = realloc(*list, (*n + 2) * sizeof(**list));
     (*list)[(*n)++] = strdup(s);
     (*list)[*n] = NULL;
-}
-
-/* Read frames up to 'S'; 0 when the command is complete. */
-static int read_command(struct reader *r, int fd, struct command *c)
-{
-    struct frame f;
-
-    while (read_frame(r, fd, &f) > 0) {
-        switch (f.type) {
-        case 'T':
-            if (f.len == 12) {
-                struct timespec ts = {
-                    .tv_sec = (int64_t)((uint64_t)get_u32(f.data + 4) << 32 |
-                                        get_u32(f.data)),
-                    .tv_nsec = get_u32(f.data + 8),
-                };
-
-                if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
-                    perror("pc-lite init: clock_settime");
-                }
-            }
-            break;
-        case 'G':
-            if (f.len == sizeof(c->generation)) {
-                memcpy(c->generation, f.data, f.len);
-                c->has_generation = 1;
-            }
-            break;
-        case 'A':
-            add_string(&c->argv, &c->argc, f.data);
-            break;
-        case 'V':
-            add_string(&c->envp, &c->envc, f.data);
-            break;
-        case 'D':
-            free(c->cwd);
-            c->cwd = strdup(f.data);
-            break;
-        case 'S':
-            c->flags = f.len >= 4 ? get_u32(f.data) : 0;
-            return c->argc ? 0 : -1;
-        default:
-            break;              /* unknown frames are skipped */
-        }
-    }
-    return -1;
 }
 
 /*
@@ -619,224 +472,490 @@ static void reseed(const void *data, size_t len)
     close(fd);
 }
 
-/* In the child: become the command.  Never returns. */
-static void exec_command(struct command *c, int in, int out, int err)
+/* In the child: become session s's command.  Never returns. */
+static void exec_command(struct session *s, int in, int out, int err,
+                         const char *tty)
 {
     static char *default_env[] = {
         "PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/root", "TERM=linux",
         NULL,
     };
+    const char *cwd = s->cwd ? s->cwd : container ? "/" : "/root";
 
     setsid();
+    if (tty) {
+        in = open(tty, O_RDWR);
+        if (in < 0 || ioctl(in, TIOCSCTTY, 0) < 0) {
+            _exit(126);
+        }
+        out = err = in;
+    }
     dup2(in, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
-    if (chdir(c->cwd ? c->cwd : "/root") < 0 && (c->cwd || chdir("/") < 0)) {
-        fprintf(stderr, "pc-lite init: cd %s: %s\n", c->cwd ? c->cwd : "/",
+    if (container && container_enter(&s->user) < 0) {
+        fprintf(stderr, "pc-lite init: entering the container: %s\n",
                 strerror(errno));
         _exit(126);
     }
-    environ = c->envp ? c->envp : default_env;
+    if (chdir(cwd) < 0 && (s->cwd || chdir("/") < 0)) {
+        fprintf(stderr, "pc-lite init: cd %s: %s\n", cwd, strerror(errno));
+        _exit(126);
+    }
+    environ = s->envp ? s->envp : default_env;
     signal(SIGPIPE, SIG_DFL);
-    execvp(c->argv[0], c->argv);
-    fprintf(stderr, "pc-lite init: %s: %s\n", c->argv[0], strerror(errno));
+    execvp(s->argv[0], s->argv);
+    fprintf(stderr, "pc-lite init: %s: %s\n", s->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
 }
 
-/* Copy one pipe's data into frames of @type; -1 when it is at its end. */
-static int forward_output(int pipe_fd, int chan, uint8_t type)
+/* Copy what fd holds into frames of @type; -1 when it is at its end. */
+static int forward_output(int fd, int chan, uint8_t type, int id)
 {
     static char buf[65536];
     ssize_t n;
 
     do {
-        n = read(pipe_fd, buf, sizeof(buf));
+        n = read(fd, buf, sizeof(buf));
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
-        return send_frame(chan, type, buf, n) < 0 ? -1 : 0;
+        return chan_send(chan, type, id, buf, n) < 0 ? -1 : 0;
     }
     return n < 0 && errno == EAGAIN ? 0 : -1;
 }
 
-/* Forward what a pipe holds now, without waiting for more. */
-static void drain_output(int pipe_fd, int chan, uint8_t type)
+/* Forward what fd holds now, without waiting for more. */
+static void drain_output(int fd, int chan, uint8_t type, int id)
 {
-    struct pollfd p = { .fd = pipe_fd, .events = POLLIN };
+    struct pollfd p = { .fd = fd, .events = POLLIN };
 
-    while (pipe_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
-        if (forward_output(pipe_fd, chan, type) < 0) {
+    while (fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
+        if (forward_output(fd, chan, type, id) < 0) {
             return;
         }
     }
 }
 
-/*
- * The frames already read from the channel: stdin data into *buf (when
- * the command has a stdin pipe), its end, signals.  -1 on a bad frame.
- */
-static int take_frames(struct reader *r, pid_t pid, int has_stdin,
-                       char **buf, size_t *len, int *eof)
+static void close_fd(int *fd)
 {
-    struct frame f;
-    int ret;
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
 
-    while ((ret = next_frame(r, &f)) > 0) {
-        if (f.type == 'I' && !f.len) {
-            *eof = 1;
-        } else if (f.type == 'I' && has_stdin) {
-            *buf = realloc(*buf, *len + f.len);
-            memcpy(*buf + *len, f.data, f.len);
-            *len += f.len;
-        } else if (f.type == 'K' && f.len == 4) {
-            /* The command leads its own process group. */
-            if (kill(-pid, get_u32(f.data)) < 0) {
-                kill(pid, get_u32(f.data));
+static void session_failed(int chan, int id, const char *what)
+{
+    char msg[300];
+    uint32_t x[2] = { 126, 0 };
+
+    snprintf(msg, sizeof(msg), "pc-lite init: %s: %s\n", what,
+             strerror(errno));
+    chan_send(chan, 'e', id, msg, strlen(msg));
+    chan_send_u32s(chan, 'x', id, x, 2);
+    sessions[id].done = 1;
+}
+
+/* Start session id's command: pipes or a terminal, then fork. */
+static void start_session(int chan, int id)
+{
+    struct session *s = &sessions[id];
+    int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 };
+    const char *tty = NULL;
+    uint32_t pid;
+
+    s->in = s->out = s->err = -1;
+    if (!s->argc) {
+        errno = EINVAL;
+        session_failed(chan, id, "no command");
+        return;
+    }
+    if (s->flags & CHANNEL_TTY) {
+        int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+        if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) {
+            session_failed(chan, id, "a terminal");
+            return;
+        }
+        if (s->ws.ws_row) {
+            ioctl(m, TIOCSWINSZ, &s->ws);
+        }
+        tty = ptsname(m);
+        s->out = m;
+        s->in = fcntl(m, F_DUPFD_CLOEXEC, 0);
+        s->stdin_eof = !(s->flags & CHANNEL_STDIN);
+    } else {
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+            (s->flags & CHANNEL_STDIN ? pipe2(in, O_CLOEXEC) :
+             (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC))) < 0) {
+            session_failed(chan, id, "pipe");
+            return;
+        }
+        s->out = out[0];
+        s->err = err[0];
+        s->in = in[1];
+        s->stdin_eof = !(s->flags & CHANNEL_STDIN);
+    }
+    s->pid = fork();
+    if (s->pid == 0) {
+        sigset_t none;
+
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        exec_command(s, in[0], out[1], err[1], tty);
+    }
+    close_fd(&out[1]);
+    close_fd(&err[1]);
+    close_fd(&in[0]);
+    if (s->pid < 0) {
+        close_fd(&s->in);
+        close_fd(&s->out);
+        close_fd(&s->err);
+        session_failed(chan, id, "fork");
+        return;
+    }
+    if (s->in >= 0) {
+        fcntl(s->in, F_SETFL, O_NONBLOCK);
+    }
+    fcntl(s->out, F_SETFL, O_NONBLOCK);
+    if (s->err >= 0) {
+        fcntl(s->err, F_SETFL, O_NONBLOCK);
+    }
+    pid = s->pid;
+    chan_send_u32s(chan, 'p', id, &pid, 1);
+}
+
+/* Session id's command ended with @status: its output, then 'x'. */
+static void end_session(int chan, int id, int status)
+{
+    struct session *s = &sessions[id];
+    uint32_t x[2] = { WIFEXITED(status) ? WEXITSTATUS(status) : 0,
+                      WIFSIGNALED(status) ? WTERMSIG(status) : 0 };
+
+    /*
+     * What it wrote before it exited is in the pipes: forward it (without
+     * waiting for processes it left behind, which may hold them).
+     */
+    drain_output(s->out, chan, 'o', id);
+    drain_output(s->err, chan, 'e', id);
+    chan_send_u32s(chan, 'x', id, x, 2);
+    s->done = 1;
+    close_fd(&s->in);
+    close_fd(&s->out);
+    close_fd(&s->err);
+    free(s->stdin_buf);
+    s->stdin_buf = NULL;
+    s->stdin_len = 0;
+    /* A container ends with its process: nothing else outlives it. */
+    if (id == 0 && container) {
+        kill(-1, SIGKILL);
+    }
+}
+
+/* 'M': dest, type, source and options, each ended by a NUL. */
+static void container_mount_frame(const struct chan_frame *f)
+{
+    const char *field[4];
+    const char *p = f->data, *end = f->data + f->len;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        const char *nul = memchr(p, '\0', end - p);
+
+        if (!nul) {
+            snprintf(setup_error, sizeof(setup_error), "a bad mount frame");
+            return;
+        }
+        field[i] = p;
+        p = nul + 1;
+    }
+    if (container_mount(field[0], field[1], field[2], field[3]) < 0) {
+        snprintf(setup_error, sizeof(setup_error), "%s", container_error());
+    }
+}
+
+/* 'U': uid, gid, umask, then the additional groups (uint32 each). */
+static void user_frame(struct session *s, const struct chan_frame *f)
+{
+    uint32_t i, n = f->len / 4;
+
+    if (n < 3) {
+        return;
+    }
+    s->user.uid = chan_u32(f->data);
+    s->user.gid = chan_u32(f->data + 4);
+    s->user.umask = chan_u32(f->data + 8) & 0777;
+    s->user.ngroups = 0;
+    for (i = 3; i < n && s->user.ngroups < 64; i++) {
+        s->user.groups[s->user.ngroups++] = chan_u32(f->data + 4 * i);
+    }
+}
+
+static void signal_session(struct session *s, const struct chan_frame *f)
+{
+    int sig = chan_u32(f->data);
+
+    if (f->len >= 8 && (chan_u32(f->data + 4) & CHANNEL_KILL_ALL)) {
+        kill(-1, sig);
+    } else if (s->pid > 0 && !s->done && kill(-s->pid, sig) < 0) {
+        /* The command leads its own process group, unless it left it. */
+        kill(s->pid, sig);
+    }
+}
+
+/* One frame from the host; 1 when it says 'Q'. */
+static int handle_frame(int chan, const struct chan_frame *f)
+{
+    struct session *s = &sessions[f->session];
+    int unstarted = s->pid == 0 && !s->done;
+
+    switch (f->type) {
+    case 'T':
+        if (f->len == 12) {
+            struct timespec ts = {
+                .tv_sec = (int64_t)chan_u64(f->data),
+                .tv_nsec = chan_u32(f->data + 8),
+            };
+
+            if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
+                perror("pc-lite init: clock_settime");
+            }
+        }
+        break;
+    case 'G':
+        if (f->len == 16) {
+            reseed(f->data, f->len);
+        }
+        break;
+    case 'C':
+        container = 1;
+        container_flags = f->len >= 4 ? chan_u32(f->data) : 0;
+        if (container_mount_root() < 0 || container_loopback() < 0) {
+            snprintf(setup_error, sizeof(setup_error), "%s",
+                     container_error());
+        }
+        break;
+    case 'M':
+        if (container && !setup_error[0]) {
+            container_mount_frame(f);
+        }
+        break;
+    case 'H':
+        if (!setup_error[0] && container_hostname(f->data) < 0) {
+            snprintf(setup_error, sizeof(setup_error), "%s",
+                     container_error());
+        }
+        break;
+    case 'P':
+        if (!setup_error[0] && container &&
+            (container_finish(container_flags) < 0 ||
+             (sessions[0].argc &&
+              container_find_program(sessions[0].argv[0],
+                                     sessions[0].envp) < 0))) {
+            snprintf(setup_error, sizeof(setup_error), "%s",
+                     container_error());
+        }
+        chan_send(chan, 'r', 0, setup_error, strlen(setup_error));
+        break;
+    case 'A':
+        if (unstarted) {
+            add_string(&s->argv, &s->argc, f->data);
+        }
+        break;
+    case 'V':
+        if (unstarted) {
+            add_string(&s->envp, &s->envc, f->data);
+        }
+        break;
+    case 'D':
+        if (unstarted) {
+            free(s->cwd);
+            s->cwd = strdup(f->data);
+        }
+        break;
+    case 'U':
+        user_frame(s, f);
+        break;
+    case 'R':
+        if (f->len == 20 && s->user.nrlimits < CONTAINER_MAX_RLIMITS) {
+            int i = s->user.nrlimits++;
+
+            s->user.rlimits[i].type = chan_u32(f->data);
+            s->user.rlimits[i].soft = chan_u64(f->data + 4);
+            s->user.rlimits[i].hard = chan_u64(f->data + 12);
+        }
+        break;
+    case 'W':
+        if (f->len == 8) {
+            s->ws.ws_row = chan_u32(f->data);
+            s->ws.ws_col = chan_u32(f->data + 4);
+            if (s->pid > 0 && !s->done && (s->flags & CHANNEL_TTY)) {
+                ioctl(s->out, TIOCSWINSZ, &s->ws);
+            }
+        }
+        break;
+    case 'S':
+        if (unstarted) {
+            s->flags = f->len >= 4 ? chan_u32(f->data) : 0;
+            start_session(chan, f->session);
+        }
+        break;
+    case 'I':
+        if (s->pid <= 0 || s->done || s->in < 0 || s->stdin_eof) {
+            break;
+        }
+        if (!f->len) {
+            s->stdin_eof = !(s->flags & CHANNEL_TTY);
+        } else {
+            s->stdin_buf = realloc(s->stdin_buf, s->stdin_len + f->len);
+            memcpy(s->stdin_buf + s->stdin_len, f->data, f->len);
+            s->stdin_len += f->len;
+        }
+        break;
+    case 'K':
+        if (f->len >= 4) {
+            signal_session(s, f);
+        }
+        break;
+    case 'Q':
+        return 1;
+    default:
+        break;              /* unknown frames are skipped */
+    }
+    return 0;
+}
+
+static void write_stdin(struct session *s)
+{
+    ssize_t n = write(s->in, s->stdin_buf, s->stdin_len);
+
+    if (n > 0) {
+        memmove(s->stdin_buf, s->stdin_buf + n, s->stdin_len - n);
+        s->stdin_len -= n;
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        s->stdin_len = 0;       /* the command closed its stdin */
+        s->stdin_eof = 1;
+    }
+}
+
+static void reap(int chan)
+{
+    int status, id;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (id = 0; id < CHANNEL_SESSIONS; id++) {
+            if (sessions[id].pid == pid && !sessions[id].done) {
+                end_session(chan, id, status);
+                break;
             }
         }
     }
-    return ret;
 }
 
 /*
- * Run the command: stdout and stderr forwarded as frames, stdin and
- * signals from frames, until the command exits.  Returns after 'x'.
+ * Serve the channel: commands start, their output goes out as frames,
+ * their input and signals come in, until the host says 'Q' after the
+ * first command (session 0) ended, or goes away.
  */
-static void run_session(int chan, struct reader *r, struct command *c)
+static void serve(int chan, int sfd)
 {
-    int out[2], err[2], in[2] = { -1, -1 }, sfd, status = 0, exited = 0;
-    char *stdin_buf = NULL;
-    size_t stdin_len = 0;
-    int stdin_eof = !(c->flags & CHANNEL_STDIN), chan_open = 1;
-    sigset_t mask;
-    pid_t pid;
+    struct chan_reader r = { 0 };
+    struct chan_frame f;
+    struct pollfd p[1 + 2 + 3 * CHANNEL_SESSIONS];
+    struct session *who[3 * CHANNEL_SESSIONS];
+    int chan_open = 1, quit = 0, id, i, n, ret;
 
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    if (!(c->flags & CHANNEL_STDIN)) {
-        in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    }
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-        (c->flags & CHANNEL_STDIN ? pipe2(in, O_CLOEXEC) : in[0]) < 0) {
-        perror("pc-lite init: pipe");
-        send_u32s(chan, 'x', 126, 0, 2);
-        return;
-    }
-    pid = fork();
-    if (pid == 0) {
-        sigprocmask(SIG_UNBLOCK, &mask, NULL);
-        exec_command(c, in[0], out[1], err[1]);
-    }
-    close(out[1]);
-    close(err[1]);
-    close(in[0]);
-    if (pid < 0) {
-        perror("pc-lite init: fork");
-        send_u32s(chan, 'x', 126, 0, 2);
-        return;
-    }
-    if (in[1] >= 0) {
-        fcntl(in[1], F_SETFL, O_NONBLOCK);
-    }
-    fcntl(out[0], F_SETFL, O_NONBLOCK);
-    fcntl(err[0], F_SETFL, O_NONBLOCK);
-    send_u32s(chan, 'p', pid, 0, 1);
-    /* Input may have come with the command, read along with it. */
-    take_frames(r, pid, in[1] >= 0, &stdin_buf, &stdin_len, &stdin_eof);
+    while (!quit && (chan_open || (sessions[0].pid > 0 &&
+                                   !sessions[0].done))) {
+        size_t buffered = 0;
 
-    while (!exited) {
-        struct pollfd p[5];
+        n = 0;
+        for (id = 0; id < CHANNEL_SESSIONS; id++) {
+            struct session *s = &sessions[id];
 
-        if (stdin_eof && !stdin_len && in[1] >= 0) {
-            close(in[1]);
-            in[1] = -1;
+            if (s->pid <= 0 || s->done) {
+                continue;
+            }
+            if (s->stdin_eof && !s->stdin_len && s->in >= 0 &&
+                !(s->flags & CHANNEL_TTY)) {
+                close_fd(&s->in);
+            }
+            buffered += s->stdin_len;
+            if (s->out >= 0) {
+                who[n] = s;
+                p[2 + n++] = (struct pollfd){ .fd = s->out, .events = POLLIN };
+            }
+            if (s->err >= 0) {
+                who[n] = s;
+                p[2 + n++] = (struct pollfd){ .fd = s->err, .events = POLLIN };
+            }
+            if (s->in >= 0 && s->stdin_len) {
+                who[n] = s;
+                p[2 + n++] = (struct pollfd){ .fd = s->in, .events = POLLOUT };
+            }
         }
         p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-        p[1] = (struct pollfd){ .fd = out[0], .events = POLLIN };
-        p[2] = (struct pollfd){ .fd = err[0], .events = POLLIN };
-        p[3] = (struct pollfd){
-            .fd = chan_open && stdin_len < STDIN_BUF_MAX ? chan : -1,
+        p[1] = (struct pollfd){
+            .fd = chan_open && buffered < STDIN_BUF_MAX ? chan : -1,
             .events = POLLIN,
         };
-        p[4] = (struct pollfd){ .fd = stdin_len ? in[1] : -1,
-                                .events = POLLOUT };
-        if (poll(p, 5, -1) < 0) {
+        if (poll(p, 2 + n, -1) < 0) {
             continue;
         }
-        if (p[1].revents && forward_output(out[0], chan, 'o') < 0) {
-            close(out[0]);
-            out[0] = -1;
+        for (i = 0; i < n; i++) {
+            struct session *s = who[i];
+            int sid = s - sessions;
+
+            if (!p[2 + i].revents || s->done) {
+                continue;
+            }
+            if (p[2 + i].fd == s->in && (p[2 + i].events & POLLOUT)) {
+                if (p[2 + i].revents & POLLOUT) {
+                    write_stdin(s);
+                } else {
+                    s->stdin_len = 0;
+                    s->stdin_eof = 1;
+                }
+            } else if (p[2 + i].fd == s->out &&
+                       forward_output(s->out, chan, 'o', sid) < 0) {
+                close_fd(&s->out);
+            } else if (p[2 + i].fd == s->err &&
+                       forward_output(s->err, chan, 'e', sid) < 0) {
+                close_fd(&s->err);
+            }
         }
-        if (p[2].revents && forward_output(err[0], chan, 'e') < 0) {
-            close(err[0]);
-            err[0] = -1;
-        }
-        if (p[3].revents && fill(r, chan) <= 0) {
+        if (p[1].revents && chan_fill(&r, chan) <= 0) {
             chan_open = 0;      /* the host went away: let the command end */
         }
-        if (take_frames(r, pid, in[1] >= 0, &stdin_buf, &stdin_len,
-                        &stdin_eof) < 0) {
+        while ((ret = chan_next_frame(&r, &f)) > 0) {
+            quit |= handle_frame(chan, &f);
+        }
+        if (ret < 0) {
             fprintf(stderr, "pc-lite init: bad frame on the channel\n");
             chan_open = 0;
-        }
-        if (p[4].revents & POLLOUT) {
-            ssize_t n = write(in[1], stdin_buf, stdin_len);
-
-            if (n > 0) {
-                memmove(stdin_buf, stdin_buf + n, stdin_len - n);
-                stdin_len -= n;
-            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                stdin_len = 0;  /* the command closed its stdin */
-                stdin_eof = 1;
-            }
-        } else if (p[4].revents) {
-            stdin_len = 0;
-            stdin_eof = 1;
         }
         if (p[0].revents) {
             struct signalfd_siginfo si;
 
-            if (read(sfd, &si, sizeof(si)) < 0) {
-                continue;
+            if (read(sfd, &si, sizeof(si)) > 0) {
+                reap(chan);
             }
-            exited = waitpid(pid, &status, WNOHANG) == pid;
         }
     }
-    /*
-     * What the command wrote before it exited is in the pipes: forward it
-     * (without waiting for processes it left behind, which may hold them).
-     */
-    drain_output(out[0], chan, 'o');
-    drain_output(err[0], chan, 'e');
-    send_u32s(chan, 'x', WIFEXITED(status) ? WEXITSTATUS(status) : 0,
-              WIFSIGNALED(status) ? WTERMSIG(status) : 0, 2);
-    free(stdin_buf);
-    close(sfd);
-    if (in[1] >= 0) {
-        close(in[1]);
-    }
-    if (out[0] >= 0) {
-        close(out[0]);
-    }
-    if (err[0] >= 0) {
-        close(err[0]);
-    }
-    sigprocmask(SIG_UNBLOCK, &mask, NULL);
+    free(r.buf);
+    free(r.last);
 }
 
 /*
- * Say hello, take one command, run it, and wait for the host's 'Q' (all
- * output received) before init powers the VM off.  A template is saved
- * while init waits here for its command: each clone resumes in read().
+ * Say hello, then serve commands.  A template is saved while init waits
+ * here for its command: each clone resumes in poll().
  */
 static void channel_main(void)
 {
-    struct reader r = { 0 };
-    struct command c = { 0 };
-    struct frame f;
     struct statvfs vfs;
-    int chan = open_channel();
+    sigset_t mask;
+    int chan = open_channel(), sfd;
 
     if (chan < 0) {
         fprintf(stderr, "pc-lite init: no %s port\n", CHANNEL_NAME);
@@ -846,6 +965,10 @@ static void channel_main(void)
     if (statvfs("/", &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
         mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     }
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     /*
      * Commands get a seeded RNG (the VM has a virtio-rng), and so does a
      * template: its clones then differ by their VM generation ID alone.
@@ -854,21 +977,11 @@ static void channel_main(void)
         perror("pc-lite init: getrandom");
     }
     reseed(NULL, 0);
-    send_u32s(chan, 'h', CHANNEL_VERSION, 0, 1);
-    if (read_command(&r, chan, &c) < 0) {
-        fprintf(stderr, "pc-lite init: no command on the channel\n");
-        return;
-    }
-    if (c.has_generation) {
-        reseed(c.generation, sizeof(c.generation));
-    }
-    run_session(chan, &r, &c);
-    do {
-        if (read_frame(&r, chan, &f) <= 0) {
-            break;
-        }
-    } while (f.type != 'Q');
+    chan_send_u32s(chan, 'h', 0, (uint32_t[]){ CHANNEL_VERSION }, 1);
+    serve(chan, sfd);
+    close(sfd);
     close(chan);
+    sigprocmask(SIG_UNBLOCK, &mask, NULL);
 }
 
 /* An interactive shell with the console's tty as its controlling tty. */
@@ -914,6 +1027,10 @@ int main(void)
     mount("proc", "/proc", "proc", 0, NULL);
     mount("sysfs", "/sys", "sysfs", 0, NULL);
     mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+    /* Terminals for commands that ask for one (CHANNEL_TTY). */
+    mkdir("/dev/pts", 0755);
+    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+          "ptmxmode=0666,mode=0620");
     open_console();
 
     if (read_file("/proc/uptime", buf, sizeof(buf)) > 0) {

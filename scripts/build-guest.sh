@@ -21,7 +21,7 @@ ncpu=$(nproc)
 
 hash() { sha256sum | cut -c1-16; }
 kkey=$( { echo "$kver"; cat "$top/guest/kernel.config"; sed -n '/^# kernel-build-begin/,/^# kernel-build-end/p' "$0"; } | hash)
-ikey=$( { cat "$top/guest/init.c" "$top/guest/initramfs.list"; gcc --version | head -1; echo "$kkey"; } | hash)
+ikey=$( { cat "$top"/guest/*.[ch] "$top/guest/initramfs.list"; gcc --version | head -1; echo "$kkey"; } | hash)
 kdir=$cache/guest/kernel-$kkey
 idir=$cache/guest/init-$ikey
 
@@ -79,7 +79,8 @@ fi
 
 if [ ! -f "$idir/initramfs.cpio.gz" ]; then
     rm -rf "$idir.tmp" && mkdir -p "$idir.tmp"
-    gcc -static -Os -Wall -Werror -o "$idir.tmp/init" "$top/guest/init.c"
+    gcc -static -Os -Wall -Werror -o "$idir.tmp/init" "$top/guest/init.c" \
+        "$top/guest/container.c"
     strip "$idir.tmp/init"
     sed "s|@INIT@|$idir.tmp/init|" "$top/guest/initramfs.list" > "$idir.tmp/list"
     "$kdir/gen_init_cpio" "$idir.tmp/list" | gzip -9n > "$idir.tmp/initramfs.cpio.gz"

@@ -39,6 +39,9 @@ lite)
         --enable-tcg \
         --enable-vhost-kernel \
         --enable-vhost-net \
+        --enable-attr \
+        --enable-virtfs \
+        --enable-seccomp \
         "$@"
     ;;
 full)

@@ -32,7 +32,7 @@ import struct
 import time
 
 PORT_NAME = 'org.pclite.channel.0'
-VERSION = 1
+VERSION = 2
 MAX_PAYLOAD = 1 << 20
 FLAG_STDIN = 1
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -1,0 +1,106 @@
+/*
+ * pc-lite-oci: an OCI runtime that runs each container in a pc-lite VM.
+ *
+ * Copyright (c) 2026 The pc-lite authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef PCLITE_OCI_H
+#define PCLITE_OCI_H
+
+#include <glib.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define OCI_VERSION "1.0.2"
+#define PC_LITE_OCI_VERSION "0.1"
+
+/* A resource limit of process.rlimits. */
+typedef struct {
+    uint32_t type;
+    uint64_t soft, hard;
+} OciRlimit;
+
+/* process (config.json) or an exec's --process file. */
+typedef struct {
+    gboolean terminal;
+    char **args;
+    char **env;
+    char *cwd;
+    uint32_t uid, gid, umask;
+    GArray *groups;             /* uint32_t */
+    GArray *rlimits;            /* OciRlimit */
+    uint32_t rows, cols;        /* consoleSize, 0 when not given */
+} OciProcess;
+
+/* A mount of config.json; source is the host's path for binds. */
+typedef struct {
+    char *dest, *type, *source, *options;
+    gboolean bind;
+} OciMount;
+
+/* What pc-lite-oci takes from config.json. */
+typedef struct {
+    char *bundle;
+    char *root;                 /* absolute path of the rootfs */
+    gboolean root_readonly;
+    char *hostname;
+    OciProcess *process;
+    GPtrArray *mounts;          /* OciMount */
+    int cpus;
+    int mem_mib;
+    gboolean template;          /* start from a template (default) */
+    char *netns;                /* the network namespace's path, if any */
+} OciSpec;
+
+/* spec.c */
+OciSpec *oci_spec_load(const char *bundle, GError **errp);
+OciProcess *oci_process_load(const char *path, GError **errp);
+void oci_spec_free(OciSpec *spec);
+void oci_process_free(OciProcess *p);
+int oci_signal_parse(const char *name);
+
+/* Channel frames that describe a process, for session 0 of the channel. */
+void oci_process_frames(const OciProcess *p, GByteArray *out);
+void oci_frame(GByteArray *out, char type, const void *data, uint32_t len);
+
+/* vm.c: the VM's QEMU and its templates */
+typedef struct {
+    char *qemu, *kernel, *rootfs;
+    char *accel;
+    char *cache;                /* templates in cache/oci-templates */
+} OciHost;
+
+typedef struct {
+    char **argv;                /* QEMU's command line */
+    gboolean clone;             /* from a template: init already waits */
+    uint8_t generation[16];     /* a clone's VM generation ID (GUID) */
+} OciVm;
+
+void oci_host_init(OciHost *host, const char *accel);
+gboolean oci_vm_prepare(const OciHost *host, const OciSpec *spec,
+                        const char *state_dir, int channel_fd, OciVm *vm,
+                        GError **errp);
+void oci_vm_clear(OciVm *vm);
+pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
+                     const char *log_path, GError **errp);
+int oci_template_remove_all(const OciHost *host);
+
+/* monitor.c: the process that lives as long as the container */
+typedef struct {
+    const OciHost *host;
+    OciSpec *spec;
+    char *dir;                  /* the container's state directory */
+    int in, out, err;           /* the container process's streams */
+    gboolean tty;
+    int ready_fd;               /* tells create "ok" or why not */
+} OciMonitorArgs;
+
+void oci_monitor_main(OciMonitorArgs *args) G_GNUC_NORETURN;
+
+/* pc-lite-oci.c */
+void oci_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+int oci_ctl_connect(const char *dir, GError **errp);
+gboolean oci_ctl_send(int fd, const void *data, size_t len, const int *fds,
+                      int nfds, GError **errp);
+
+#endif

@@ -1,0 +1,960 @@
+/*
+ * pc-lite-oci: an OCI runtime (the command-line interface of runc and
+ * crun) that runs each container in a pc-lite VM, for podman, Docker and
+ * containerd.  docs/pc-lite.rst, "Containers: pc-lite-oci", says how to
+ * register it and what of the runtime spec it implements.
+ *
+ *   pc-lite-oci [global options] create --bundle DIR [--pid-file F]
+ *                                       [--console-socket S] ID
+ *   pc-lite-oci [global options] start|state ID
+ *   pc-lite-oci [global options] kill [--all] ID [SIGNAL]
+ *   pc-lite-oci [global options] delete [--force] ID
+ *   pc-lite-oci [global options] exec --process F [--detach]
+ *                                     [--pid-file F] [--console-socket S] ID
+ *   pc-lite-oci --version
+ * Global options: --root DIR (state, default /run/pc-lite-oci), --log F,
+ * --log-format text|json, --systemd-cgroup, --debug (accepted), --accel
+ * kvm|tcg|auto.
+ *
+ * State of container ID, in ROOT/ID: state.json (written by create),
+ * ctl.sock (the monitor's control socket, oci/monitor.c), "started" once
+ * started, "exit" (its exit status) once stopped, qemu.log, console.log,
+ * binds/ (the sources of its bind mounts, shared into the VM).
+ *
+ * Copyright (c) 2026 The pc-lite authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#include "oci.h"
+#include "../guest/channel.h"
+
+#define DEFAULT_ROOT "/run/pc-lite-oci"
+
+static struct {
+    char *root;
+    char *log;
+    char *log_format;
+    char *accel;
+} opts;
+
+static FILE *log_file;
+
+void oci_error(const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "pc-lite-oci: %s\n", msg);
+    if (!log_file && opts.log) {
+        log_file = fopen(opts.log, "a");
+    }
+    if (log_file) {
+        if (!g_strcmp0(opts.log_format, "json")) {
+            g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+            g_autofree char *time = g_date_time_format_iso8601(now);
+            g_autoptr(JsonBuilder) b = json_builder_new();
+            g_autoptr(JsonGenerator) gen = json_generator_new();
+            g_autoptr(JsonNode) node = NULL;
+            g_autofree char *line = NULL;
+
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "level");
+            json_builder_add_string_value(b, "error");
+            json_builder_set_member_name(b, "msg");
+            json_builder_add_string_value(b, msg);
+            json_builder_set_member_name(b, "time");
+            json_builder_add_string_value(b, time);
+            json_builder_end_object(b);
+            node = json_builder_get_root(b);
+            json_generator_set_root(gen, node);
+            line = json_generator_to_data(gen, NULL);
+            fprintf(log_file, "%s\n", line);
+        } else {
+            fprintf(log_file, "pc-lite-oci: %s\n", msg);
+        }
+        fflush(log_file);
+    }
+}
+
+static char *state_dir(const char *id)
+{
+    return g_build_filename(opts.root, id, NULL);
+}
+
+static gboolean valid_id(const char *id)
+{
+    return id && *id && strlen(id) < 1024 && !strchr(id, '/') &&
+           strcmp(id, ".") && strcmp(id, "..");
+}
+
+/* The state directory of an existing container, or an error. */
+static char *existing(const char *id)
+{
+    g_autofree char *dir = NULL;
+
+    if (!valid_id(id)) {
+        oci_error("%s: not a container ID", id ? id : "(none)");
+        return NULL;
+    }
+    dir = state_dir(id);
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        oci_error("container %s does not exist", id);
+        return NULL;
+    }
+    return g_steal_pointer(&dir);
+}
+
+/* The monitor's ctl.sock, named relative to its directory (monitor.c). */
+int oci_ctl_connect(const char *dir, GError **errp)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "ctl.sock" };
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || chdir(dir) < 0) {
+        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "%s: %s", dir, g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "the container's monitor: %s", g_strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+gboolean oci_ctl_send(int fd, const void *data, size_t len, const int *fds,
+                      int nfds, GError **errp)
+{
+    char cbuf[CMSG_SPACE(3 * sizeof(int))] = { 0 };
+    struct iovec iov = { (void *)data, len };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+    if (nfds) {
+        struct cmsghdr *c;
+
+        mh.msg_control = cbuf;
+        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+        c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+    }
+    if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "the container's monitor: %s", g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* One request and its reply ("ok" or "error: ..."): 0, or 1 after an error. */
+static int ctl_request(const char *dir, const char *id, const char *req)
+{
+    g_autoptr(GError) err = NULL;
+    char buf[512];
+    ssize_t n;
+    int fd = oci_ctl_connect(dir, &err);
+
+    if (fd < 0 || !oci_ctl_send(fd, req, strlen(req), NULL, 0, &err)) {
+        oci_error("container %s: %s", id, err->message);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return 1;
+    }
+    n = recv(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    buf[MAX(n, 0)] = '\0';
+    if (n <= 0) {
+        /* The monitor ended meanwhile (a kill that stopped it). */
+        return 0;
+    }
+    if (g_str_has_prefix(buf, "error: ")) {
+        oci_error("container %s: %s", id, buf + 7);
+        return 1;
+    }
+    return 0;
+}
+
+/* Field 22 of /proc/PID/stat: tells a PID's process from a later one. */
+static guint64 start_time(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *text = NULL;
+    char *p;
+    int i;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !(p = strrchr(text, ')'))) {
+        return 0;
+    }
+    for (i = 2; i < 22 && p; i++) {
+        p = strchr(p + 1, ' ');
+    }
+    return p ? g_ascii_strtoull(p + 1, NULL, 10) : 0;
+}
+
+typedef struct {
+    JsonParser *parser;
+    JsonObject *o;
+    pid_t pid;
+    const char *status;
+} State;
+
+/* The container's state.json and its status now. */
+static gboolean load_state(const char *dir, State *st)
+{
+    g_autofree char *path = g_build_filename(dir, "state.json", NULL);
+    g_autofree char *started = g_build_filename(dir, "started", NULL);
+    g_autofree char *exited = g_build_filename(dir, "exit", NULL);
+    JsonNode *root;
+    guint64 t;
+
+    st->parser = json_parser_new();
+    if (!json_parser_load_from_file(st->parser, path, NULL) ||
+        !(root = json_parser_get_root(st->parser)) ||
+        !JSON_NODE_HOLDS_OBJECT(root)) {
+        return FALSE;
+    }
+    st->o = json_node_get_object(root);
+    st->pid = json_object_get_int_member_with_default(st->o, "pid", 0);
+    t = json_object_get_int_member_with_default(st->o, "monitorStart", 0);
+    if (st->pid > 0 && !g_file_test(exited, G_FILE_TEST_EXISTS) &&
+        start_time(st->pid) == t && kill(st->pid, 0) == 0) {
+        st->status = g_file_test(started, G_FILE_TEST_EXISTS) ? "running" :
+                     "created";
+    } else {
+        st->status = "stopped";
+    }
+    return TRUE;
+}
+
+static int cmd_state(const char *id)
+{
+    g_autofree char *dir = existing(id);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) node = NULL;
+    g_autofree char *text = NULL;
+    State st = { 0 };
+
+    if (!dir) {
+        return 1;
+    }
+    if (!load_state(dir, &st)) {
+        oci_error("container %s: no state (being created?)", id);
+        g_clear_object(&st.parser);
+        return 1;
+    }
+    node = json_node_copy(json_parser_get_root(st.parser));
+    json_object_set_string_member(json_node_get_object(node), "status",
+                                  st.status);
+    if (!strcmp(st.status, "stopped")) {
+        json_object_set_int_member(json_node_get_object(node), "pid", 0);
+    }
+    json_object_remove_member(json_node_get_object(node), "monitorStart");
+    json_generator_set_root(gen, node);
+    json_generator_set_pretty(gen, TRUE);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+    g_object_unref(st.parser);
+    return 0;
+}
+
+static int cmd_start(const char *id)
+{
+    g_autofree char *dir = existing(id);
+    State st = { 0 };
+    int ret = 1;
+
+    if (!dir) {
+        return 1;
+    }
+    if (!load_state(dir, &st) || strcmp(st.status, "created")) {
+        oci_error("container %s is %s, not created", id,
+                  st.status ? st.status : "not ready");
+    } else {
+        ret = ctl_request(dir, id, "start");
+    }
+    g_clear_object(&st.parser);
+    return ret;
+}
+
+static int cmd_kill(const char *id, const char *signame, gboolean all)
+{
+    g_autofree char *dir = existing(id);
+    g_autofree char *req = NULL;
+    State st = { 0 };
+    int sig = oci_signal_parse(signame), ret = 1;
+
+    if (!dir) {
+        return 1;
+    }
+    if (sig < 0) {
+        oci_error("%s: not a signal", signame);
+        return 1;
+    }
+    if (!load_state(dir, &st) || !strcmp(st.status, "stopped")) {
+        oci_error("container %s is not running", id);
+    } else {
+        req = g_strdup_printf("kill %d %d", sig, all);
+        ret = ctl_request(dir, id, req);
+    }
+    g_clear_object(&st.parser);
+    return ret;
+}
+
+/* Unmount the directories create bind-mounted into binds/. */
+static void unmount_binds(const char *dir)
+{
+    g_autofree char *binds = g_build_filename(dir, "binds", NULL);
+    g_autoptr(GDir) d = g_dir_open(binds, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(binds, name, NULL);
+
+        umount2(p, MNT_DETACH);
+    }
+}
+
+static void remove_tree(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(dir, name, NULL);
+        struct stat st;
+
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            remove_tree(p);
+        } else {
+            unlink(p);
+        }
+    }
+    rmdir(dir);
+}
+
+/* Stop the container's monitor and QEMU for good. */
+static void stop_processes(const char *dir, pid_t monitor)
+{
+    g_autofree char *qpath = g_build_filename(dir, "qemu.pid", NULL);
+    g_autofree char *qtext = NULL;
+    int i;
+
+    kill(monitor, SIGKILL);
+    for (i = 0; i < 500 && kill(monitor, 0) == 0; i++) {
+        g_usleep(2000);
+    }
+    /* QEMU dies with its monitor (PDEATHSIG); make sure of it. */
+    if (g_file_get_contents(qpath, &qtext, NULL, NULL)) {
+        pid_t q = atoi(qtext);
+
+        if (q > 0 && kill(q, 0) == 0) {
+            g_autofree char *exe = g_strdup_printf("/proc/%d/exe", q);
+            g_autofree char *target = g_file_read_link(exe, NULL);
+
+            if (target && g_str_has_suffix(target, "qemu-system-x86_64")) {
+                kill(q, SIGKILL);
+            }
+        }
+    }
+}
+
+static int cmd_delete(const char *id, gboolean force)
+{
+    g_autofree char *dir = existing(id);
+    State st = { 0 };
+
+    if (!dir) {
+        return 1;
+    }
+    if (load_state(dir, &st) && strcmp(st.status, "stopped")) {
+        if (!strcmp(st.status, "running") && !force) {
+            oci_error("container %s is running: stop it first, or use "
+                      "--force", id);
+            g_object_unref(st.parser);
+            return 1;
+        }
+        stop_processes(dir, st.pid);
+    }
+    g_clear_object(&st.parser);
+    unmount_binds(dir);
+    remove_tree(dir);
+    return 0;
+}
+
+/* Copy a file bind-mount source into binds/N (regular files only). */
+static gboolean copy_file(const char *src, const char *dst, mode_t mode,
+                          GError **errp)
+{
+    g_autofree char *data = NULL;
+    gsize len;
+
+    if (!g_file_get_contents(src, &data, &len, errp) ||
+        !g_file_set_contents(dst, data, len, errp)) {
+        return FALSE;
+    }
+    chmod(dst, mode & 07777);
+    return TRUE;
+}
+
+/*
+ * binds/N for each bind mount: a copy of a file (podman's /etc/hosts,
+ * /etc/resolv.conf, ...), or the directory bind-mounted there (volumes).
+ */
+static gboolean prepare_binds(const OciSpec *spec, const char *dir,
+                              GError **errp)
+{
+    g_autofree char *binds = g_build_filename(dir, "binds", NULL);
+    guint i, n = 0;
+
+    if (g_mkdir(binds, 0700) < 0) {
+        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "%s: %s", binds, g_strerror(errno));
+        return FALSE;
+    }
+    for (i = 0; i < spec->mounts->len; i++) {
+        OciMount *m = g_ptr_array_index(spec->mounts, i);
+        g_autofree char *dst = NULL;
+        struct stat st;
+
+        if (!m->bind || !strcmp(m->dest, "/dev/shm")) {
+            continue;
+        }
+        dst = g_strdup_printf("%s/%u", binds, n++);
+        if (stat(m->source, &st) < 0) {
+            g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                        "bind mount %s: %s", m->source, g_strerror(errno));
+            return FALSE;
+        }
+        if (S_ISREG(st.st_mode)) {
+            if (!copy_file(m->source, dst, st.st_mode, errp)) {
+                return FALSE;
+            }
+        } else if (S_ISDIR(st.st_mode)) {
+            if (g_mkdir(dst, 0755) < 0 ||
+                mount(m->source, dst, NULL, MS_BIND | MS_REC, NULL) < 0) {
+                g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "bind mount %s: %s", m->source,
+                            g_strerror(errno));
+                return FALSE;
+            }
+        } else {
+            g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                        "bind mount %s: only files and directories can be "
+                        "shared into the VM", m->source);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* A pty: the master to the engine's console socket, the slave kept. */
+static int console_pty(const char *socket_path, GError **errp)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct termios t;
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), slave = -1;
+    int sock = -1;
+    char *name;
+
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+        !(name = ptsname(master)) ||
+        (slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "a terminal: %s", g_strerror(errno));
+        goto fail;
+    }
+    /* The guest's terminal does the line discipline; this one passes. */
+    if (tcgetattr(slave, &t) == 0) {
+        cfmakeraw(&t);
+        tcsetattr(slave, TCSANOW, &t);
+    }
+    sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+        g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_NAMETOOLONG,
+                    "--console-socket %s: path too long", socket_path);
+        goto fail;
+    }
+    strcpy(sa.sun_path, socket_path);
+    if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        !oci_ctl_send(sock, name, strlen(name), &master, 1, errp)) {
+        if (errp && !*errp) {
+            g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
+                        "--console-socket %s: %s", socket_path,
+                        g_strerror(errno));
+        }
+        goto fail;
+    }
+    close(sock);
+    close(master);
+    return slave;
+
+fail:
+    if (sock >= 0) {
+        close(sock);
+    }
+    if (slave >= 0) {
+        close(slave);
+    }
+    if (master >= 0) {
+        close(master);
+    }
+    return -1;
+}
+
+static gboolean write_pid_file(const char *path, pid_t pid, GError **errp)
+{
+    g_autofree char *text = g_strdup_printf("%d", pid);
+
+    return !path || g_file_set_contents(path, text, -1, errp);
+}
+
+static gboolean write_state(const char *dir, const char *id,
+                            const OciSpec *spec, pid_t pid, GError **errp)
+{
+    g_autofree char *path = g_build_filename(dir, "state.json", NULL);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *created = g_date_time_format_iso8601(now);
+    g_autofree char *text = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "ociVersion");
+    json_builder_add_string_value(b, OCI_VERSION);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, id);
+    json_builder_set_member_name(b, "status");
+    json_builder_add_string_value(b, "created");
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, pid);
+    json_builder_set_member_name(b, "bundle");
+    json_builder_add_string_value(b, spec->bundle);
+    json_builder_set_member_name(b, "rootfs");
+    json_builder_add_string_value(b, spec->root);
+    json_builder_set_member_name(b, "created");
+    json_builder_add_string_value(b, created);
+    json_builder_set_member_name(b, "owner");
+    json_builder_add_string_value(b, "");
+    json_builder_set_member_name(b, "monitorStart");
+    json_builder_add_int_value(b, start_time(pid));
+    json_builder_end_object(b);
+    node = json_builder_get_root(b);
+    json_generator_set_root(gen, node);
+    text = json_generator_to_data(gen, NULL);
+    return g_file_set_contents(path, text, -1, errp);
+}
+
+static int cmd_create(const char *id, const char *bundle,
+                      const char *pid_file, const char *console_socket)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = NULL;
+    g_autofree char *msg = NULL;
+    OciSpec *spec;
+    OciHost host;
+    OciMonitorArgs args = { 0 };
+    GString *answer = g_string_new(NULL);
+    int ready[2], tty = -1;
+    pid_t pid;
+    char buf[4096];
+    ssize_t n;
+
+    if (!valid_id(id)) {
+        oci_error("%s: not a container ID", id ? id : "(none)");
+        return 1;
+    }
+    spec = oci_spec_load(bundle ? bundle : ".", &err);
+    if (!spec) {
+        oci_error("%s", err->message);
+        return 1;
+    }
+    if (spec->process->terminal && !console_socket) {
+        oci_error("process.terminal is set: --console-socket is needed");
+        oci_spec_free(spec);
+        return 1;
+    }
+    dir = state_dir(id);
+    if (g_mkdir_with_parents(opts.root, 0700) < 0 || g_mkdir(dir, 0700) < 0) {
+        oci_error(errno == EEXIST ? "container %s already exists" :
+                  "container %s: %s", id, g_strerror(errno));
+        oci_spec_free(spec);
+        return 1;
+    }
+    if (!prepare_binds(spec, dir, &err) ||
+        (spec->process->terminal &&
+         (tty = console_pty(console_socket, &err)) < 0)) {
+        goto fail;
+    }
+    oci_host_init(&host, opts.accel);
+    if (pipe2(ready, O_CLOEXEC) < 0) {
+        g_set_error(&err, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "pipe: %s", g_strerror(errno));
+        goto fail;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        args = (OciMonitorArgs){ .host = &host, .spec = spec, .dir = dir,
+                                 .in = tty >= 0 ? tty : 0,
+                                 .out = tty >= 0 ? tty : 1,
+                                 .err = tty >= 0 ? tty : 2,
+                                 .tty = tty >= 0, .ready_fd = ready[1] };
+        oci_monitor_main(&args);
+    }
+    close(ready[1]);
+    if (tty >= 0) {
+        close(tty);
+    }
+    if (pid < 0) {
+        g_set_error(&err, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "fork: %s", g_strerror(errno));
+        goto fail;
+    }
+    while ((n = read(ready[0], buf, sizeof(buf))) > 0 ||
+           (n < 0 && errno == EINTR)) {
+        g_string_append_len(answer, buf, MAX(n, 0));
+    }
+    close(ready[0]);
+    msg = g_string_free(answer, FALSE);
+    if (strcmp(msg, "ok")) {
+        waitpid(pid, NULL, 0);
+        g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s",
+                    *msg ? msg : "the monitor died");
+        goto fail;
+    }
+    if (!write_state(dir, id, spec, pid, &err) ||
+        !write_pid_file(pid_file, pid, &err)) {
+        stop_processes(dir, pid);
+        goto fail;
+    }
+    oci_spec_free(spec);
+    return 0;
+
+fail:
+    oci_error("container %s: %s", id, err->message);
+    unmount_binds(dir);
+    remove_tree(dir);
+    oci_spec_free(spec);
+    return 1;
+}
+
+/*
+ * exec: the process runs as another session on the container's channel;
+ * this process relays nothing itself (the monitor has its streams) and
+ * lives until the process ends, with its exit status.
+ */
+static int exec_relay(const char *dir, const char *id, OciProcess *p,
+                      const char *console_socket, int notify)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GByteArray) req = g_byte_array_new();
+    g_autofree char *head = NULL;
+    int fds[3] = { 0, 1, 2 }, nfds = 3, fd, tty = -1;
+    char buf[256];
+    ssize_t n;
+    guint code, sig;
+
+    if (p->terminal) {
+        if (!console_socket) {
+            oci_error("process.terminal is set: --console-socket is needed");
+            return 1;
+        }
+        tty = console_pty(console_socket, &err);
+        if (tty < 0) {
+            oci_error("container %s: %s", id, err->message);
+            return 1;
+        }
+        fds[0] = tty;
+        nfds = 1;
+    }
+    head = g_strdup_printf("exec %u\n", CHANNEL_STDIN |
+                           (p->terminal ? CHANNEL_TTY : 0));
+    g_byte_array_append(req, (guint8 *)head, strlen(head));
+    oci_process_frames(p, req);
+    fd = oci_ctl_connect(dir, &err);
+    if (fd < 0 || !oci_ctl_send(fd, req->data, req->len, fds, nfds, &err)) {
+        oci_error("container %s: %s", id, err->message);
+        return 1;
+    }
+    if (tty >= 0) {
+        close(tty);
+    }
+    while ((n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+        buf[n] = '\0';
+        if (g_str_has_prefix(buf, "error: ")) {
+            oci_error("container %s: %s", id, buf + 7);
+            return 1;
+        }
+        if (g_str_has_prefix(buf, "started") && notify >= 0) {
+            chan_write_all(notify, "ok", 2);
+            close(notify);
+            notify = -1;
+        }
+        if (sscanf(buf, "exit %u %u", &code, &sig) == 2) {
+            return sig ? 128 + sig : code;
+        }
+    }
+    /* The container stopped under it. */
+    return 137;
+}
+
+static int cmd_exec(const char *id, const char *process_file,
+                    const char *pid_file, const char *console_socket,
+                    gboolean detach, char **argv)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = existing(id);
+    OciProcess *p = NULL;
+    State st = { 0 };
+    int ready[2], ret;
+    char buf[8];
+    pid_t pid;
+
+    if (!dir) {
+        return 1;
+    }
+    if (!load_state(dir, &st) || strcmp(st.status, "running")) {
+        oci_error("container %s is not running", id);
+        g_clear_object(&st.parser);
+        return 1;
+    }
+    g_clear_object(&st.parser);
+    if (process_file) {
+        p = oci_process_load(process_file, &err);
+    } else if (argv && argv[0]) {
+        g_autofree char *json = NULL, *args = NULL;
+        g_autofree char *tmp = NULL;
+        GString *a = g_string_new("[");
+        int i;
+
+        for (i = 0; argv[i]; i++) {
+            g_autofree char *q = g_strescape(argv[i], NULL);
+
+            g_string_append_printf(a, "%s\"%s\"", i ? "," : "", q);
+        }
+        g_string_append(a, "]");
+        args = g_string_free(a, FALSE);
+        json = g_strdup_printf("{\"args\":%s,\"cwd\":\"/\"}", args);
+        tmp = g_build_filename(dir, "exec.json", NULL);
+        if (g_file_set_contents(tmp, json, -1, &err)) {
+            p = oci_process_load(tmp, &err);
+        }
+    } else {
+        oci_error("exec: --process or a command is needed");
+        return 1;
+    }
+    if (!p) {
+        oci_error("exec: %s", err->message);
+        return 1;
+    }
+    if (!detach) {
+        if (!write_pid_file(pid_file, getpid(), &err)) {
+            oci_error("%s", err->message);
+            return 1;
+        }
+        ret = exec_relay(dir, id, p, console_socket, -1);
+        oci_process_free(p);
+        return ret;
+    }
+    if (pipe2(ready, O_CLOEXEC) < 0) {
+        oci_error("pipe: %s", g_strerror(errno));
+        return 1;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        setsid();
+        _exit(exec_relay(dir, id, p, console_socket, ready[1]));
+    }
+    close(ready[1]);
+    oci_process_free(p);
+    if (pid < 0 || read(ready[0], buf, sizeof(buf)) != 2) {
+        /* The relay said why on stderr. */
+        if (pid > 0) {
+            waitpid(pid, NULL, 0);
+        }
+        return 1;
+    }
+    if (!write_pid_file(pid_file, pid, &err)) {
+        oci_error("%s", err->message);
+        kill(pid, SIGKILL);
+        return 1;
+    }
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: pc-lite-oci [--root DIR] [--log FILE] "
+            "[--log-format text|json] [--accel kvm|tcg|auto]\n"
+            "       COMMAND [options] ID\n"
+            "commands: create, start, state, kill, delete, exec, "
+            "--version\n");
+    return 1;
+}
+
+/* Commands' options: --name VALUE, --name=VALUE, flags. */
+typedef struct {
+    const char *bundle, *pid_file, *console_socket, *process;
+    gboolean force, all, detach, tty;
+    char **rest;
+} CmdOpts;
+
+static gboolean parse_cmd(int argc, char **argv, CmdOpts *o)
+{
+    static const char *const with_value[] = {
+        "bundle", "b", "pid-file", "console-socket", "process", "p", "cwd",
+        "env", "e", "user", "u", "process-label", "apparmor", "preserve-fds",
+        "cap", "c", "criu", "image-path", "work-path",
+    };
+    GPtrArray *rest = g_ptr_array_new();
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        g_autofree char *name = NULL;
+        const char *value = NULL;
+        gboolean needs = FALSE;
+        guint k;
+
+        if (a[0] != '-' || !a[1] || rest->len) {
+            g_ptr_array_add(rest, argv[i]);
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            for (i++; i < argc; i++) {
+                g_ptr_array_add(rest, argv[i]);
+            }
+            break;
+        }
+        a += a[1] == '-' ? 2 : 1;
+        name = g_strndup(a, strcspn(a, "="));
+        if (a[strlen(name)] == '=') {
+            value = a + strlen(name) + 1;
+        }
+        for (k = 0; k < G_N_ELEMENTS(with_value); k++) {
+            needs |= !strcmp(name, with_value[k]);
+        }
+        if (needs && !value) {
+            if (i + 1 >= argc) {
+                oci_error("--%s needs a value", name);
+                return FALSE;
+            }
+            value = argv[++i];
+        }
+        if (!strcmp(name, "bundle") || !strcmp(name, "b")) {
+            o->bundle = value;
+        } else if (!strcmp(name, "pid-file")) {
+            o->pid_file = value;
+        } else if (!strcmp(name, "console-socket")) {
+            o->console_socket = value;
+        } else if (!strcmp(name, "process") || !strcmp(name, "p")) {
+            o->process = value;
+        } else if (!strcmp(name, "force") || !strcmp(name, "f")) {
+            o->force = TRUE;
+        } else if (!strcmp(name, "all") || !strcmp(name, "a")) {
+            o->all = TRUE;
+        } else if (!strcmp(name, "detach") || !strcmp(name, "d")) {
+            o->detach = TRUE;
+        } else if (!strcmp(name, "tty") || !strcmp(name, "t")) {
+            o->tty = TRUE;
+        }
+        /* Other options of runc's (--no-pivot, --no-new-keyring, ...):
+         * accepted, nothing to do in a VM. */
+    }
+    g_ptr_array_add(rest, NULL);
+    o->rest = (char **)g_ptr_array_free(rest, FALSE);
+    return TRUE;
+}
+
+int main(int argc, char **argv)
+{
+    CmdOpts o = { 0 };
+    const char *cmd;
+    int i;
+
+    opts.root = g_strdup(DEFAULT_ROOT);
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i] + (argv[i][1] == '-' ? 2 : 1);
+        g_autofree char *name = g_strndup(a, strcspn(a, "="));
+        const char *value = a[strlen(name)] == '=' ? a + strlen(name) + 1 :
+                            NULL;
+        char **slot = !strcmp(name, "root") ? &opts.root :
+                      !strcmp(name, "log") ? &opts.log :
+                      !strcmp(name, "log-format") ? &opts.log_format :
+                      !strcmp(name, "accel") ? &opts.accel : NULL;
+
+        if (!strcmp(name, "version") || !strcmp(name, "v")) {
+            printf("pc-lite-oci version %s\nspec: %s\n", PC_LITE_OCI_VERSION,
+                   OCI_VERSION);
+            return 0;
+        }
+        if (!strcmp(name, "help") || !strcmp(name, "h")) {
+            usage();
+            return 0;
+        }
+        if (slot) {
+            if (!value && i + 1 < argc) {
+                value = argv[++i];
+            }
+            if (!value) {
+                oci_error("--%s needs a value", name);
+                return 1;
+            }
+            g_free(*slot);
+            *slot = g_strdup(value);
+        }
+        /* --systemd-cgroup, --debug, --rootless ...: accepted. */
+    }
+    if (i >= argc) {
+        return usage();
+    }
+    cmd = argv[i];
+    if (!parse_cmd(argc - i - 1, argv + i + 1, &o)) {
+        return 1;
+    }
+    if (!strcmp(cmd, "create")) {
+        return cmd_create(o.rest[0], o.bundle, o.pid_file, o.console_socket);
+    } else if (!strcmp(cmd, "start")) {
+        return cmd_start(o.rest[0]);
+    } else if (!strcmp(cmd, "state")) {
+        return cmd_state(o.rest[0]);
+    } else if (!strcmp(cmd, "kill")) {
+        return cmd_kill(o.rest[0], o.rest[0] ? o.rest[1] : NULL, o.all);
+    } else if (!strcmp(cmd, "delete")) {
+        return cmd_delete(o.rest[0], o.force);
+    } else if (!strcmp(cmd, "exec")) {
+        return cmd_exec(o.rest[0], o.process, o.pid_file, o.console_socket,
+                        o.detach, o.rest[0] ? o.rest + 1 : NULL);
+    }
+    oci_error("%s: not supported (pc-lite-oci implements create, start, "
+              "state, kill, delete and exec)", cmd);
+    return 1;
+}

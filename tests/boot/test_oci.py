@@ -1,0 +1,390 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pc-lite-oci, the OCI runtime, driven by the engines users run: podman
+(through conmon) and containerd's ctr (through its runc shim), with an
+image this test builds from Debian's static busybox and imports (nothing
+is pulled).  Each container is a pc-lite VM; what is checked is what the
+container's process saw and did.  Bad bundles go to the runtime itself.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from pclite import launch
+from pclite import paths
+
+OCI = os.path.join(paths.BUILD, 'pc-lite-oci')
+IMAGE = 'localhost/pclite-test:1'
+NOSHELL = 'localhost/pclite-noshell:1'
+APPLETS = ('sh', 'echo', 'cat', 'id', 'pwd', 'env', 'hostname', 'sleep',
+           'ls', 'true', 'false', 'tty', 'wc', 'grep', 'test', 'mount')
+
+
+def _missing(*tools):
+    return [t for t in tools if not shutil.which(t)]
+
+
+def make_rootfs(path, shell=True):
+    """A busybox rootfs; without a shell only /busybox itself."""
+    os.makedirs(path)
+    if not shell:
+        shutil.copy('/bin/busybox', os.path.join(path, 'busybox'))
+        return path
+    os.makedirs(os.path.join(path, 'bin'))
+    for d in ('proc', 'sys', 'dev', 'etc', 'tmp', 'root'):
+        os.makedirs(os.path.join(path, d))
+    shutil.copy('/bin/busybox', os.path.join(path, 'bin', 'busybox'))
+    for applet in APPLETS:
+        os.symlink('busybox', os.path.join(path, 'bin', applet))
+    with open(os.path.join(path, 'etc', 'passwd'), 'w',
+              encoding='utf-8') as f:
+        f.write('root:x:0:0:root:/root:/bin/sh\n'
+                'user:x:1000:1000:user:/tmp:/bin/sh\n')
+    return path
+
+
+def oci_processes():
+    """pids of pc-lite-oci monitors and their QEMUs still running."""
+    out = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b'pc-lite-oci' in cmd or b'mount_tag=pclite-root' in cmd:
+            out.append(int(pid))
+    return out
+
+
+@unittest.skipIf(_missing('podman', 'conmon'),
+                 'skipped: podman/conmon not installed (make check '
+                 'installs them)')
+class PodmanTest(unittest.TestCase):
+    """podman --runtime build/pc-lite-oci run ..."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix='pc-lite-oci-')
+        cls.accel = launch.boot_accel()
+        cls.storage = os.path.join(cls.tmp, 'storage')
+        for name, shell in ((IMAGE, True), (NOSHELL, False)):
+            root = make_rootfs(os.path.join(cls.tmp, name.split('/')[1]),
+                               shell)
+            tar = root + '.tar'
+            subprocess.run(['tar', '-C', root, '-cf', tar, '.'], check=True)
+            cls.podman_ok('import', tar, name)
+
+    @classmethod
+    def tearDownClass(cls):
+        subprocess.run(cls.podman_cmd('rm', '-a', '-f', '-t', '0'),
+                       capture_output=True, check=False, timeout=120)
+        subprocess.run(cls.podman_cmd('system', 'reset', '-f'),
+                       capture_output=True, check=False, timeout=120)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def podman_cmd(cls, *args):
+        return ['podman', '--root', cls.storage,
+                '--runroot', os.path.join(cls.tmp, 'run'),
+                '--runtime', OCI, f'--runtime-flag=accel={cls.accel}',
+                '--cgroup-manager', 'cgroupfs', '--events-backend', 'file',
+                *args]
+
+    @classmethod
+    def podman_ok(cls, *args, **kwargs):
+        p = subprocess.run(cls.podman_cmd(*args), capture_output=True,
+                           check=False, timeout=300, **kwargs)
+        if p.returncode:
+            raise AssertionError(f'podman {" ".join(args)}: '
+                                 f'{p.stderr.decode()}')
+        return p.stdout.decode()
+
+    def podman(self, *args, stdin=b'', timeout=300):
+        return subprocess.run(self.podman_cmd(*args), input=stdin,
+                              capture_output=True, check=False,
+                              timeout=timeout)
+
+    def run_rm(self, *args, **kwargs):
+        return self.podman('run', '--rm', '--network', 'none', *args,
+                           **kwargs)
+
+    def status(self, name):
+        return self.podman_ok('inspect', '--format', '{{.State.Status}}',
+                              name).strip()
+
+    def test_output_and_exit_status(self):
+        p = self.run_rm(IMAGE, 'sh', '-c',
+                        'echo out; echo err >&2; exit 3')
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertEqual(p.stdout, b'out\n')
+        self.assertIn(b'err\n', p.stderr)
+
+    def test_env_workdir_user(self):
+        p = self.run_rm('-e', 'FOO=bar baz', '-w', '/tmp', '-u', '1000:1000',
+                        IMAGE, 'sh', '-c', 'echo "$FOO"; pwd; id -u; id -g')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode().split('\n'),
+                         ['bar baz', '/tmp', '1000', '1000', ''])
+
+    def test_stdin(self):
+        data = b''.join(b'line %d\n' % i for i in range(20000))
+        p = self.run_rm('-i', IMAGE, 'sh', '-c', 'wc -l; echo done',
+                        stdin=data)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.split(), [b'20000', b'done'])
+
+    def test_terminal(self):
+        p = self.run_rm('-t', IMAGE, 'sh', '-c',
+                        'test -t 0 && test -t 1 && echo tty-yes')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b'tty-yes', p.stdout)
+
+    def test_no_shell_image(self):
+        p = self.run_rm(NOSHELL, '/busybox', 'echo', 'no shell here')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, b'no shell here\n')
+
+    def test_missing_program(self):
+        p = self.run_rm(IMAGE, 'no-such-program')
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b'no-such-program', p.stderr)
+        self.assertIn(b'not found', p.stderr)
+
+    def test_guest_view(self):
+        """A kernel of its own, the config's mounts, its own hostname."""
+        p = self.run_rm('--hostname', 'box1', IMAGE, 'sh', '-c',
+                        'hostname; cat /proc/version; cat /proc/mounts; '
+                        'cat /etc/hostname; ls /dev')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertTrue(out.startswith('box1\n'), out)
+        self.assertIn('-pc-lite', out)              # the guest's kernel
+        self.assertIn(' / 9p ', out)
+        for mount in (' /proc proc ', ' /dev/pts devpts ', ' /sys sysfs ',
+                      ' /dev/shm tmpfs ', ' /etc/hostname 9p '):
+            self.assertIn(mount, out)
+        for dev in ('null', 'zero', 'urandom', 'tty', 'pts', 'shm'):
+            self.assertIn(f'\n{dev}\n', out)
+
+    def test_stop_kill_and_states(self):
+        name = 'pclite-states'
+        self.podman_ok('create', '--name', name, '--network', 'none', IMAGE,
+                       'sleep', '1000')
+        self.assertEqual(self.status(name), 'created')
+        self.podman_ok('start', name)
+        self.assertEqual(self.status(name), 'running')
+        p = self.podman('stop', '-t', '20', name)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.status(name), 'exited')
+        # sleep ends on SIGTERM: 128 + 15, not a kill after the timeout.
+        self.assertEqual(self.podman_ok('inspect', '--format',
+                                        '{{.State.ExitCode}}', name).strip(),
+                         '143')
+        self.podman_ok('rm', name)
+
+        self.podman_ok('run', '-d', '--name', name, '--network', 'none',
+                       IMAGE, 'sleep', '1000')
+        self.podman_ok('kill', '-s', 'KILL', name)
+        self.podman_ok('wait', name)
+        self.assertEqual(self.podman_ok('inspect', '--format',
+                                        '{{.State.ExitCode}}', name).strip(),
+                         '137')
+        self.podman_ok('rm', name)
+
+    def test_exec_and_two_at_once(self):
+        names = ['pclite-a', 'pclite-b']
+        for name in names:
+            self.podman_ok('run', '-d', '--name', name, '--hostname', name,
+                           '--network', 'none', IMAGE, 'sleep', '1000')
+        try:
+            for name in names:
+                self.assertEqual(self.status(name), 'running')
+                p = self.podman('exec', name, 'sh', '-c',
+                                'hostname; echo err >&2; exit 4')
+                self.assertEqual(p.returncode, 4, p.stderr)
+                self.assertEqual(p.stdout, name.encode() + b'\n')
+                self.assertIn(b'err', p.stderr)
+            p = self.podman('exec', '-i', names[0], 'cat', stdin=b'piped\n')
+            self.assertEqual((p.returncode, p.stdout), (0, b'piped\n'),
+                             p.stderr)
+            p = self.podman('exec', '-t', names[1], 'sh', '-c',
+                            'test -t 1 && echo exec-tty')
+            self.assertIn(b'exec-tty', p.stdout, p.stderr)
+        finally:
+            for name in names:
+                self.podman('rm', '-f', '-t', '0', name)
+        self.assertEqual(self.podman_ok('ps', '-a', '-q'), '')
+
+
+@unittest.skipIf(_missing('containerd', 'ctr'),
+                 'skipped: containerd not installed (make check installs it)')
+class ContainerdTest(unittest.TestCase):
+    """ctr run --runc-binary build/pc-lite-oci, through containerd's runc
+    shim (as a Kubernetes RuntimeClass would reach it)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix='pc-lite-ctr-')
+        cls.sock = os.path.join(cls.tmp, 'containerd.sock')
+        config = os.path.join(cls.tmp, 'config.toml')
+        with open(config, 'w', encoding='utf-8') as f:
+            f.write('version = 2\n'
+                    f'root = "{cls.tmp}/root"\nstate = "{cls.tmp}/state"\n'
+                    f'[grpc]\n  address = "{cls.sock}"\n'
+                    '[plugins."io.containerd.grpc.v1.cri"]\n'
+                    '  disable_apparmor = true\n')
+        cls.log = open(os.path.join(cls.tmp, 'containerd.log'), 'wb')
+        # The runc shim runs the runtime with containerd's environment.
+        cls.daemon = subprocess.Popen(
+            ['containerd', '--config', config], stdout=cls.log,
+            stderr=cls.log,
+            env=dict(os.environ, PC_LITE_ACCEL=launch.boot_accel()))
+        for _ in range(200):
+            if os.path.exists(cls.sock):
+                break
+            time.sleep(0.05)
+        cls.rootfs = make_rootfs(os.path.join(cls.tmp, 'rootfs'))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.send_signal(signal.SIGTERM)
+        try:
+            cls.daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            cls.daemon.kill()
+        cls.log.close()
+        subprocess.run(['umount', '-R', os.path.join(cls.tmp, 'state')],
+                       capture_output=True, check=False)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def ctr(self, *args, timeout=300):
+        return subprocess.run(['ctr', '--address', self.sock, *args],
+                              capture_output=True, check=False,
+                              timeout=timeout)
+
+    def test_ctr_run(self):
+        p = self.ctr('run', '--rm', '--runc-binary', OCI,
+                     '--runtime', 'io.containerd.runc.v2',
+                     '--rootfs', self.rootfs, 'pclite-ctr', 'sh', '-c',
+                     'echo from-ctr; cat /proc/version; exit 5')
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertIn(b'from-ctr\n', p.stdout)
+        self.assertIn(b'-pc-lite', p.stdout)
+        self.assertEqual(self.ctr('containers', 'ls', '-q').stdout, b'')
+
+
+class BadBundleTest(unittest.TestCase):
+    """The runtime itself given bad bundles and IDs: one error line, exit
+    1, nothing left running or in its state directory."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='pc-lite-oci-bad-')
+        self.root = os.path.join(self.tmp, 'state')
+        self.bundle = os.path.join(self.tmp, 'bundle')
+        make_rootfs(os.path.join(self.bundle, 'rootfs'))
+        p = subprocess.run(['runc', 'spec', '--bundle', self.bundle],
+                           capture_output=True, check=False) \
+            if shutil.which('runc') else None
+        if not p or p.returncode:
+            self.write_config(self.minimal_config())
+        with open(os.path.join(self.bundle, 'config.json'),
+                  encoding='utf-8') as f:
+            self.config = json.load(f)
+        self.config['process']['terminal'] = False
+        self.before = oci_processes()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @staticmethod
+    def minimal_config():
+        return {'ociVersion': '1.0.2', 'root': {'path': 'rootfs'},
+                'process': {'args': ['true'], 'cwd': '/', 'env': [],
+                            'user': {'uid': 0, 'gid': 0}}}
+
+    def write_config(self, config):
+        with open(os.path.join(self.bundle, 'config.json'), 'w',
+                  encoding='utf-8') as f:
+            f.write(config if isinstance(config, str) else json.dumps(config))
+
+    def oci(self, *args):
+        return subprocess.run([OCI, '--root', self.root, *args],
+                              capture_output=True, check=False, timeout=60)
+
+    def assert_refused(self, p, *words):
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertTrue(err.startswith('pc-lite-oci: '), err)
+        for word in words:
+            self.assertIn(word, err)
+        self.assertEqual(os.listdir(self.root)
+                         if os.path.isdir(self.root) else [], [])
+        self.assertEqual(oci_processes(), self.before)
+
+    def create(self):
+        return self.oci('create', '--bundle', self.bundle, 'bad1')
+
+    def test_missing_rootfs(self):
+        shutil.rmtree(os.path.join(self.bundle, 'rootfs'))
+        self.write_config(self.config)
+        self.assert_refused(self.create(), 'root.path', 'No such file')
+
+    def test_unparsable_config(self):
+        self.write_config('{"ociVersion": "1.0.2", "process": ')
+        self.assert_refused(self.create(), 'config.json')
+
+    def test_missing_config(self):
+        os.unlink(os.path.join(self.bundle, 'config.json'))
+        self.assert_refused(self.create(), 'config.json')
+
+    def test_unsupported_config(self):
+        for change, words in (
+                (lambda c: c.update(ociVersion='2.0.0'), ('ociVersion',)),
+                (lambda c: c['process'].update(args=[]), ('process.args',)),
+                (lambda c: c['process'].update(args='sh'), ('process.args',)),
+                (lambda c: c.setdefault('linux', {}).update(
+                    uidMappings=[{'containerID': 0, 'hostID': 1000,
+                                  'size': 1}]), ('user namespaces',)),
+                (lambda c: c.update(hooks={'prestart': [{'path': '/x'}]}),
+                 ('hooks',)),
+                (lambda c: c.setdefault('linux', {}).update(
+                    resources={'memory': {'limit': 1 << 20}}),
+                 ('memory.limit',)),
+                (lambda c: c['process'].update(terminal=True),
+                 ('--console-socket',))):
+            config = json.loads(json.dumps(self.config))
+            change(config)
+            self.write_config(config)
+            with self.subTest(words=words):
+                self.assert_refused(self.create(), *words)
+
+    def test_unknown_container(self):
+        for args in (('state', 'nope'), ('start', 'nope'),
+                     ('kill', 'nope', 'KILL'), ('delete', 'nope'),
+                     ('exec', '--process', '/dev/null', 'nope')):
+            with self.subTest(args=args):
+                self.assert_refused(self.oci(*args), 'nope',
+                                    'does not exist')
+
+    def test_bad_id_and_signal(self):
+        self.assert_refused(self.oci('create', '--bundle', self.bundle,
+                                     '../x'), 'not a container ID')
+        self.assert_refused(self.oci('kill', 'nope', 'NOSUCHSIG'))
+
+    def test_version(self):
+        p = self.oci('--version')
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b'pc-lite-oci version', p.stdout)
+
+
+if __name__ == '__main__':
+    unittest.main()
