@@ -629,6 +629,7 @@ static void start_session(int chan, int id)
 static void end_session(int chan, int id, int status)
 {
     struct session *s = &sessions[id];
+    int i;
     uint32_t x[2] = { WIFEXITED(status) ? WEXITSTATUS(status) : 0,
                       WIFSIGNALED(status) ? WTERMSIG(status) : 0 };
 
@@ -646,10 +647,25 @@ static void end_session(int chan, int id, int status)
     free(s->stdin_buf);
     s->stdin_buf = NULL;
     s->stdin_len = 0;
-    /* A container ends with its process: nothing else outlives it. */
-    if (id == 0 && container) {
-        kill(-1, SIGKILL);
+    if (id == 0) {
+        /* A container ends with its process: nothing else outlives it. */
+        if (container) {
+            kill(-1, SIGKILL);
+        }
+        return;
     }
+    /* The host may start another command on this session now. */
+    for (i = 0; i < s->argc; i++) {
+        free(s->argv[i]);
+    }
+    for (i = 0; i < s->envc; i++) {
+        free(s->envp[i]);
+    }
+    free(s->argv);
+    free(s->envp);
+    free(s->cwd);
+    memset(s, 0, sizeof(*s));
+    s->in = s->out = s->err = -1;
 }
 
 /* 'M': dest, type, source and options, each ended by a NUL. */

@@ -75,19 +75,23 @@ class PodmanTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix='pc-lite-oci-')
         cls.accel = launch.boot_accel()
         cls.storage = os.path.join(cls.tmp, 'storage')
+        # netavark, podman's own network stack (CNI's plugins are not
+        # installed with podman on Debian 12).
+        cls.conf = os.path.join(cls.tmp, 'containers.conf')
+        with open(cls.conf, 'w', encoding='utf-8') as f:
+            f.write('[network]\nnetwork_backend = "netavark"\n')
         for name, shell in ((IMAGE, True), (NOSHELL, False)):
-            root = make_rootfs(os.path.join(cls.tmp, name.split('/')[1]),
-                               shell)
+            root = make_rootfs(os.path.join(
+                cls.tmp, name.split('/')[1].replace(':', '-')), shell)
             tar = root + '.tar'
             subprocess.run(['tar', '-C', root, '-cf', tar, '.'], check=True)
             cls.podman_ok('import', tar, name)
 
     @classmethod
     def tearDownClass(cls):
-        subprocess.run(cls.podman_cmd('rm', '-a', '-f', '-t', '0'),
-                       capture_output=True, check=False, timeout=120)
-        subprocess.run(cls.podman_cmd('system', 'reset', '-f'),
-                       capture_output=True, check=False, timeout=120)
+        for args in (('rm', '-a', '-f', '-t', '0'), ('system', 'reset', '-f')):
+            subprocess.run(cls.podman_cmd(*args), capture_output=True,
+                           check=False, timeout=120, env=cls.env())
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
@@ -99,9 +103,13 @@ class PodmanTest(unittest.TestCase):
                 *args]
 
     @classmethod
+    def env(cls):
+        return dict(os.environ, CONTAINERS_CONF=cls.conf)
+
+    @classmethod
     def podman_ok(cls, *args, **kwargs):
         p = subprocess.run(cls.podman_cmd(*args), capture_output=True,
-                           check=False, timeout=300, **kwargs)
+                           check=False, timeout=300, env=cls.env(), **kwargs)
         if p.returncode:
             raise AssertionError(f'podman {" ".join(args)}: '
                                  f'{p.stderr.decode()}')
@@ -110,7 +118,7 @@ class PodmanTest(unittest.TestCase):
     def podman(self, *args, stdin=b'', timeout=300):
         return subprocess.run(self.podman_cmd(*args), input=stdin,
                               capture_output=True, check=False,
-                              timeout=timeout)
+                              timeout=timeout, env=self.env())
 
     def run_rm(self, *args, **kwargs):
         return self.podman('run', '--rm', '--network', 'none', *args,
