@@ -82,6 +82,7 @@ static G_GNUC_NORETURN void finish(Monitor *m, int status)
         kill(m->qemu, SIGKILL);
         waitpid(m->qemu, &st, 0);
     }
+    oci_cpu_log("monitor");
     _exit(status);
 }
 
@@ -115,6 +116,7 @@ static G_GNUC_NORETURN void fail_ready(Monitor *m, const char *fmt, ...)
         waitpid(m->qemu, NULL, 0);
         m->qemu = 0;
     }
+    oci_cpu_log("monitor");
     _exit(1);
 }
 

@@ -8,6 +8,7 @@
 #define PCLITE_OCI_H
 
 #include <glib.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -53,6 +54,7 @@ typedef struct {
 } OciSpec;
 
 /* spec.c */
+json_t *oci_json_load(const char *path, GError **errp);
 OciSpec *oci_spec_load(const char *bundle, GError **errp);
 OciProcess *oci_process_load(const char *path, GError **errp);
 void oci_spec_free(OciSpec *spec);
@@ -99,6 +101,7 @@ void oci_monitor_main(OciMonitorArgs *args) G_GNUC_NORETURN;
 
 /* pc-lite-oci.c */
 void oci_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+void oci_cpu_log(const char *what);
 int oci_ctl_connect(const char *dir, GError **errp);
 gboolean oci_ctl_send(int fd, const void *data, size_t len, const int *fds,
                       int nfds, GError **errp);

@@ -1,6 +1,6 @@
 /*
  * pc-lite-oci: the bundle's config.json (OCI runtime spec), read with
- * json-glib, and the channel frames that describe its process.
+ * jansson, and the channel frames that describe its process.
  *
  * What is taken: ociVersion 1.x, root, hostname, process (args, env, cwd,
  * user, rlimits, terminal, consoleSize), mounts, the CPU quota and memory
@@ -15,9 +15,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #define _GNU_SOURCE
-#include <json-glib/json-glib.h>
+#include <jansson.h>
 #include <signal.h>
-#include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -38,53 +37,50 @@ static GQuark oci_quark(void)
         return FALSE; \
     } while (0)
 
-static JsonObject *member_object(JsonObject *o, const char *name)
+static json_t *member_object(json_t *o, const char *name)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+    json_t *n = json_object_get(o, name);
 
-    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+    return json_is_object(n) ? n : NULL;
 }
 
-static JsonArray *member_array(JsonObject *o, const char *name)
+static json_t *member_array(json_t *o, const char *name)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+    json_t *n = json_object_get(o, name);
 
-    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+    return json_is_array(n) ? n : NULL;
 }
 
 /* A string member; NULL when absent, an error when not a string. */
-static gboolean member_string(JsonObject *o, const char *name,
-                              const char *where, char **out, GError **errp)
+static gboolean member_string(json_t *o, const char *name, const char *where,
+                              char **out, GError **errp)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+    json_t *n = json_object_get(o, name);
 
     *out = NULL;
-    if (!n || JSON_NODE_HOLDS_NULL(n)) {
+    if (!n || json_is_null(n)) {
         return TRUE;
     }
-    if (!JSON_NODE_HOLDS_VALUE(n) ||
-        json_node_get_value_type(n) != G_TYPE_STRING) {
+    if (!json_is_string(n)) {
         FAIL("%s.%s is not a string", where, name);
     }
-    *out = g_strdup(json_node_get_string(n));
+    *out = g_strdup(json_string_value(n));
     return TRUE;
 }
 
-static gboolean member_uint(JsonObject *o, const char *name,
-                            const char *where, guint64 max, guint64 *out,
-                            GError **errp)
+static gboolean member_uint(json_t *o, const char *name, const char *where,
+                            guint64 max, guint64 *out, GError **errp)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-    gint64 v;
+    json_t *n = json_object_get(o, name);
+    json_int_t v;
 
-    if (!n || JSON_NODE_HOLDS_NULL(n)) {
+    if (!n || json_is_null(n)) {
         return TRUE;
     }
-    if (!JSON_NODE_HOLDS_VALUE(n) ||
-        json_node_get_value_type(n) != G_TYPE_INT64) {
+    if (!json_is_integer(n)) {
         FAIL("%s.%s is not an integer", where, name);
     }
-    v = json_node_get_int(n);
+    v = json_integer_value(n);
     if (v < 0 || (guint64)v > max) {
         FAIL("%s.%s is out of range", where, name);
     }
@@ -93,33 +89,35 @@ static gboolean member_uint(JsonObject *o, const char *name,
 }
 
 /* An array of strings as a NULL-terminated vector (NULL when absent). */
-static gboolean member_strv(JsonObject *o, const char *name,
-                            const char *where, char ***out, GError **errp)
+static gboolean member_strv(json_t *o, const char *name, const char *where,
+                            char ***out, GError **errp)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-    JsonArray *a;
-    guint i, len;
+    json_t *n = json_object_get(o, name);
+    size_t i, len;
 
     *out = NULL;
-    if (!n || JSON_NODE_HOLDS_NULL(n)) {
+    if (!n || json_is_null(n)) {
         return TRUE;
     }
-    if (!JSON_NODE_HOLDS_ARRAY(n)) {
+    if (!json_is_array(n)) {
         FAIL("%s.%s is not an array", where, name);
     }
-    a = json_node_get_array(n);
-    len = json_array_get_length(a);
+    len = json_array_size(n);
     *out = g_new0(char *, len + 1);
     for (i = 0; i < len; i++) {
-        JsonNode *e = json_array_get_element(a, i);
+        json_t *e = json_array_get(n, i);
 
-        if (!JSON_NODE_HOLDS_VALUE(e) ||
-            json_node_get_value_type(e) != G_TYPE_STRING) {
-            FAIL("%s.%s[%u] is not a string", where, name, i);
+        if (!json_is_string(e)) {
+            FAIL("%s.%s[%zu] is not a string", where, name, i);
         }
-        (*out)[i] = g_strdup(json_node_get_string(e));
+        (*out)[i] = g_strdup(json_string_value(e));
     }
     return TRUE;
+}
+
+static gboolean member_true(json_t *o, const char *name)
+{
+    return json_is_true(json_object_get(o, name));
 }
 
 static const struct {
@@ -138,26 +136,24 @@ static const struct {
     { "RLIMIT_STACK", RLIMIT_STACK },
 };
 
-static gboolean parse_rlimits(JsonArray *a, OciProcess *p, GError **errp)
+static gboolean parse_rlimits(json_t *a, OciProcess *p, GError **errp)
 {
-    guint i, j, len = a ? json_array_get_length(a) : 0;
+    size_t i, j, len = a ? json_array_size(a) : 0;
 
     for (i = 0; i < len; i++) {
-        JsonNode *e = json_array_get_element(a, i);
-        JsonObject *o = JSON_NODE_HOLDS_OBJECT(e) ?
-                        json_node_get_object(e) : NULL;
+        json_t *o = json_array_get(a, i);
         g_autofree char *type = NULL;
         guint64 soft = 0, hard = 0;
         OciRlimit rl;
 
-        if (!o || !member_string(o, "type", "process.rlimits", &type, errp) ||
+        if (!json_is_object(o)) {
+            FAIL("process.rlimits[%zu] is not an object", i);
+        }
+        if (!member_string(o, "type", "process.rlimits", &type, errp) ||
             !member_uint(o, "soft", "process.rlimits", G_MAXUINT64, &soft,
                          errp) ||
             !member_uint(o, "hard", "process.rlimits", G_MAXUINT64, &hard,
                          errp)) {
-            if (errp && !*errp) {
-                FAIL("process.rlimits[%u] is not an object", i);
-            }
             return FALSE;
         }
         for (j = 0; j < G_N_ELEMENTS(rlimit_names); j++) {
@@ -189,21 +185,19 @@ void oci_process_free(OciProcess *p)
     g_free(p);
 }
 
-static OciProcess *parse_process(JsonObject *o, GError **errp)
+static OciProcess *parse_process(json_t *o, GError **errp)
 {
     g_autoptr(GError) err = NULL;
     OciProcess *p = g_new0(OciProcess, 1);
-    JsonObject *user = member_object(o, "user");
-    JsonObject *size = member_object(o, "consoleSize");
-    JsonNode *term = json_object_get_member(o, "terminal");
-    guint64 uid = 0, gid = 0, umask = 022, rows = 0, cols = 0, g;
-    JsonArray *groups = member_array(user, "additionalGids");
-    guint i;
+    json_t *user = member_object(o, "user");
+    json_t *size = member_object(o, "consoleSize");
+    json_t *groups = member_array(user, "additionalGids");
+    guint64 uid = 0, gid = 0, umask = 022, rows = 0, cols = 0;
+    size_t i;
 
     p->groups = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     p->rlimits = g_array_new(FALSE, FALSE, sizeof(OciRlimit));
-    p->terminal = term && JSON_NODE_HOLDS_VALUE(term) &&
-                  json_node_get_boolean(term);
+    p->terminal = member_true(o, "terminal");
     if (!member_strv(o, "args", "process", &p->args, &err) ||
         !member_strv(o, "env", "process", &p->env, &err) ||
         !member_string(o, "cwd", "process", &p->cwd, &err) ||
@@ -226,14 +220,23 @@ static OciProcess *parse_process(JsonObject *o, GError **errp)
                     "process.cwd must be an absolute path");
         goto fail;
     }
-    if (user && json_object_has_member(user, "username")) {
+    if (json_object_get(user, "username")) {
         g_set_error(&err, oci_quark(), 1, "process.user.username (a "
                     "Windows field) is not supported");
         goto fail;
     }
-    for (i = 0; groups && i < json_array_get_length(groups); i++) {
-        g = json_array_get_int_element(groups, i);
-        g_array_append_val(p->groups, g);
+    for (i = 0; groups && i < json_array_size(groups); i++) {
+        json_t *g = json_array_get(groups, i);
+        uint32_t gv;
+
+        if (!json_is_integer(g) || json_integer_value(g) < 0 ||
+            json_integer_value(g) > G_MAXUINT32) {
+            g_set_error(&err, oci_quark(), 1,
+                        "process.user.additionalGids[%zu] is not a gid", i);
+            goto fail;
+        }
+        gv = json_integer_value(g);
+        g_array_append_val(p->groups, gv);
     }
     p->uid = uid;
     p->gid = gid;
@@ -248,31 +251,31 @@ fail:
     return NULL;
 }
 
-static JsonObject *load_json(const char *path, const char *what,
-                             JsonParser **parser, GError **errp)
+json_t *oci_json_load(const char *path, GError **errp)
 {
-    g_autoptr(GError) err = NULL;
-    JsonNode *root;
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
 
-    *parser = json_parser_new_immutable();
-    if (!json_parser_load_from_mapped_file(*parser, path, &err)) {
-        g_set_error(errp, oci_quark(), 1, "%s: %s", what, err->message);
+    if (!root) {
+        g_set_error(errp, oci_quark(), 1, "%s: %s (line %d)", path, je.text,
+                    je.line);
         return NULL;
     }
-    root = json_parser_get_root(*parser);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(errp, oci_quark(), 1, "%s: not a JSON object", what);
+    if (!json_is_object(root)) {
+        g_set_error(errp, oci_quark(), 1, "%s: not a JSON object", path);
+        json_decref(root);
         return NULL;
     }
-    return json_node_get_object(root);
+    return root;
 }
 
 OciProcess *oci_process_load(const char *path, GError **errp)
 {
-    g_autoptr(JsonParser) parser = NULL;
-    JsonObject *o = load_json(path, path, &parser, errp);
+    json_t *o = oci_json_load(path, errp);
+    OciProcess *p = o ? parse_process(o, errp) : NULL;
 
-    return o ? parse_process(o, errp) : NULL;
+    json_decref(o);
+    return p;
 }
 
 static void mount_free(gpointer data)
@@ -286,21 +289,19 @@ static void mount_free(gpointer data)
     g_free(m);
 }
 
-static gboolean parse_mounts(JsonArray *a, OciSpec *spec, GError **errp)
+static gboolean parse_mounts(json_t *a, OciSpec *spec, GError **errp)
 {
-    guint i, len = a ? json_array_get_length(a) : 0;
+    size_t i, len = a ? json_array_size(a) : 0;
 
     for (i = 0; i < len; i++) {
-        JsonNode *e = json_array_get_element(a, i);
-        JsonObject *o = JSON_NODE_HOLDS_OBJECT(e) ?
-                        json_node_get_object(e) : NULL;
+        json_t *o = json_array_get(a, i);
         OciMount *m = g_new0(OciMount, 1);
         g_auto(GStrv) opts = NULL;
         guint j;
 
         g_ptr_array_add(spec->mounts, m);
-        if (!o) {
-            FAIL("mounts[%u] is not an object", i);
+        if (!json_is_object(o)) {
+            FAIL("mounts[%zu] is not an object", i);
         }
         if (!member_string(o, "destination", "mounts", &m->dest, errp) ||
             !member_string(o, "type", "mounts", &m->type, errp) ||
@@ -309,10 +310,10 @@ static gboolean parse_mounts(JsonArray *a, OciSpec *spec, GError **errp)
             return FALSE;
         }
         if (!m->dest || m->dest[0] != '/') {
-            FAIL("mounts[%u].destination must be an absolute path", i);
+            FAIL("mounts[%zu].destination must be an absolute path", i);
         }
         if (member_array(o, "uidMappings") || member_array(o, "gidMappings")) {
-            FAIL("mounts[%u]: ID-mapped mounts are not supported", i);
+            FAIL("mounts[%zu]: ID-mapped mounts are not supported", i);
         }
         m->options = opts ? g_strjoinv(",", opts) : g_strdup("");
         m->bind = !g_strcmp0(m->type, "bind");
@@ -326,7 +327,7 @@ static gboolean parse_mounts(JsonArray *a, OciSpec *spec, GError **errp)
             m->source = g_strdup(m->type);
         }
         if (m->bind && m->source[0] != '/') {
-            FAIL("mounts[%u]: bind mount source %s is not an absolute path",
+            FAIL("mounts[%zu]: bind mount source %s is not an absolute path",
                  i, m->source);
         }
     }
@@ -334,14 +335,12 @@ static gboolean parse_mounts(JsonArray *a, OciSpec *spec, GError **errp)
 }
 
 /* The VM's size from linux.resources: CPU quota and memory limit. */
-static gboolean parse_resources(JsonObject *linux_, OciSpec *spec,
-                                GError **errp)
+static gboolean parse_resources(json_t *linux_, OciSpec *spec, GError **errp)
 {
-    JsonObject *res = member_object(linux_, "resources");
-    JsonObject *cpu = member_object(res, "cpu");
-    JsonObject *mem = member_object(res, "memory");
-    JsonNode *quota = cpu ? json_object_get_member(cpu, "quota") : NULL;
-    JsonNode *limit = mem ? json_object_get_member(mem, "limit") : NULL;
+    json_t *res = member_object(linux_, "resources");
+    json_t *cpu = member_object(res, "cpu");
+    json_t *quota = json_object_get(cpu, "quota");
+    json_t *limit = json_object_get(member_object(res, "memory"), "limit");
     guint64 period = 100000;
 
     spec->cpus = 1;
@@ -350,16 +349,14 @@ static gboolean parse_resources(JsonObject *linux_, OciSpec *spec,
                      &period, errp)) {
         return FALSE;
     }
-    if (quota && JSON_NODE_HOLDS_VALUE(quota) && period &&
-        json_node_get_int(quota) > 0) {
-        gint64 q = json_node_get_int(quota);
+    if (json_is_integer(quota) && period && json_integer_value(quota) > 0) {
+        gint64 q = json_integer_value(quota);
 
         spec->cpus = MIN((q + period - 1) / period,
                          (gint64)g_get_num_processors());
     }
-    if (limit && JSON_NODE_HOLDS_VALUE(limit) &&
-        json_node_get_int(limit) > 0) {
-        gint64 mib = json_node_get_int(limit) >> 20;
+    if (json_is_integer(limit) && json_integer_value(limit) > 0) {
+        gint64 mib = json_integer_value(limit) >> 20;
 
         if (mib < MIN_MEM_MIB || mib > MAX_MEM_MIB) {
             FAIL("linux.resources.memory.limit: %" G_GINT64_FORMAT " MiB; "
@@ -371,50 +368,60 @@ static gboolean parse_resources(JsonObject *linux_, OciSpec *spec,
     return TRUE;
 }
 
-static gboolean parse_linux(JsonObject *linux_, OciSpec *spec, GError **errp)
+static gboolean parse_linux(json_t *linux_, OciSpec *spec, GError **errp)
 {
-    JsonArray *ns = member_array(linux_, "namespaces");
-    guint i;
+    json_t *ns = member_array(linux_, "namespaces");
+    size_t i;
 
     if (member_array(linux_, "uidMappings") ||
         member_array(linux_, "gidMappings")) {
         FAIL("linux.uidMappings: user namespaces are not supported (each "
              "container has a VM of its own)");
     }
-    for (i = 0; ns && i < json_array_get_length(ns); i++) {
-        JsonObject *o = json_array_get_object_element(ns, i);
-        const char *type = o ? json_object_get_string_member_with_default(
-            o, "type", "") : "";
+    for (i = 0; ns && i < json_array_size(ns); i++) {
+        json_t *o = json_array_get(ns, i);
+        const char *type = json_string_value(json_object_get(o, "type"));
+        const char *path = json_string_value(json_object_get(o, "path"));
 
-        if (!strcmp(type, "network")) {
+        if (!g_strcmp0(type, "network")) {
             g_free(spec->netns);
-            spec->netns = g_strdup(json_object_get_string_member_with_default(
-                o, "path", ""));
+            spec->netns = g_strdup(path ? path : "");
         }
     }
     return parse_resources(linux_, spec, errp);
 }
 
+/* Any hook at all: a VM cannot run the host-side hooks as runc does. */
+static gboolean has_hooks(json_t *hooks)
+{
+    const char *name;
+    json_t *a;
+
+    json_object_foreach(hooks, name, a) {
+        if (json_is_array(a) && json_array_size(a)) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 OciSpec *oci_spec_load(const char *bundle, GError **errp)
 {
-    g_autoptr(JsonParser) parser = NULL;
     g_autofree char *path = g_build_filename(bundle, "config.json", NULL);
     g_autofree char *version = NULL, *root_path = NULL;
     OciSpec *spec = g_new0(OciSpec, 1);
-    JsonObject *o, *root, *process, *annotations, *hooks;
-    JsonNode *ro;
+    json_t *o, *root, *process, *annotations;
     struct stat st;
 
     spec->bundle = g_canonicalize_filename(bundle, NULL);
     spec->mounts = g_ptr_array_new_with_free_func(mount_free);
     spec->template = TRUE;
-    o = load_json(path, path, &parser, errp);
+    o = oci_json_load(path, errp);
     if (!o) {
         goto fail;
     }
     root = member_object(o, "root");
     process = member_object(o, "process");
-    hooks = member_object(o, "hooks");
     if (!member_string(o, "ociVersion", "config", &version, errp) ||
         !member_string(root, "path", "root", &root_path, errp) ||
         !member_string(o, "hostname", "config", &spec->hostname, errp)) {
@@ -430,21 +437,10 @@ OciSpec *oci_spec_load(const char *bundle, GError **errp)
         g_set_error(errp, oci_quark(), 1, "%s: no process", path);
         goto fail;
     }
-    if (hooks && json_object_get_size(hooks)) {
-        GList *names = json_object_get_members(hooks), *l;
-        gboolean any = FALSE;
-
-        for (l = names; l; l = l->next) {
-            JsonArray *a = member_array(hooks, l->data);
-
-            any |= a && json_array_get_length(a);
-        }
-        g_list_free(names);
-        if (any) {
-            g_set_error(errp, oci_quark(), 1, "%s: hooks are not supported",
-                        path);
-            goto fail;
-        }
+    if (has_hooks(member_object(o, "hooks"))) {
+        g_set_error(errp, oci_quark(), 1, "%s: hooks are not supported",
+                    path);
+        goto fail;
     }
     if (!root_path) {
         g_set_error(errp, oci_quark(), 1, "%s: no root.path", path);
@@ -462,9 +458,7 @@ OciSpec *oci_spec_load(const char *bundle, GError **errp)
                     spec->root);
         goto fail;
     }
-    ro = json_object_get_member(root, "readonly");
-    spec->root_readonly = ro && JSON_NODE_HOLDS_VALUE(ro) &&
-                          json_node_get_boolean(ro);
+    spec->root_readonly = member_true(root, "readonly");
     spec->process = parse_process(process, errp);
     if (!spec->process ||
         !parse_mounts(member_array(o, "mounts"), spec, errp) ||
@@ -472,10 +466,11 @@ OciSpec *oci_spec_load(const char *bundle, GError **errp)
         goto fail;
     }
     annotations = member_object(o, "annotations");
-    if (annotations && !g_strcmp0(json_object_get_string_member_with_default(
-            annotations, "org.pclite.template", "on"), "off")) {
+    if (!g_strcmp0(json_string_value(json_object_get(
+            annotations, "org.pclite.template")), "off")) {
         spec->template = FALSE;
     }
+    json_decref(o);
     return spec;
 
 fail:
@@ -483,6 +478,7 @@ fail:
         !g_str_has_prefix((*errp)->message, "root.path")) {
         g_prefix_error(errp, "%s: ", path);
     }
+    json_decref(o);
     oci_spec_free(spec);
     return NULL;
 }

@@ -23,7 +23,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,9 +54,17 @@ void oci_host_init(OciHost *host, const char *accel)
                           g_build_filename(dir, "qemu-system-x86_64", NULL));
     host->kernel = g_build_filename(dir, "guest", "vmlinux", NULL);
     host->rootfs = g_build_filename(dir, "guest", "rootfs.img", NULL);
-    env = g_getenv("PC_LITE_CACHE");
-    host->cache = env ? g_strdup(env) :
-                  g_build_filename(g_get_user_cache_dir(), "pc-lite", NULL);
+    /* As python/pclite/paths.py; without HOME (a shim's environment),
+     * /var/cache. */
+    if ((env = g_getenv("PC_LITE_CACHE"))) {
+        host->cache = g_strdup(env);
+    } else if ((env = g_getenv("XDG_CACHE_HOME"))) {
+        host->cache = g_build_filename(env, "pc-lite", NULL);
+    } else if ((env = g_getenv("HOME"))) {
+        host->cache = g_build_filename(env, ".cache", "pc-lite", NULL);
+    } else {
+        host->cache = g_strdup("/var/cache/pc-lite");
+    }
     accel = accel ?: g_getenv("PC_LITE_ACCEL") ?: "auto";
     if (!strcmp(accel, "auto")) {
         /*
@@ -67,24 +74,19 @@ void oci_host_init(OciHost *host, const char *accel)
         g_autofree char *probe = g_build_filename(dir, "accel-probe.json",
                                                   NULL);
         g_autofree char *kernel = realpath(host->kernel, NULL);
-        g_autoptr(JsonParser) parser = json_parser_new();
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        json_t *rec;
 
         accel = fd >= 0 ? "kvm" : "tcg";
         if (fd >= 0) {
             close(fd);
-        }
-        if (fd >= 0 && kernel &&
-            json_parser_load_from_file(parser, probe, NULL) &&
-            JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-            JsonObject *o = json_node_get_object(json_parser_get_root(parser));
-
-            if (!g_strcmp0(json_object_get_string_member_with_default(
-                    o, "kernel", ""), kernel) &&
-                !json_object_get_boolean_member_with_default(o, "kvm_boots",
-                                                             TRUE)) {
+            rec = kernel ? json_load_file(probe, 0, NULL) : NULL;
+            if (!g_strcmp0(json_string_value(json_object_get(rec, "kernel")),
+                           kernel) &&
+                json_is_false(json_object_get(rec, "kvm_boots"))) {
                 accel = "tcg";
             }
+            json_decref(rec);
         }
     }
     host->accel = g_strdup(accel);
@@ -255,6 +257,13 @@ static char *file_sha256(const char *path)
     return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
 }
 
+static json_int_t manifest_int(json_t *o, const char *name)
+{
+    json_t *n = json_object_get(o, name);
+
+    return json_is_integer(n) ? json_integer_value(n) : -1;
+}
+
 /* TRUE when template dir is whole: its manifest's sizes and checksum. */
 static gboolean template_intact(const char *dir)
 {
@@ -262,25 +271,22 @@ static gboolean template_intact(const char *dir)
     g_autofree char *ram = g_build_filename(dir, "ram", NULL);
     g_autofree char *state = g_build_filename(dir, "state", NULL);
     g_autofree char *sum = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
-    JsonObject *o;
+    json_t *o = json_load_file(manifest, 0, NULL);
     struct stat rs, ss;
+    gboolean ok;
 
-    if (!json_parser_load_from_file(parser, manifest, NULL) ||
-        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)) ||
-        stat(ram, &rs) < 0 || stat(state, &ss) < 0) {
+    if (!o || stat(ram, &rs) < 0 || stat(state, &ss) < 0) {
+        json_decref(o);
         return FALSE;
     }
-    o = json_node_get_object(json_parser_get_root(parser));
     sum = file_sha256(state);
-    return json_object_get_int_member_with_default(o, "format", 0) ==
-               TEMPLATE_FORMAT &&
-           json_object_get_int_member_with_default(o, "ram_size", -1) ==
-               rs.st_size &&
-           json_object_get_int_member_with_default(o, "state_size", -1) ==
-               ss.st_size &&
-           sum && !g_strcmp0(json_object_get_string_member_with_default(
-               o, "state_sha256", ""), sum);
+    ok = manifest_int(o, "format") == TEMPLATE_FORMAT &&
+         manifest_int(o, "ram_size") == rs.st_size &&
+         manifest_int(o, "state_size") == ss.st_size && sum &&
+         !g_strcmp0(json_string_value(json_object_get(o, "state_sha256")),
+                    sum);
+    json_decref(o);
+    return ok;
 }
 
 static void remove_tree(const char *dir)
@@ -310,9 +316,8 @@ static gboolean wait_readable(int fd, int timeout_ms)
     return poll(&p, 1, timeout_ms) > 0;
 }
 
-/* One QMP reply (events skipped); NULL with errp set on failure. */
-static JsonObject *qmp_call(int fd, JsonParser *parser, GString *buf,
-                            const char *cmd, GError **errp)
+/* One QMP reply (events skipped), to json_decref(); NULL on failure. */
+static json_t *qmp_call(int fd, GString *buf, const char *cmd, GError **errp)
 {
     if (cmd && chan_write_all(fd, cmd, strlen(cmd)) < 0) {
         g_set_error(errp, vm_quark(), 1, "QMP: %s", g_strerror(errno));
@@ -324,24 +329,21 @@ static JsonObject *qmp_call(int fd, JsonParser *parser, GString *buf,
         ssize_t n;
 
         if (nl) {
-            g_autofree char *line = g_strndup(buf->str, nl - buf->str);
-            JsonObject *o;
+            json_t *o = json_loadb(buf->str, nl - buf->str, 0, NULL);
+            json_t *e = json_object_get(o, "error");
 
             g_string_erase(buf, 0, nl - buf->str + 1);
-            if (!json_parser_load_from_data(parser, line, -1, NULL) ||
-                !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+            if (!json_is_object(o) || json_object_get(o, "event")) {
+                json_decref(o);
                 continue;
             }
-            o = json_node_get_object(json_parser_get_root(parser));
-            if (json_object_has_member(o, "event")) {
-                continue;
-            }
-            if (json_object_has_member(o, "error")) {
-                JsonObject *e = json_object_get_object_member(o, "error");
+            if (e) {
+                const char *desc = json_string_value(
+                    json_object_get(e, "desc"));
 
                 g_set_error(errp, vm_quark(), 1, "QMP: %s",
-                            json_object_get_string_member_with_default(
-                                e, "desc", "error"));
+                            desc ? desc : "error");
+                json_decref(o);
                 return NULL;
             }
             return o;
@@ -355,6 +357,15 @@ static JsonObject *qmp_call(int fd, JsonParser *parser, GString *buf,
     }
 }
 
+/* A QMP command whose reply does not matter beyond success. */
+static gboolean qmp_ok(int fd, GString *buf, const char *cmd, GError **errp)
+{
+    json_t *o = qmp_call(fd, buf, cmd, errp);
+
+    json_decref(o);
+    return o != NULL;
+}
+
 /* Boot a template VM in tmp until init says hello, then save it. */
 static gboolean template_boot_and_save(const OciHost *host,
                                        const OciSpec *spec, gsize root_size,
@@ -366,7 +377,6 @@ static gboolean template_boot_and_save(const OciHost *host,
     g_autofree char *log = g_build_filename(tmp, "qemu.log", NULL);
     g_autofree char *state = g_build_filename(tmp, "state", NULL);
     g_autofree char *migrate = NULL, *qmp_opt = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GString) qbuf = g_string_new(NULL);
     struct chan_reader r = { 0 };
     struct chan_frame f;
@@ -436,36 +446,38 @@ static gboolean template_boot_and_save(const OciHost *host,
     }
     migrate = g_strdup_printf("{\"execute\":\"migrate\",\"arguments\":"
                               "{\"uri\":\"file:%s\"}}\n", state);
-    if (!qmp_call(qmp[0], parser, qbuf, NULL, errp) ||
-        !qmp_call(qmp[0], parser, qbuf,
-                  "{\"execute\":\"qmp_capabilities\"}\n", errp) ||
-        !qmp_call(qmp[0], parser, qbuf,
-                  "{\"execute\":\"migrate-set-capabilities\",\"arguments\":"
-                  "{\"capabilities\":[{\"capability\":\"x-ignore-shared\","
-                  "\"state\":true}]}}\n", errp) ||
-        !qmp_call(qmp[0], parser, qbuf, migrate, errp)) {
+    if (!qmp_ok(qmp[0], qbuf, NULL, errp) ||
+        !qmp_ok(qmp[0], qbuf, "{\"execute\":\"qmp_capabilities\"}\n", errp) ||
+        !qmp_ok(qmp[0], qbuf,
+                "{\"execute\":\"migrate-set-capabilities\",\"arguments\":"
+                "{\"capabilities\":[{\"capability\":\"x-ignore-shared\","
+                "\"state\":true}]}}\n", errp) ||
+        !qmp_ok(qmp[0], qbuf, migrate, errp)) {
         goto out;
     }
     for (;;) {
-        JsonObject *o = qmp_call(qmp[0], parser, qbuf,
-                                 "{\"execute\":\"query-migrate\"}\n", errp);
-        JsonObject *info = o ? json_object_get_object_member(o, "return")
-                             : NULL;
-        const char *st = info ? json_object_get_string_member_with_default(
-            info, "status", "") : NULL;
+        json_t *o = qmp_call(qmp[0], qbuf,
+                             "{\"execute\":\"query-migrate\"}\n", errp);
+        json_t *info = json_object_get(o, "return");
+        const char *st = json_string_value(json_object_get(info, "status"));
 
-        if (!st) {
+        if (!o) {
             goto out;
         }
-        if (!strcmp(st, "completed")) {
+        if (!g_strcmp0(st, "completed")) {
+            json_decref(o);
             break;
         }
-        if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
+        if (!g_strcmp0(st, "failed") || !g_strcmp0(st, "cancelled")) {
+            const char *desc = json_string_value(
+                json_object_get(info, "error-desc"));
+
             g_set_error(errp, vm_quark(), 1, "saving the template: %s",
-                        json_object_get_string_member_with_default(
-                            info, "error-desc", st));
+                        desc ? desc : st);
+            json_decref(o);
             goto out;
         }
+        json_decref(o);
         g_usleep(5000);
     }
     ok = TRUE;
@@ -490,7 +502,7 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
 {
     g_autofree char *tmp = g_strdup_printf("%s.tmp-XXXXXX", dir);
     g_autofree char *state = NULL, *manifest = NULL, *sum = NULL;
-    g_autofree char *text = NULL;
+    json_t *manifest_json;
     struct stat rs, ss;
     const char *names[] = { "ram", "state", "console.log", "qemu.log",
                             "manifest.json" };
@@ -513,17 +525,21 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
         stat(ram, &rs);
         stat(state, &ss);
     }
-    text = g_strdup_printf("{\"format\": %d, \"key\": \"%s\", \"cpus\": %d, "
-                           "\"mem_mib\": %d, \"accel\": \"%s\", "
-                           "\"ram_size\": %lld, \"state_size\": %lld, "
-                           "\"state_sha256\": \"%s\"}\n", TEMPLATE_FORMAT,
-                           key, spec->cpus, spec->mem_mib, host->accel,
-                           (long long)rs.st_size, (long long)ss.st_size,
-                           sum ? sum : "");
-    if (!g_file_set_contents(manifest, text, -1, errp)) {
+    manifest_json = json_pack("{s:i, s:s, s:i, s:i, s:s, s:I, s:I, s:s}",
+                              "format", TEMPLATE_FORMAT, "key", key,
+                              "cpus", spec->cpus, "mem_mib", spec->mem_mib,
+                              "accel", host->accel,
+                              "ram_size", (json_int_t)rs.st_size,
+                              "state_size", (json_int_t)ss.st_size,
+                              "state_sha256", sum ? sum : "");
+    if (!manifest_json ||
+        json_dump_file(manifest_json, manifest, JSON_INDENT(1)) < 0) {
+        g_set_error(errp, vm_quark(), 1, "%s: cannot write it", manifest);
+        json_decref(manifest_json);
         remove_tree(tmp);
         return FALSE;
     }
+    json_decref(manifest_json);
     for (i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *p = g_build_filename(tmp, names[i], NULL);
 

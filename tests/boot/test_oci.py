@@ -16,55 +16,13 @@ import time
 import unittest
 
 from pclite import launch
-from pclite import paths
+from pclite.engines import OCI, Podman, make_rootfs, missing, oci_processes
 
-OCI = os.path.join(paths.BUILD, 'pc-lite-oci')
 IMAGE = 'localhost/pclite-test:1'
 NOSHELL = 'localhost/pclite-noshell:1'
-APPLETS = ('sh', 'echo', 'cat', 'id', 'pwd', 'env', 'hostname', 'sleep',
-           'ls', 'true', 'false', 'tty', 'wc', 'grep', 'test', 'mount')
 
 
-def _missing(*tools):
-    return [t for t in tools if not shutil.which(t)]
-
-
-def make_rootfs(path, shell=True):
-    """A busybox rootfs; without a shell only /busybox itself."""
-    os.makedirs(path)
-    if not shell:
-        shutil.copy('/bin/busybox', os.path.join(path, 'busybox'))
-        return path
-    os.makedirs(os.path.join(path, 'bin'))
-    for d in ('proc', 'sys', 'dev', 'etc', 'tmp', 'root'):
-        os.makedirs(os.path.join(path, d))
-    shutil.copy('/bin/busybox', os.path.join(path, 'bin', 'busybox'))
-    for applet in APPLETS:
-        os.symlink('busybox', os.path.join(path, 'bin', applet))
-    with open(os.path.join(path, 'etc', 'passwd'), 'w',
-              encoding='utf-8') as f:
-        f.write('root:x:0:0:root:/root:/bin/sh\n'
-                'user:x:1000:1000:user:/tmp:/bin/sh\n')
-    return path
-
-
-def oci_processes():
-    """pids of pc-lite-oci monitors and their QEMUs still running."""
-    out = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f'/proc/{pid}/cmdline', 'rb') as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if b'pc-lite-oci' in cmd or b'mount_tag=pclite-root' in cmd:
-            out.append(int(pid))
-    return out
-
-
-@unittest.skipIf(_missing('podman', 'conmon'),
+@unittest.skipIf(missing('podman', 'conmon'),
                  'skipped: podman/conmon not installed (make check '
                  'installs them)')
 class PodmanTest(unittest.TestCase):
@@ -73,52 +31,22 @@ class PodmanTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix='pc-lite-oci-')
-        cls.accel = launch.boot_accel()
-        cls.storage = os.path.join(cls.tmp, 'storage')
-        # netavark, podman's own network stack (CNI's plugins are not
-        # installed with podman on Debian 12).
-        cls.conf = os.path.join(cls.tmp, 'containers.conf')
-        with open(cls.conf, 'w', encoding='utf-8') as f:
-            f.write('[network]\nnetwork_backend = "netavark"\n')
+        cls.pod = Podman(cls.tmp, runtime_flags=[
+            f'accel={launch.boot_accel()}'])
         for name, shell in ((IMAGE, True), (NOSHELL, False)):
-            root = make_rootfs(os.path.join(
-                cls.tmp, name.split('/')[1].replace(':', '-')), shell)
-            tar = root + '.tar'
-            subprocess.run(['tar', '-C', root, '-cf', tar, '.'], check=True)
-            cls.podman_ok('import', tar, name)
+            cls.pod.import_image(make_rootfs(os.path.join(
+                cls.tmp, name.split('/')[1].replace(':', '-')), shell), name)
 
     @classmethod
     def tearDownClass(cls):
-        for args in (('rm', '-a', '-f', '-t', '0'), ('system', 'reset', '-f')):
-            subprocess.run(cls.podman_cmd(*args), capture_output=True,
-                           check=False, timeout=120, env=cls.env())
+        cls.pod.reset()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    @classmethod
-    def podman_cmd(cls, *args):
-        return ['podman', '--root', cls.storage,
-                '--runroot', os.path.join(cls.tmp, 'run'),
-                '--runtime', OCI, f'--runtime-flag=accel={cls.accel}',
-                '--cgroup-manager', 'cgroupfs', '--events-backend', 'file',
-                *args]
-
-    @classmethod
-    def env(cls):
-        return dict(os.environ, CONTAINERS_CONF=cls.conf)
-
-    @classmethod
-    def podman_ok(cls, *args, **kwargs):
-        p = subprocess.run(cls.podman_cmd(*args), capture_output=True,
-                           check=False, timeout=300, env=cls.env(), **kwargs)
-        if p.returncode:
-            raise AssertionError(f'podman {" ".join(args)}: '
-                                 f'{p.stderr.decode()}')
-        return p.stdout.decode()
-
     def podman(self, *args, stdin=b'', timeout=300):
-        return subprocess.run(self.podman_cmd(*args), input=stdin,
-                              capture_output=True, check=False,
-                              timeout=timeout, env=self.env())
+        return self.pod.run(*args, stdin=stdin, timeout=timeout)
+
+    def podman_ok(self, *args):
+        return self.pod.ok(*args)
 
     def run_rm(self, *args, **kwargs):
         return self.podman('run', '--rm', '--network', 'none', *args,
@@ -232,7 +160,7 @@ class PodmanTest(unittest.TestCase):
         self.assertEqual(self.podman_ok('ps', '-a', '-q'), '')
 
 
-@unittest.skipIf(_missing('containerd', 'ctr'),
+@unittest.skipIf(missing('containerd', 'ctr'),
                  'skipped: containerd not installed (make check installs it)')
 class ContainerdTest(unittest.TestCase):
     """ctr run --runc-binary build/pc-lite-oci, through containerd's runc
