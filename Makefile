@@ -63,7 +63,7 @@ $(OCI_BIN): $(OCI_SRC) | deps
 	    > $(BUILD)/oci-build.log 2>&1 || { cat $(BUILD)/oci-build.log; exit 1; }
 	@# The linker's note on getpwuid() in a static program (GLib's; never
 	@# reached: pc-lite-oci does not look users up) is left in the log.
-	@grep -v -e 'getpwuid' -e 'g_get_user_database_entry' $(BUILD)/oci-build.log || true
+	@grep -v -e 'getpw' -e 'g_get_user_database_entry' $(BUILD)/oci-build.log || true
 
 deps:
 	@$(TOP)/scripts/install-deps.sh $(DEB_PACKAGES)
@@ -130,10 +130,11 @@ guest: deps
 demo: qemu guest
 	@$(PYTHON) $(TOP)/tests/boot-time/demo.py
 
-bench: qemu qemu-full firmware guest
+bench: qemu qemu-full firmware guest oci deps-engines
 	@$(PYTHON) $(TOP)/tests/boot-time/bench.py $(BENCH_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/shared_root.py $(SHARED_ROOT_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/clones.py $(CLONES_ARGS)
+	@$(PYTHON) $(TOP)/tests/boot-time/oci.py $(OCI_ARGS)
 
 # Start-up cost under KVM (issue #6): ioctls by request and exec to the
 # first guest instruction, -smp 1..64, pc-lite vs microvm; then what

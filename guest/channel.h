@@ -28,7 +28,7 @@
 
 /* 'S' flags */
 #define CHANNEL_STDIN    1u             /* stdin comes as 'I' frames */
-#define CHANNEL_TTY      2u             /* a terminal: stdout and stderr as 'o' */
+#define CHANNEL_TTY      2u             /* a terminal (output as 'o' only) */
 
 /* 'K' flags */
 #define CHANNEL_KILL_ALL 1u             /* every process of the container */

@@ -269,7 +269,9 @@ static gboolean exec_request(Monitor *m, int client, const char *msg,
         reply(client, "error: the container is not running");
         return FALSE;
     }
-    for (id = 1; id < CHANNEL_SESSIONS && m->s[id].used; id++) {
+    id = 1;
+    while (id < CHANNEL_SESSIONS && m->s[id].used) {
+        id++;
     }
     frames = memchr(msg, '\n', len);
     if (id == CHANNEL_SESSIONS || !frames ||

@@ -102,7 +102,11 @@ void oci_cpu_log(const char *what)
     FILE *f;
 
     /* Exact, unlike getrusage()'s tick-sampled times. */
-    if (!opts.cpu_log || !(f = fopen(opts.cpu_log, "a"))) {
+    if (!opts.cpu_log) {
+        return;
+    }
+    f = fopen(opts.cpu_log, "a");
+    if (!f) {
         return;
     }
     fprintf(f, "%s %s %lld %lld\n", what, opts.id ? opts.id : "-",
@@ -229,10 +233,10 @@ static guint64 start_time(pid_t pid)
     char *p;
     int i;
 
-    if (!g_file_get_contents(path, &text, NULL, NULL) ||
-        !(p = strrchr(text, ')'))) {
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
         return 0;
     }
+    p = strrchr(text, ')');
     for (i = 2; i < 22 && p; i++) {
         p = strchr(p + 1, ' ');
     }
@@ -495,9 +499,12 @@ static int console_pty(const char *socket_path, GError **errp)
     int sock = -1;
     char *name;
 
-    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
-        !(name = ptsname(master)) ||
-        (slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+    name = master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0 ?
+           ptsname(master) : NULL;
+    if (name) {
+        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    }
+    if (slave < 0) {
         g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
                     "a terminal: %s", g_strerror(errno));
         goto fail;
@@ -606,10 +613,14 @@ static int cmd_create(const char *id, const char *bundle,
         oci_spec_free(spec);
         return 1;
     }
-    if (!prepare_binds(spec, dir, &err) ||
-        (spec->process->terminal &&
-         (tty = console_pty(console_socket, &err)) < 0)) {
+    if (!prepare_binds(spec, dir, &err)) {
         goto fail;
+    }
+    if (spec->process->terminal) {
+        tty = console_pty(console_socket, &err);
+        if (tty < 0) {
+            goto fail;
+        }
     }
     oci_host_init(&host, opts.accel);
     if (pipe2(ready, O_CLOEXEC) < 0) {
@@ -885,8 +896,10 @@ static gboolean parse_cmd(int argc, char **argv, CmdOpts *o)
         } else if (!strcmp(name, "tty") || !strcmp(name, "t")) {
             o->tty = TRUE;
         }
-        /* Other options of runc's (--no-pivot, --no-new-keyring, ...):
-         * accepted, nothing to do in a VM. */
+        /*
+         * Other options of runc's (--no-pivot, --no-new-keyring, ...):
+         * accepted, nothing to do in a VM.
+         */
     }
     g_ptr_array_add(rest, NULL);
     o->rest = (char **)g_ptr_array_free(rest, FALSE);

@@ -521,7 +521,7 @@ int oci_signal_parse(const char *name)
     if (!name || !*name) {
         return SIGTERM;
     }
-    n = strtol(name, &end, 10);
+    n = g_ascii_strtoll(name, &end, 10);
     if (!*end) {
         return n > 0 && n < NSIG ? (int)n : -1;
     }

@@ -47,21 +47,24 @@ void oci_host_init(OciHost *host, const char *accel)
 {
     g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
     g_autofree char *dir = g_path_get_dirname(exe ? exe : ".");
-    const char *env;
 
     /* pc-lite-oci lives in build/, beside QEMU and build/guest. */
     host->qemu = g_strdup(g_getenv("PC_LITE_QEMU") ?:
                           g_build_filename(dir, "qemu-system-x86_64", NULL));
     host->kernel = g_build_filename(dir, "guest", "vmlinux", NULL);
     host->rootfs = g_build_filename(dir, "guest", "rootfs.img", NULL);
-    /* As python/pclite/paths.py; without HOME (a shim's environment),
-     * /var/cache. */
-    if ((env = g_getenv("PC_LITE_CACHE"))) {
-        host->cache = g_strdup(env);
-    } else if ((env = g_getenv("XDG_CACHE_HOME"))) {
-        host->cache = g_build_filename(env, "pc-lite", NULL);
-    } else if ((env = g_getenv("HOME"))) {
-        host->cache = g_build_filename(env, ".cache", "pc-lite", NULL);
+    /*
+     * As python/pclite/paths.py; without HOME (a shim's environment),
+     * /var/cache.
+     */
+    if (g_getenv("PC_LITE_CACHE")) {
+        host->cache = g_strdup(g_getenv("PC_LITE_CACHE"));
+    } else if (g_getenv("XDG_CACHE_HOME")) {
+        host->cache = g_build_filename(g_getenv("XDG_CACHE_HOME"), "pc-lite",
+                                       NULL);
+    } else if (g_getenv("HOME")) {
+        host->cache = g_build_filename(g_getenv("HOME"), ".cache", "pc-lite",
+                                       NULL);
     } else {
         host->cache = g_strdup("/var/cache/pc-lite");
     }
@@ -348,8 +351,9 @@ static json_t *qmp_call(int fd, GString *buf, const char *cmd, GError **errp)
             }
             return o;
         }
-        if (!wait_readable(fd, BOOT_TIMEOUT_MS) ||
-            (n = read(fd, chunk, sizeof(chunk))) <= 0) {
+        n = wait_readable(fd, BOOT_TIMEOUT_MS) ?
+            read(fd, chunk, sizeof(chunk)) : 0;
+        if (n <= 0) {
             g_set_error(errp, vm_quark(), 1, "QMP: QEMU went away");
             return NULL;
         }
@@ -388,8 +392,10 @@ static gboolean template_boot_and_save(const OciHost *host,
     gint64 deadline;
 
     fd = open(ram, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || (errno = posix_fallocate(fd, 0,
-                                           (off_t)spec->mem_mib << 20))) {
+    if (fd >= 0) {
+        errno = posix_fallocate(fd, 0, (off_t)spec->mem_mib << 20);
+    }
+    if (fd < 0 || errno) {
         g_set_error(errp, vm_quark(), 1, "cannot reserve %d MiB for a "
                     "template's RAM in %s: %s", spec->mem_mib, tmp,
                     g_strerror(errno));
@@ -575,9 +581,9 @@ static char *template_get(const OciHost *host, const OciSpec *spec,
     }
     /* Made once when two containers race for it: the second waits. */
     lock = g_strdup_printf("%s/.%s.lock", top, key);
-    if (g_mkdir_with_parents(top, 0755) < 0 ||
-        (fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
-        flock(fd, LOCK_EX) < 0) {
+    fd = g_mkdir_with_parents(top, 0755) < 0 ? -1 :
+         open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
         g_set_error(errp, vm_quark(), 1, "%s: %s", top, g_strerror(errno));
         g_free(dir);
         return NULL;

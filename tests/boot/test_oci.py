@@ -11,11 +11,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 from pclite import launch
+from pclite import paths
 from pclite.engines import OCI, Podman, make_rootfs, missing, oci_processes
 
 IMAGE = 'localhost/pclite-test:1'
@@ -320,6 +322,37 @@ class BadBundleTest(unittest.TestCase):
         p = self.oci('--version')
         self.assertEqual(p.returncode, 0)
         self.assertIn(b'pc-lite-oci version', p.stdout)
+
+
+@unittest.skipIf(missing('podman', 'conmon', 'runc'),
+                 'skipped: podman/runc not installed (make check installs '
+                 'them)')
+class OciBenchmarkTest(unittest.TestCase):
+    """make bench's OCI rows (tests/boot-time/oci.py), short."""
+
+    def test_quick_run(self):
+        with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as out:
+            p = subprocess.run(
+                [sys.executable, os.path.join(paths.TOP, 'tests', 'boot-time',
+                                              'oci.py'),
+                 '--runs', '2', '--back-to-back', '5', '--out', out],
+                capture_output=True, text=True, timeout=900, check=False)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            with open(os.path.join(out, 'oci.json'), encoding='utf-8') as f:
+                res = json.load(f)
+            self.assertTrue(os.path.getsize(os.path.join(out, 'oci.png')))
+        self.assertEqual(res['rate']['failures'], [])
+        self.assertEqual(res['rate']['left_processes'], [])
+        self.assertEqual(len(res['cpu']['containers']), 2)
+        for c in res['cpu']['containers'].values():
+            # create, start, delete at least, and the monitor
+            self.assertGreaterEqual(c['processes'], 3)
+            self.assertIn('monitor', c['by_command'])
+            self.assertGreater(c['ms'], 0)
+        for name in ('runc', 'pc-lite-oci boot', 'pc-lite-oci template',
+                     'pc-lite-run --clone'):
+            self.assertGreater(res['time'][name], 0)
+        self.assertIn('| target | figure | limit | |', p.stdout)
 
 
 if __name__ == '__main__':

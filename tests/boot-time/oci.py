@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pc-lite-oci under podman beside runc: "podman run --rm IMAGE true" wall
+time, the runtime's own CPU time per container, and containers back to
+back.
+
+  time     --runs times, interleaved, exec of podman to its exit:
+           runc (Debian's, with --ulimit nofile/nproc=1024: the host
+           refuses podman's default rlimits), pc-lite-oci booting a VM
+           (annotation org.pclite.template=off), pc-lite-oci from a
+           template, and beside them "pc-lite-run --clone -- true", the
+           same VM size without an engine
+  cpu      pc-lite-oci's own CPU time for one container from a template,
+           all its processes (create, start, the monitor, delete, ...),
+           QEMU excluded: each process logs its CPU time (--cpu-log) and
+           how much of it went before main() (exec and loading, and the
+           sh that passes --cpu-log: also podman's cleanup, which drops
+           runtime flags, gets it); the figure is the time from main() on
+           plus, per process, the exec cost of pc-lite-oci measured
+           directly (a process spawned from this script)
+  rate     --back-to-back containers one after the other: failures, and
+           any runtime process, QEMU or state directory left behind
+
+Writes build/bench/oci.{json,md,png} (part of make bench); checks the
+targets of the OCI runtime issue, printing met / not met.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from pclite import launch
+from pclite import paths
+from pclite.engines import OCI, OCI_ROOT, Podman, make_rootfs, oci_processes
+
+import bench_report
+
+IMAGE = 'localhost/pclite-bench:1'
+RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+RUNC_LIMITS = ('--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024')
+
+
+def timed(argv, env=None):
+    """Wall time of argv in ms, and its CompletedProcess."""
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, check=False, env=env,
+                       timeout=300)
+    return (time.monotonic() - t0) * 1000, p
+
+
+def cpu_log(path):
+    """[(what, id, cpu_us, before_main_us)] of a --cpu-log file."""
+    out = []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            what, cid, cpu, start = line.split()
+            out.append((what, cid, int(cpu), int(start)))
+    return out
+
+
+def exec_cost(tmp, runs=20):
+    """CPU time of pc-lite-oci before main(), spawned directly (us)."""
+    log = os.path.join(tmp, 'exec-cost.log')
+    for _ in range(runs):
+        subprocess.run([OCI, '--cpu-log', log, '--root', tmp, 'state', 'x'],
+                       capture_output=True, check=False)
+    return statistics.median(start for _, _, _, start in cpu_log(log))
+
+
+def own_cpu(entries, exec_us):
+    """Per container: {'ms': own CPU, 'processes': n, 'by_command': ...}."""
+    per = {}
+    for what, cid, cpu, start in entries:
+        c = per.setdefault(cid, {'us': 0, 'processes': 0, 'by_command': {}})
+        # A forked monitor's CPU clock starts at its fork: all of it is
+        # its own; a command's own is from main() on, plus its exec.
+        own = cpu if what in ('monitor', 'exec-relay') else \
+            cpu - start + exec_us
+        c['us'] += own
+        c['processes'] += what not in ('monitor', 'exec-relay')
+        c['by_command'][what] = round(
+            c['by_command'].get(what, 0) + own / 1000, 2)
+    return {cid: {'ms': round(c['us'] / 1000, 2),
+                  'processes': c['processes'],
+                  'by_command': c['by_command']} for cid, c in per.items()}
+
+
+def median(values):
+    values = list(values)
+    return round(statistics.median(values), 1) if values else None
+
+
+def targets(res):
+    """The issue's targets: (text, figure, limit, met)."""
+    t = res['time']
+    out = [('pc-lite-oci CPU per container (ms)', res['cpu']['median_ms'],
+            10),
+           ('podman run from a template / pc-lite-run --clone',
+            round(t['pc-lite-oci template'] / t['pc-lite-run --clone'], 2),
+            1.5)]
+    rate = res['rate']
+    out.append(('back-to-back failures + leftovers',
+                len(rate['failures']) + len(rate['left_processes']) +
+                len(rate['left_state']), 0))
+    return [{'target': name, 'figure': fig, 'limit': limit,
+             'met': fig <= limit} for name, fig, limit in out]
+
+
+def markdown(res):
+    lines = [f'`podman run --rm IMAGE true`, exec of podman to its exit, '
+             f'median of {res["runs"]} runs (guest under {res["accel"]}; '
+             f'podman {res["podman"]}):', '',
+             '| runtime | ms |', '|---|---:|']
+    for name, ms in res['time'].items():
+        lines.append(f'| {name} | {ms} |')
+    cpu = res['cpu']
+    lines += ['', f'pc-lite-oci\'s own CPU time per container (from a '
+              f'template, QEMU excluded): median {cpu["median_ms"]} ms over '
+              f'{len(cpu["containers"])} containers, of which '
+              f'{cpu["exec_us"] / 1000:.2f} ms per process is exec and '
+              f'loading; by process (median container): '
+              + ', '.join(f'{k} {v}' for k, v in
+                          cpu['median_by_command'].items()) + '.', '',
+              f'{res["rate"]["containers"]} containers back to back: '
+              f'{len(res["rate"]["failures"])} failures, '
+              f'{res["rate"]["seconds"]} s; left behind: '
+              f'{len(res["rate"]["left_processes"])} processes, '
+              f'{len(res["rate"]["left_state"])} state directories.', '',
+              '| target | figure | limit | |', '|---|---:|---:|---|']
+    for t in res['targets']:
+        lines.append(f'| {t["target"]} | {t["figure"]} | {t["limit"]} | '
+                     f'{"met" if t["met"] else "not met"} |')
+    return '\n'.join(lines) + '\n'
+
+
+def chart(res, path):
+    # pylint: disable=import-outside-toplevel
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names = list(res['time'])
+    ax.barh(names, [res['time'][n] for n in names],
+            color=['C7', 'C0', 'C1', 'C2'][:len(names)])
+    ax.invert_yaxis()
+    ax.set_xlabel('ms, exec to exit (median)')
+    ax.set_title(f'podman run --rm IMAGE true ({res["accel"]})', fontsize=9)
+    bench_report.save_figure(fig, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--runs', type=int, default=10)
+    ap.add_argument('--back-to-back', type=int, default=50)
+    ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench'))
+    opts = ap.parse_args()
+    accel = launch.boot_accel()
+    with tempfile.TemporaryDirectory(prefix='pc-lite-bench-oci-') as tmp:
+        log = os.path.join(tmp, 'cpu.log')
+        wrapper = os.path.join(tmp, 'pc-lite-oci')
+        with open(wrapper, 'w', encoding='utf-8') as f:
+            f.write(f'#!/bin/sh\nexec {OCI} --accel {accel} '
+                    f'--cpu-log {log} "$@"\n')
+        os.chmod(wrapper, 0o755)
+        pod = Podman(tmp, runtime=wrapper)
+        pod.import_image(make_rootfs(os.path.join(tmp, 'rootfs')), IMAGE)
+        env = dict(os.environ, PC_LITE_ACCEL=accel)
+        argv = {
+            'runc': pod.cmd('run', '--rm', '--network', 'none', *RUNC_LIMITS,
+                            IMAGE, 'true', runtime='runc'),
+            'pc-lite-oci boot': pod.cmd(
+                'run', '--rm', '--network', 'none', '--annotation',
+                'org.pclite.template=off', IMAGE, 'true'),
+            'pc-lite-oci template': pod.cmd('run', '--rm', '--network',
+                                            'none', IMAGE, 'true'),
+            'pc-lite-run --clone': [RUNNER, '--clone', '-n', '--', 'true'],
+        }
+        for name in ('pc-lite-oci template', 'pc-lite-run --clone'):
+            subprocess.run(argv[name], env=dict(env, CONTAINERS_CONF=pod.conf),
+                           capture_output=True, check=True)   # templates
+        os.unlink(log)
+        runs = {name: [] for name in argv}
+        for _ in range(opts.runs):
+            for name, cmd in argv.items():
+                ms, p = timed(cmd, dict(env, CONTAINERS_CONF=pod.conf))
+                if p.returncode:
+                    sys.exit(f'{name}: {p.stderr.decode(errors="replace")}')
+                runs[name].append(round(ms, 1))
+        # CPU: containers from the template only, logged on their own.
+        exec_us = exec_cost(tmp)
+        os.unlink(log)
+        for _ in range(opts.runs):
+            timed(argv['pc-lite-oci template'],
+                  dict(env, CONTAINERS_CONF=pod.conf))
+        containers = own_cpu(cpu_log(log), exec_us)
+        failures = []
+        t0 = time.monotonic()
+        for i in range(opts.back_to_back):
+            p = pod.run('run', '--rm', '--network', 'none', IMAGE, 'echo',
+                        str(i))
+            if p.returncode or p.stdout != f'{i}\n'.encode():
+                failures.append({'run': i, 'status': p.returncode,
+                                 'stderr': p.stderr.decode(errors='replace')})
+        seconds = time.monotonic() - t0
+        left = oci_processes()
+        state = os.listdir(OCI_ROOT) if os.path.isdir(OCI_ROOT) else []
+        podman_version = pod.ok('--version').split()[-1]
+        pod.reset()
+    ms = sorted(containers.values(), key=lambda c: c['ms'])
+    mid = ms[len(ms) // 2]
+    res = {'accel': accel, 'runs': opts.runs, 'podman': podman_version,
+           'time': {n: median(v) for n, v in runs.items()},
+           'time_runs': runs,
+           'cpu': {'median_ms': mid['ms'], 'exec_us': exec_us,
+                   'median_by_command': mid['by_command'],
+                   'containers': containers},
+           'rate': {'containers': opts.back_to_back, 'failures': failures,
+                    'seconds': round(seconds, 1),
+                    'left_processes': left, 'left_state': state}}
+    res['targets'] = targets(res)
+    bench_report.save(opts.out, 'oci', res, markdown(res), chart)
+    return 1 if failures or left or state else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
