@@ -57,6 +57,15 @@ static inline uint32_t chan_u32(const void *p)
     return u[0] | u[1] << 8 | u[2] << 16 | (uint32_t)u[3] << 24;
 }
 
+/* Four bytes as they are (an address in network byte order). */
+static inline uint32_t chan_raw32(const void *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return v;
+}
+
 static inline uint64_t chan_u64(const void *p)
 {
     return chan_u32(p) | (uint64_t)chan_u32((const uint8_t *)p + 4) << 32;

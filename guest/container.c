@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <net/if_arp.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -294,6 +297,95 @@ int container_loopback(void)
     }
     close(fd);
     return 0;
+}
+
+static int net_ioctl(unsigned long req, void *arg, const char *what,
+                     const char *dev)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int ret = fd < 0 ? -1 : ioctl(fd, req, arg);
+    int err = errno;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (ret < 0) {
+        char msg[64];
+
+        snprintf(msg, sizeof(msg), "%s %s", what, dev);
+        return fail("%s", msg, err);
+    }
+    return 0;
+}
+
+static struct sockaddr_in inet(uint32_t addr)
+{
+    return (struct sockaddr_in){ .sin_family = AF_INET,
+                                 .sin_addr.s_addr = addr };
+}
+
+static uint32_t netmask(int prefix)
+{
+    return prefix ? htonl(~0u << (32 - prefix)) : 0;
+}
+
+/* The VM's interface ethN as the container's: MAC, MTU, up. */
+int container_net_link(int n, const uint8_t mac[6], uint32_t mtu)
+{
+    struct ifreq ifr = { 0 };
+
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "eth%d", n);
+    ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+    if (net_ioctl(SIOCSIFHWADDR, &ifr, "setting the MAC of",
+                  ifr.ifr_name) < 0) {
+        return -1;
+    }
+    ifr.ifr_mtu = mtu;
+    if (net_ioctl(SIOCSIFMTU, &ifr, "setting the MTU of", ifr.ifr_name) < 0 ||
+        net_ioctl(SIOCGIFFLAGS, &ifr, "the flags of", ifr.ifr_name) < 0) {
+        return -1;
+    }
+    ifr.ifr_flags |= IFF_UP;
+    return net_ioctl(SIOCSIFFLAGS, &ifr, "bringing up", ifr.ifr_name);
+}
+
+/* An IPv4 address (network byte order) with its prefix on ethN. */
+int container_net_addr(int n, uint32_t addr, int prefix)
+{
+    struct ifreq ifr = { 0 };
+    struct sockaddr_in sin = inet(addr);
+
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "eth%d", n);
+    memcpy(&ifr.ifr_addr, &sin, sizeof(sin));
+    if (net_ioctl(SIOCSIFADDR, &ifr, "setting the address of",
+                  ifr.ifr_name) < 0) {
+        return -1;
+    }
+    sin = inet(netmask(prefix));
+    memcpy(&ifr.ifr_netmask, &sin, sizeof(sin));
+    return net_ioctl(SIOCSIFNETMASK, &ifr, "setting the netmask of",
+                     ifr.ifr_name);
+}
+
+/* A route to dst/prefix through gw on ethN (network byte order). */
+int container_net_route(int n, uint32_t dst, int prefix, uint32_t gw)
+{
+    char dev[IFNAMSIZ];
+    struct rtentry rt = { .rt_flags = RTF_UP | RTF_GATEWAY, .rt_dev = dev };
+    struct sockaddr_in sin;
+
+    snprintf(dev, sizeof(dev), "eth%d", n);
+    sin = inet(dst);
+    memcpy(&rt.rt_dst, &sin, sizeof(sin));
+    sin = inet(netmask(prefix));
+    memcpy(&rt.rt_genmask, &sin, sizeof(sin));
+    sin = inet(gw);
+    memcpy(&rt.rt_gateway, &sin, sizeof(sin));
+    if (prefix == 32) {
+        rt.rt_flags |= RTF_HOST;
+    }
+    return net_ioctl(SIOCADDRT, &rt, "adding a route on", dev);
 }
 
 int container_hostname(const char *name)

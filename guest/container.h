@@ -38,6 +38,9 @@ int container_mount(const char *dest, const char *type, const char *source,
 int container_finish(uint32_t flags);
 int container_hostname(const char *name);
 int container_loopback(void);
+int container_net_link(int n, const uint8_t mac[6], uint32_t mtu);
+int container_net_addr(int n, uint32_t addr, int prefix);
+int container_net_route(int n, uint32_t dst, int prefix, uint32_t gw);
 int container_find_program(const char *prog, char *const *envp);
 const char *container_error(void);
 

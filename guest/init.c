@@ -400,6 +400,7 @@ struct session {
 
 static struct session sessions[CHANNEL_SESSIONS];
 static int container;           /* 'C' came: commands run in the container */
+static int nics;                /* 'N' frames so far */
 static uint32_t container_flags;
 static char setup_error[512];
 
@@ -754,6 +755,34 @@ static int handle_frame(int chan, const struct chan_frame *f)
     case 'M':
         if (container && !setup_error[0]) {
             container_mount_frame(f);
+        }
+        break;
+    case 'N':
+        /* The container's next interface: MAC, two pad bytes, MTU. */
+        if (f->len == 12 && !setup_error[0] &&
+            container_net_link(++nics - 1, (const uint8_t *)f->data,
+                               chan_u32(f->data + 8)) < 0) {
+            snprintf(setup_error, sizeof(setup_error), "%s",
+                     container_error());
+        }
+        break;
+    case 'L':
+        /* Its IPv4 address: prefix length, three pad bytes, address. */
+        if (f->len == 8 && nics && !setup_error[0] &&
+            container_net_addr(nics - 1, chan_raw32(f->data + 4),
+                               (uint8_t)f->data[0]) < 0) {
+            snprintf(setup_error, sizeof(setup_error), "%s",
+                     container_error());
+        }
+        break;
+    case 'O':
+        /* A route: prefix length, three pad bytes, destination, gateway. */
+        if (f->len == 12 && nics && !setup_error[0] &&
+            container_net_route(nics - 1, chan_raw32(f->data + 4),
+                                (uint8_t)f->data[0],
+                                chan_raw32(f->data + 8)) < 0) {
+            snprintf(setup_error, sizeof(setup_error), "%s",
+                     container_error());
         }
         break;
     case 'H':

@@ -50,6 +50,7 @@ typedef struct {
     struct chan_reader r;
     Session s[CHANNEL_SESSIONS];
     GPtrArray *clients;         /* GINT_TO_POINTER(fd) of open requests */
+    GByteArray *net;            /* the interfaces' frames */
 } Monitor;
 
 static void send_frame(Monitor *m, char type, int session, const void *data,
@@ -178,6 +179,7 @@ static void send_setup(Monitor *m, const OciVm *vm)
     }
     chan_put_u32(v, spec->root_readonly ? CHANNEL_ROOT_RO : 0);
     oci_frame(frames, 'C', v, 4);
+    g_byte_array_append(frames, m->net->data, m->net->len);
     for (i = 0; i < spec->mounts->len; i++) {
         OciMount *mnt = g_ptr_array_index(spec->mounts, i);
         g_autoptr(GString) f = g_string_new(NULL);
@@ -531,6 +533,7 @@ void oci_monitor_main(OciMonitorArgs *a)
     g_autofree char *pidtext = NULL;
     Monitor mon = { .a = a, .chan = -1 }, *m = &mon;
     struct chan_frame f;
+    GArray *keep;
     OciVm vm;
     sigset_t mask;
     int ch[2], i;
@@ -563,8 +566,25 @@ void oci_monitor_main(OciMonitorArgs *a)
     if (!oci_vm_prepare(a->host, a->spec, a->dir, ch[1], &vm, &err)) {
         fail_ready(m, "%s", err->message);
     }
-    m->qemu = oci_spawn_qemu(vm.argv, &ch[1], 1, log, &err);
+    m->net = g_byte_array_new();
+    if (a->spec->nics) {
+        oci_net_frames(a->spec->nics, m->net);
+    }
+    keep = g_array_new(FALSE, FALSE, sizeof(int));
+    g_array_append_val(keep, ch[1]);
+    for (i = 0; a->spec->nics && i < (int)a->spec->nics->len; i++) {
+        OciNic *n = g_ptr_array_index(a->spec->nics, i);
+
+        g_array_append_val(keep, n->tap_fd);
+    }
+    m->qemu = oci_spawn_qemu(vm.argv, (int *)keep->data, keep->len, log,
+                             &err);
+    g_array_unref(keep);
     close(ch[1]);
+    if (a->spec->nics) {
+        /* QEMU has the taps: the last of them goes with QEMU. */
+        g_ptr_array_set_size(a->spec->nics, 0);
+    }
     if (m->qemu < 0) {
         fail_ready(m, "%s", err->message);
     }

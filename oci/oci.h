@@ -39,6 +39,23 @@ typedef struct {
     gboolean bind;
 } OciMount;
 
+/* An IPv4 route through a gateway (network byte order). */
+typedef struct {
+    uint32_t dst, gw;
+    uint8_t prefix;
+} OciRoute;
+
+/* An interface of the container's network namespace, and its tap. */
+typedef struct {
+    char name[16], tap[16];
+    uint8_t mac[6];
+    uint32_t mtu;
+    uint32_t addr;              /* IPv4, network byte order; 0: none */
+    uint8_t prefix;
+    GArray *routes;             /* OciRoute */
+    int tap_fd;
+} OciNic;
+
 /* What pc-lite-oci takes from config.json. */
 typedef struct {
     char *bundle;
@@ -51,6 +68,7 @@ typedef struct {
     int mem_mib;
     gboolean template;          /* start from a template (default) */
     char *netns;                /* the network namespace's path, if any */
+    GPtrArray *nics;            /* OciNic, once create has set them up */
 } OciSpec;
 
 /* spec.c */
@@ -86,6 +104,12 @@ void oci_vm_clear(OciVm *vm);
 pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
                      const char *log_path, GError **errp);
 int oci_template_remove_all(const OciHost *host);
+
+/* net.c */
+GPtrArray *oci_net_setup(const char *netns, GError **errp);
+void oci_net_teardown(const char *netns, char **names);
+void oci_net_frames(GPtrArray *nics, GByteArray *out);
+void oci_nic_free(gpointer data);
 
 /* monitor.c: the process that lives as long as the container */
 typedef struct {

@@ -401,6 +401,41 @@ static void stop_processes(const char *dir, pid_t monitor)
     }
 }
 
+/*
+ * The engine's network namespace into the VM (net.c): taps and tc
+ * redirects now, recorded in the state directory ("net": the namespace's
+ * path, then the interfaces) for delete.
+ */
+static gboolean setup_network(OciSpec *spec, const char *dir, GError **errp)
+{
+    g_autofree char *path = g_build_filename(dir, "net", NULL);
+    g_autoptr(GString) rec = g_string_new(spec->netns);
+    guint i;
+
+    spec->nics = oci_net_setup(spec->netns, errp);
+    if (!spec->nics) {
+        return FALSE;
+    }
+    for (i = 0; i < spec->nics->len; i++) {
+        OciNic *n = g_ptr_array_index(spec->nics, i);
+
+        g_string_append_printf(rec, "\n%s", n->name);
+    }
+    return !spec->nics->len || g_file_set_contents(path, rec->str, -1, errp);
+}
+
+static void teardown_network(const char *dir)
+{
+    g_autofree char *path = g_build_filename(dir, "net", NULL);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (g_file_get_contents(path, &text, NULL, NULL)) {
+        lines = g_strsplit(text, "\n", -1);
+        oci_net_teardown(lines[0], lines + 1);
+    }
+}
+
 static int cmd_delete(const char *id, gboolean force)
 {
     g_autofree char *dir = existing(id);
@@ -419,6 +454,7 @@ static int cmd_delete(const char *id, gboolean force)
         stop_processes(dir, st.pid);
     }
     json_decref(st.o);
+    teardown_network(dir);
     unmount_binds(dir);
     remove_tree(dir);
     return 0;
@@ -613,7 +649,7 @@ static int cmd_create(const char *id, const char *bundle,
         oci_spec_free(spec);
         return 1;
     }
-    if (!prepare_binds(spec, dir, &err)) {
+    if (!prepare_binds(spec, dir, &err) || !setup_network(spec, dir, &err)) {
         goto fail;
     }
     if (spec->process->terminal) {
@@ -669,6 +705,7 @@ static int cmd_create(const char *id, const char *bundle,
 
 fail:
     oci_error("container %s: %s", id, err->message);
+    teardown_network(dir);
     unmount_binds(dir);
     remove_tree(dir);
     oci_spec_free(spec);

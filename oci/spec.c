@@ -494,6 +494,9 @@ void oci_spec_free(OciSpec *spec)
     g_free(spec->netns);
     oci_process_free(spec->process);
     g_ptr_array_unref(spec->mounts);
+    if (spec->nics) {
+        g_ptr_array_unref(spec->nics);
+    }
     g_free(spec);
 }
 

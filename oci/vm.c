@@ -110,6 +110,7 @@ static char **vm_argv(const OciHost *host, const OciSpec *spec,
                       const char *vmgenid)
 {
     GPtrArray *a = g_ptr_array_new();
+    guint i;
     g_autofree char *e_root = escape(rootfs), *e_binds = escape(binds);
     g_autofree char *e_con = escape(console), *e_img = escape(host->rootfs);
 
@@ -156,6 +157,25 @@ static char **vm_argv(const OciHost *host, const OciSpec *spec,
     ADD("virtserialport,chardev=channel,name=%s", CHANNEL_NAME);
     ADD("-device");
     ADD("virtio-rng-pci");
+    /*
+     * The container's interfaces: taps, or in a template (which no
+     * network reaches) hub ports; the device is the same, and a clone's
+     * guest takes its MAC from the channel ('N').
+     */
+    for (i = 0; spec->nics && i < spec->nics->len; i++) {
+        OciNic *n = g_ptr_array_index(spec->nics, i);
+
+        ADD("-netdev");
+        if (n->tap_fd >= 0) {
+            ADD("tap,id=net%u,fd=%d,vhost=off", i, n->tap_fd);
+        } else {
+            ADD("hubport,id=net%u,hubid=%u", i, i);
+        }
+        ADD("-device");
+        ADD("virtio-net-pci,netdev=net%u,mac=%02x:%02x:%02x:%02x:%02x:%02x",
+            i, n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4],
+            n->mac[5]);
+    }
     ADD("-fsdev");
     ADD("local,id=fsroot,path=%s,security_model=passthrough,"
         "multidevs=remap", e_root);
@@ -243,8 +263,8 @@ static char *template_key(const OciHost *host, const OciSpec *spec,
         !identity(host->rootfs, in, errp)) {
         return NULL;
     }
-    g_string_append_printf(in, "%d %d %s\n", spec->cpus, spec->mem_mib,
-                           host->accel);
+    g_string_append_printf(in, "%d %d %s %u\n", spec->cpus, spec->mem_mib,
+                           host->accel, spec->nics ? spec->nics->len : 0);
     return g_compute_checksum_for_string(G_CHECKSUM_SHA256, in->str,
                                          in->len);
 }
@@ -387,6 +407,7 @@ static gboolean template_boot_and_save(const OciHost *host,
     int ch[2] = { -1, -1 }, qmp[2] = { -1, -1 }, fd, ret, status;
     gboolean ok = FALSE, hello = FALSE;
     GPtrArray *argv;
+    OciSpec tspec;
     char **base;
     pid_t pid = -1;
     gint64 deadline;
@@ -411,8 +432,20 @@ static gboolean template_boot_and_save(const OciHost *host,
         g_set_error(errp, vm_quark(), 1, "template: %s", g_strerror(errno));
         goto out;
     }
-    base = vm_argv(host, spec, root_size, ram, FALSE, empty, empty, console,
-                   ch[1], NULL);
+    /* No network reaches a template: its interfaces are hub ports. */
+    tspec = *spec;
+    tspec.nics = g_ptr_array_new_with_free_func(oci_nic_free);
+    for (fd = 0; spec->nics && fd < (int)spec->nics->len; fd++) {
+        OciNic *n = g_new0(OciNic, 1);
+
+        n->tap_fd = -1;
+        n->routes = g_array_new(FALSE, FALSE, sizeof(OciRoute));
+        memcpy(n->mac, (uint8_t[]){ 0x02, 0, 0, 0, 0, fd }, 6);
+        g_ptr_array_add(tspec.nics, n);
+    }
+    base = vm_argv(host, &tspec, root_size, ram, FALSE, empty, empty,
+                   console, ch[1], NULL);
+    g_ptr_array_unref(tspec.nics);
     argv = g_ptr_array_new_with_free_func(g_free);
     for (fd = 0; base[fd]; fd++) {
         g_ptr_array_add(argv, base[fd]);
