@@ -69,9 +69,10 @@ deps:
 	@$(TOP)/scripts/install-deps.sh $(DEB_PACKAGES)
 
 # The container engines the OCI runtime's tests and benchmark drive
-# (tests/boot/test_oci.py, tests/boot-time/oci.py), from Debian.
+# (tests/boot/test_oci.py, tests/boot-time/oci.py), from Debian; netavark
+# publishes ports with iptables, pc-lite-oci joins taps with iproute2's tc.
 ENGINE_PACKAGES := podman conmon runc containerd netavark aardvark-dns \
-	catatonit uidmap
+	catatonit uidmap iptables iproute2
 deps-engines:
 	@$(TOP)/scripts/install-deps.sh $(ENGINE_PACKAGES)
 

@@ -18,7 +18,8 @@ from pclite import paths
 OCI = os.path.join(paths.BUILD, 'pc-lite-oci')
 OCI_ROOT = '/run/pc-lite-oci'       # the runtime's default --root
 APPLETS = ('sh', 'echo', 'cat', 'id', 'pwd', 'env', 'hostname', 'sleep',
-           'ls', 'true', 'false', 'tty', 'wc', 'grep', 'test', 'mount')
+           'ls', 'true', 'false', 'tty', 'wc', 'grep', 'test', 'mount',
+           'head')
 
 
 def missing(*tools):

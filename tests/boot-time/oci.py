@@ -20,6 +20,12 @@ back.
            directly (a process spawned from this script)
   rate     --back-to-back containers one after the other: failures, and
            any runtime process, QEMU or state directory left behind
+  network  podman's default network: a busybox httpd in the container on
+           a published port (127.0.0.1), beside the same under runc:
+           latency (median of --requests small GETs from this process)
+           and throughput (a --download-mib file fetched 3 times); and
+           what the network adds to a container's start (wall time) and
+           to pc-lite-oci's CPU time (default network vs --network none)
 
 Writes build/bench/oci.{json,md,png} (part of make bench); checks the
 targets of the OCI runtime issue, printing met / not met.
@@ -27,6 +33,7 @@ targets of the OCI runtime issue, printing met / not met.
 
 import argparse
 import os
+import urllib.request
 import statistics
 import subprocess
 import sys
@@ -89,6 +96,51 @@ def own_cpu(entries, exec_us):
                   'by_command': c['by_command']} for cid, c in per.items()}
 
 
+HTTPD = ('sh', '-c', 'mkdir -p /www; echo hi > /www/index.html; '
+         'head -c {size} /dev/zero > /www/big; '
+         'exec busybox httpd -f -p 80 -h /www')
+
+
+def get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def serve_and_load(pod, name, runc, port, opts):
+    """httpd in a container on a published port: latency and throughput
+    (runc: under runc, else pc-lite-oci)."""
+    size = opts.download_mib << 20
+    cmd = list(HTTPD)
+    cmd[2] = cmd[2].format(size=size)
+    runtime = 'runc' if runc else None
+    pod.ok('run', '-d', '--name', name, '-p', f'127.0.0.1:{port}:80',
+           *(RUNC_LIMITS if runc else ()), IMAGE, *cmd, runtime=runtime)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                get(f'http://127.0.0.1:{port}/big', timeout=60)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        lat = []
+        for _ in range(opts.requests):
+            t0 = time.monotonic()
+            get(f'http://127.0.0.1:{port}/')
+            lat.append((time.monotonic() - t0) * 1000)
+        t0 = time.monotonic()
+        for _ in range(3):
+            if len(get(f'http://127.0.0.1:{port}/big', timeout=300)) != size:
+                raise RuntimeError('short download')
+        seconds = time.monotonic() - t0
+    finally:
+        pod.run('rm', '-f', '-t', '0', name, runtime=runtime)
+    return {'latency_ms': median(lat),
+            'throughput_mib_s': round(3 * opts.download_mib / seconds, 1)}
+
+
 def median(values):
     values = list(values)
     return round(statistics.median(values), 1) if values else None
@@ -106,6 +158,9 @@ def targets(res):
     out.append(('back-to-back failures + leftovers',
                 len(rate['failures']) + len(rate['left_processes']) +
                 len(rate['left_state']), 0))
+    net = res['network']
+    out.append(('network set-up, pc-lite-oci CPU per container (ms)',
+                net['setup_cpu_ms'], 10))
     return [{'target': name, 'figure': fig, 'limit': limit,
              'met': fig <= limit} for name, fig, limit in out]
 
@@ -130,6 +185,20 @@ def markdown(res):
               f'{res["rate"]["seconds"]} s; left behind: '
               f'{len(res["rate"]["left_processes"])} processes, '
               f'{len(res["rate"]["left_state"])} state directories.', '',
+              'Network (podman\'s default bridge, published port on '
+              '127.0.0.1, busybox httpd in the container):', '',
+              '| runtime | GET latency ms | download MiB/s |',
+              '|---|---:|---:|']
+    for name in ('runc', 'pc-lite-oci'):
+        row = res['network'][name]
+        lines.append(f'| {name} | {row["latency_ms"]} | '
+                     f'{row["throughput_mib_s"]} |')
+    net = res['network']
+    lines += ['', f'pc-lite-oci/runc throughput: {net["throughput_ratio"]} '
+              f'(target 0.5x under KVM; this run: {res["accel"]}). What the '
+              f'network adds to a container (default network vs --network '
+              f'none): {net["setup_cpu_ms"]} ms of pc-lite-oci\'s CPU time, '
+              f'{net["setup_wall_ms"]} ms of podman run\'s wall time.', '',
               '| target | figure | limit | |', '|---|---:|---:|---|']
     for t in res['targets']:
         lines.append(f'| {t["target"]} | {t["figure"]} | {t["limit"]} | '
@@ -156,6 +225,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--runs', type=int, default=10)
     ap.add_argument('--back-to-back', type=int, default=50)
+    ap.add_argument('--requests', type=int, default=50)
+    ap.add_argument('--download-mib', type=int, default=8)
     ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench'))
     opts = ap.parse_args()
     accel = launch.boot_accel()
@@ -197,6 +268,27 @@ def main():
             timed(argv['pc-lite-oci template'],
                   dict(env, CONTAINERS_CONF=pod.conf))
         containers = own_cpu(cpu_log(log), exec_us)
+        # The same with podman's default network.
+        os.unlink(log)
+        net_walls = []
+        for _ in range(opts.runs):
+            ms, _p = timed(pod.cmd('run', '--rm', IMAGE, 'true'),
+                           dict(env, CONTAINERS_CONF=pod.conf))
+            net_walls.append(ms)
+        net_cpu = own_cpu(cpu_log(log), exec_us)
+        network = {
+            'runc': serve_and_load(pod, 'bench-runc', True, 18491, opts),
+            'pc-lite-oci': serve_and_load(pod, 'bench-pclite', False, 18492,
+                                          opts)}
+        network['throughput_ratio'] = round(
+            network['pc-lite-oci']['throughput_mib_s'] /
+            network['runc']['throughput_mib_s'], 3)
+        network['setup_cpu_ms'] = round(
+            median(c['ms'] for c in net_cpu.values()) -
+            median(c['ms'] for c in containers.values()), 2)
+        network['setup_wall_ms'] = round(
+            median(net_walls) - median(runs['pc-lite-oci template']), 1)
+        network['cpu_with_network'] = net_cpu
         failures = []
         t0 = time.monotonic()
         for i in range(opts.back_to_back):
@@ -218,6 +310,7 @@ def main():
            'cpu': {'median_ms': mid['ms'], 'exec_us': exec_us,
                    'median_by_command': mid['by_command'],
                    'containers': containers},
+           'network': network,
            'rate': {'containers': opts.back_to_back, 'failures': failures,
                     'seconds': round(seconds, 1),
                     'left_processes': left, 'left_state': state}}

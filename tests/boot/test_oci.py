@@ -6,6 +6,7 @@ is pulled).  Each container is a pc-lite VM; what is checked is what the
 container's process saw and did.  Bad bundles go to the runtime itself.
 """
 
+import http.server
 import json
 import os
 import shutil
@@ -13,8 +14,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.request
 
 from pclite import launch
 from pclite import paths
@@ -24,11 +27,8 @@ IMAGE = 'localhost/pclite-test:1'
 NOSHELL = 'localhost/pclite-noshell:1'
 
 
-@unittest.skipIf(missing('podman', 'conmon'),
-                 'skipped: podman/conmon not installed (make check '
-                 'installs them)')
-class PodmanTest(unittest.TestCase):
-    """podman --runtime build/pc-lite-oci run ..."""
+class PodmanBase(unittest.TestCase):
+    """podman with its own storage, the test images imported."""
 
     @classmethod
     def setUpClass(cls):
@@ -50,13 +50,20 @@ class PodmanTest(unittest.TestCase):
     def podman_ok(self, *args):
         return self.pod.ok(*args)
 
-    def run_rm(self, *args, **kwargs):
-        return self.podman('run', '--rm', '--network', 'none', *args,
-                           **kwargs)
-
     def status(self, name):
         return self.podman_ok('inspect', '--format', '{{.State.Status}}',
                               name).strip()
+
+
+@unittest.skipIf(missing('podman', 'conmon'),
+                 'skipped: podman/conmon not installed (make check '
+                 'installs them)')
+class PodmanTest(PodmanBase):
+    """podman --runtime build/pc-lite-oci run ..."""
+
+    def run_rm(self, *args, **kwargs):
+        return self.podman('run', '--rm', '--network', 'none', *args,
+                           **kwargs)
 
     def test_output_and_exit_status(self):
         p = self.run_rm(IMAGE, 'sh', '-c',
@@ -160,6 +167,91 @@ class PodmanTest(unittest.TestCase):
             for name in names:
                 self.podman('rm', '-f', '-t', '0', name)
         self.assertEqual(self.podman_ok('ps', '-a', '-q'), '')
+
+
+HTTPD = ('sh', '-c', 'mkdir -p /www; echo "served by $(hostname)" > '
+         '/www/index.html; exec busybox httpd -f -p 80 -h /www')
+
+
+def fetch(url, timeout=60):
+    """The body at url, retried until the server answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@unittest.skipIf(missing('podman', 'conmon', 'iptables'),
+                 'skipped: podman/iptables not installed (make check '
+                 'installs them)')
+class NetworkTest(PodmanBase):
+    """podman's default network (netavark bridge) reaches the VM."""
+
+    def test_published_port(self):
+        self.podman_ok('run', '-d', '--name', 'pclite-web', '--hostname',
+                       'web', '-p', '127.0.0.1:18480:80', IMAGE, *HTTPD)
+        try:
+            self.assertEqual(fetch('http://127.0.0.1:18480/'),
+                             b'served by web\n')
+            # A second container reaches it by its address.
+            ip = self.podman_ok('inspect', '--format',
+                                '{{.NetworkSettings.IPAddress}}',
+                                'pclite-web').strip()
+            p = self.podman('run', '--rm', IMAGE, 'busybox', 'wget', '-q',
+                            '-O', '-', f'http://{ip}/')
+            self.assertEqual((p.returncode, p.stdout),
+                             (0, b'served by web\n'), p.stderr)
+        finally:
+            self.podman('rm', '-f', '-t', '0', 'pclite-web')
+
+    def test_reaches_host(self):
+        """A server on the host side of the engine's bridge."""
+        handler = type('Handler', (http.server.BaseHTTPRequestHandler,), {
+            'do_GET': lambda h: (h.send_response(200), h.end_headers(),
+                                 h.wfile.write(b'from the host\n')),
+            'log_message': lambda *a: None})
+        server = http.server.HTTPServer(('0.0.0.0', 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            p = self.podman('run', '--rm', IMAGE, 'sh', '-c',
+                            'gw=$(busybox route -n | '
+                            'busybox awk \'$1 == "0.0.0.0" {print $2}\'); '
+                            'cat /proc/net/dev | grep -c eth0; '
+                            f'busybox wget -q -O - http://$gw:'
+                            f'{server.server_port}/')
+            self.assertEqual((p.returncode, p.stdout),
+                             (0, b'1\nfrom the host\n'), p.stderr)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_network_none_has_only_loopback(self):
+        p = self.podman('run', '--rm', '--network', 'none', IMAGE, 'ls',
+                        '/sys/class/net')
+        self.assertEqual((p.returncode, p.stdout), (0, b'lo\n'), p.stderr)
+
+    def test_many_leave_nothing_behind(self):
+        """Containers started and removed: no tap, tc rule or namespace
+        left, on the host or in a namespace."""
+        before = set(os.listdir('/run/netns')) \
+            if os.path.isdir('/run/netns') else set()
+        for i in range(50):
+            p = self.podman('run', '--rm', IMAGE, 'echo', str(i))
+            self.assertEqual((p.returncode, p.stdout),
+                             (0, f'{i}\n'.encode()), p.stderr)
+        after = set(os.listdir('/run/netns')) \
+            if os.path.isdir('/run/netns') else set()
+        self.assertEqual(after - before, set())
+        links = subprocess.run(['ip', '-o', 'link'], capture_output=True,
+                               check=True).stdout
+        self.assertNotIn(b'pclite', links)
+        self.assertEqual(oci_processes(), [])
 
 
 @unittest.skipIf(missing('containerd', 'ctr'),
@@ -335,7 +427,8 @@ class OciBenchmarkTest(unittest.TestCase):
             p = subprocess.run(
                 [sys.executable, os.path.join(paths.TOP, 'tests', 'boot-time',
                                               'oci.py'),
-                 '--runs', '2', '--back-to-back', '5', '--out', out],
+                 '--runs', '2', '--back-to-back', '5', '--requests', '5',
+                 '--download-mib', '1', '--out', out],
                 capture_output=True, text=True, timeout=900, check=False)
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             with open(os.path.join(out, 'oci.json'), encoding='utf-8') as f:
@@ -352,6 +445,10 @@ class OciBenchmarkTest(unittest.TestCase):
         for name in ('runc', 'pc-lite-oci boot', 'pc-lite-oci template',
                      'pc-lite-run --clone'):
             self.assertGreater(res['time'][name], 0)
+        for name in ('runc', 'pc-lite-oci'):
+            self.assertGreater(res['network'][name]['throughput_mib_s'], 0)
+            self.assertGreater(res['network'][name]['latency_ms'], 0)
+        self.assertEqual(len(res['network']['cpu_with_network']), 2)
         self.assertIn('| target | figure | limit | |', p.stdout)
 
 
