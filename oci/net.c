@@ -176,6 +176,17 @@ static gboolean run_tc(const char *batch, gboolean quiet, GError **errp)
     close(in[0]);
     chan_write_all(in[1], batch, strlen(batch));
     close(in[1]);
+    if (pid > 0) {
+        /* tc works for us: its CPU time is counted with ours (--cpu-log). */
+        siginfo_t si;
+        g_autofree char *path = g_strdup_printf("/proc/%d/schedstat", pid);
+        g_autofree char *text = NULL;
+
+        if (waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == 0 &&
+            g_file_get_contents(path, &text, NULL, NULL)) {
+            oci_cpu_log_us("tc", g_ascii_strtoull(text, NULL, 10) / 1000);
+        }
+    }
     if (pid < 0 || waitpid(pid, &status, 0) < 0 ||
         !WIFEXITED(status) || WEXITSTATUS(status)) {
         g_set_error(errp, net_quark(), 1, "tc could not redirect the "

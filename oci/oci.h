@@ -126,6 +126,8 @@ void oci_monitor_main(OciMonitorArgs *args) G_GNUC_NORETURN;
 /* pc-lite-oci.c */
 void oci_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void oci_cpu_log(const char *what);
+void oci_cpu_log_us(const char *what, long long us);
+gboolean oci_write_file(const char *path, const char *text, GError **errp);
 int oci_ctl_connect(const char *dir, GError **errp);
 gboolean oci_ctl_send(int fd, const void *data, size_t len, const int *fds,
                       int nfds, GError **errp);

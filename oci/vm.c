@@ -12,9 +12,10 @@
  * in the template's file, the root image is shared); the 9p shares are
  * not yet mounted then, so a clone gives them its own paths.  Templates
  * live in $PC_LITE_CACHE/oci-templates/KEY, KEY a hash of the QEMU
- * binary, kernel, root image, vCPUs, memory and accelerator; they are made
- * on first use under a lock, checked on every use and made again when
- * damaged.  The same scheme as pc-lite-run's templates
+ * binary, kernel, root image, vCPUs, memory, accelerator and number of
+ * network interfaces; they are made on first use under a lock, checked on
+ * every use (the manifest, the RAM file's size, the saved state's inode,
+ * size, mtime and ctime) and made again when damaged.  The same scheme as pc-lite-run's templates
  * (python/pclite/template.py), for the runtime's own machine shape.
  *
  * Copyright (c) 2026 The pc-lite authors
@@ -287,13 +288,27 @@ static json_int_t manifest_int(json_t *o, const char *name)
     return json_is_integer(n) ? json_integer_value(n) : -1;
 }
 
-/* TRUE when template dir is whole: its manifest's sizes and checksum. */
+/*
+ * What a write to the saved state would change (its ctime cannot be set
+ * back); checked on every use instead of the state's SHA-256, which is
+ * checked when the template is made and costs more CPU than the rest of
+ * a container's start.
+ */
+static char *state_stamp(const struct stat *st)
+{
+    return g_strdup_printf("%lu %lld %lld.%09ld %lld.%09ld",
+                           (unsigned long)st->st_ino, (long long)st->st_size,
+                           (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+                           (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+/* TRUE when template dir is whole: its manifest's sizes and stamp. */
 static gboolean template_intact(const char *dir)
 {
     g_autofree char *manifest = g_build_filename(dir, "manifest.json", NULL);
     g_autofree char *ram = g_build_filename(dir, "ram", NULL);
     g_autofree char *state = g_build_filename(dir, "state", NULL);
-    g_autofree char *sum = NULL;
+    g_autofree char *stamp = NULL;
     json_t *o = json_load_file(manifest, 0, NULL);
     struct stat rs, ss;
     gboolean ok;
@@ -302,12 +317,11 @@ static gboolean template_intact(const char *dir)
         json_decref(o);
         return FALSE;
     }
-    sum = file_sha256(state);
+    stamp = state_stamp(&ss);
     ok = manifest_int(o, "format") == TEMPLATE_FORMAT &&
          manifest_int(o, "ram_size") == rs.st_size &&
-         manifest_int(o, "state_size") == ss.st_size && sum &&
-         !g_strcmp0(json_string_value(json_object_get(o, "state_sha256")),
-                    sum);
+         !g_strcmp0(json_string_value(json_object_get(o, "state_stamp")),
+                    stamp);
     json_decref(o);
     return ok;
 }
@@ -541,10 +555,11 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
 {
     g_autofree char *tmp = g_strdup_printf("%s.tmp-XXXXXX", dir);
     g_autofree char *state = NULL, *manifest = NULL, *sum = NULL;
+    g_autofree char *stamp = NULL;
     json_t *manifest_json;
     struct stat rs, ss;
     const char *names[] = { "ram", "state", "console.log", "qemu.log",
-                            "manifest.json" };
+                            "manifest.json" };       /* the last: written last */
     guint i;
 
     if (!g_mkdtemp(tmp)) {
@@ -558,19 +573,28 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
     state = g_build_filename(tmp, "state", NULL);
     manifest = g_build_filename(tmp, "manifest.json", NULL);
     sum = file_sha256(state);
+    /* Read-only first: the stamp is taken after the last chmod. */
+    for (i = 0; i < G_N_ELEMENTS(names) - 1; i++) {
+        g_autofree char *p = g_build_filename(tmp, names[i], NULL);
+
+        chmod(p, 0444);
+    }
     {
         g_autofree char *ram = g_build_filename(tmp, "ram", NULL);
 
         stat(ram, &rs);
         stat(state, &ss);
+        stamp = state_stamp(&ss);
     }
-    manifest_json = json_pack("{s:i, s:s, s:i, s:i, s:s, s:I, s:I, s:s}",
+    manifest_json = json_pack("{s:i, s:s, s:i, s:i, s:s, s:I, s:I, s:s, "
+                              "s:s}",
                               "format", TEMPLATE_FORMAT, "key", key,
                               "cpus", spec->cpus, "mem_mib", spec->mem_mib,
                               "accel", host->accel,
                               "ram_size", (json_int_t)rs.st_size,
                               "state_size", (json_int_t)ss.st_size,
-                              "state_sha256", sum ? sum : "");
+                              "state_sha256", sum ? sum : "",
+                              "state_stamp", stamp);
     if (!manifest_json ||
         json_dump_file(manifest_json, manifest, JSON_INDENT(1)) < 0) {
         g_set_error(errp, vm_quark(), 1, "%s: cannot write it", manifest);
@@ -579,11 +603,7 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
         return FALSE;
     }
     json_decref(manifest_json);
-    for (i = 0; i < G_N_ELEMENTS(names); i++) {
-        g_autofree char *p = g_build_filename(tmp, names[i], NULL);
-
-        chmod(p, 0444);
-    }
+    chmod(manifest, 0444);
     chmod(tmp, 0555);
     if (rename(tmp, dir) < 0) {
         g_set_error(errp, vm_quark(), 1, "%s: %s", dir, g_strerror(errno));

@@ -10,7 +10,8 @@ back.
            (annotation org.pclite.template=off), pc-lite-oci from a
            template, and beside them "pc-lite-run --clone -- true", the
            same VM size without an engine
-  cpu      pc-lite-oci's own CPU time for one container from a template,
+  cpu      pc-lite-oci's own CPU time for one container from a template
+           (with tc's, which it runs for the network),
            all its processes (create, start, the monitor, delete, ...),
            QEMU excluded: each process logs its CPU time (--cpu-log) and
            how much of it went before main() (exec and loading, and the
@@ -84,11 +85,12 @@ def own_cpu(entries, exec_us):
     for what, cid, cpu, start in entries:
         c = per.setdefault(cid, {'us': 0, 'processes': 0, 'by_command': {}})
         # A forked monitor's CPU clock starts at its fork: all of it is
-        # its own; a command's own is from main() on, plus its exec.
-        own = cpu if what in ('monitor', 'exec-relay') else \
-            cpu - start + exec_us
+        # its own, as is all of tc's (run for the network); a command's
+        # own is from main() on, plus its exec.
+        whole = what in ('monitor', 'exec-relay', 'tc')
+        own = cpu if whole else cpu - start + exec_us
         c['us'] += own
-        c['processes'] += what not in ('monitor', 'exec-relay')
+        c['processes'] += not whole
         c['by_command'][what] = round(
             c['by_command'].get(what, 0) + own / 1000, 2)
     return {cid: {'ms': round(c['us'] / 1000, 2),

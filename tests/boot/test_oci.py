@@ -6,6 +6,8 @@ is pulled).  Each container is a pc-lite VM; what is checked is what the
 container's process saw and did.  Bad bundles go to the runtime itself.
 """
 
+import glob
+import hashlib
 import http.server
 import json
 import os
@@ -53,6 +55,10 @@ class PodmanBase(unittest.TestCase):
     def status(self, name):
         return self.podman_ok('inspect', '--format', '{{.State.Status}}',
                               name).strip()
+
+    def ps_status(self, name):
+        return self.podman_ok('ps', '-a', '--filter', f'name=^{name}$',
+                              '--format', '{{.Status}}').strip()
 
 
 @unittest.skipIf(missing('podman', 'conmon'),
@@ -119,16 +125,32 @@ class PodmanTest(PodmanBase):
         for dev in ('null', 'zero', 'urandom', 'tty', 'pts', 'shm'):
             self.assertIn(f'\n{dev}\n', out)
 
+    def test_vm_size_from_resources(self):
+        """--cpus and --memory (the config's CPU quota and memory limit)
+        are the VM's vCPUs and RAM."""
+        p = self.run_rm('--cpus', '2', '--memory', '256m', IMAGE, 'sh', '-c',
+                        'grep -c ^processor /proc/cpuinfo; '
+                        'grep MemTotal /proc/meminfo')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        cpus, mem = p.stdout.decode().splitlines()
+        self.assertEqual(cpus, '2')
+        kib = int(mem.split()[1])
+        self.assertTrue(200 * 1024 < kib <= 256 * 1024, mem)
+
     def test_stop_kill_and_states(self):
         name = 'pclite-states'
         self.podman_ok('create', '--name', name, '--network', 'none', IMAGE,
                        'sleep', '1000')
         self.assertEqual(self.status(name), 'created')
+        self.assertEqual(self.ps_status(name), 'Created')
         self.podman_ok('start', name)
         self.assertEqual(self.status(name), 'running')
+        self.assertTrue(self.ps_status(name).startswith('Up'))
         p = self.podman('stop', '-t', '20', name)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(self.status(name), 'exited')
+        self.assertTrue(self.ps_status(name).startswith('Exited (143)'),
+                        self.ps_status(name))
         # sleep ends on SIGTERM: 128 + 15, not a kill after the timeout.
         self.assertEqual(self.podman_ok('inspect', '--format',
                                         '{{.State.ExitCode}}', name).strip(),
@@ -332,6 +354,8 @@ class BadBundleTest(unittest.TestCase):
         self.before = oci_processes()
 
     def tearDown(self):
+        for d in glob.glob(os.path.join(self.tmp, 'cache', '*', '*')):
+            os.chmod(d, 0o755)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     @staticmethod
@@ -409,6 +433,52 @@ class BadBundleTest(unittest.TestCase):
         self.assert_refused(self.oci('create', '--bundle', self.bundle,
                                      '../x'), 'not a container ID')
         self.assert_refused(self.oci('kill', 'nope', 'NOSUCHSIG'))
+
+    def run_direct(self, args, env):
+        """create and start a container of the bundle running args: its
+        exit status and output (the monitor inherits create's stdout)."""
+        self.config['process']['args'] = args
+        self.write_config(self.config)
+        oci = [OCI, '--root', self.root, '--accel', launch.boot_accel()]
+        err = os.path.join(self.tmp, 'create.err')
+        with open(err, 'wb') as errf, subprocess.Popen(
+                oci + ['create', '--bundle', self.bundle, 'direct'],
+                stdout=subprocess.PIPE, stderr=errf, env=env) as create:
+            # (its stderr is the monitor's too: a file, not a pipe)
+            if create.wait(timeout=300):
+                with open(err, encoding='utf-8') as f:
+                    self.fail(f.read())
+            p = subprocess.run(oci + ['start', 'direct'], capture_output=True,
+                               check=False, env=env)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            out = create.stdout.read()
+        with open(os.path.join(self.root, 'direct', 'exit'),
+                  encoding='utf-8') as f:
+            status = int(f.read())
+        subprocess.run(oci + ['delete', 'direct'], check=True, env=env)
+        return status, out
+
+    def test_damaged_template_is_made_again(self):
+        env = dict(os.environ, PC_LITE_CACHE=os.path.join(self.tmp, 'cache'))
+        self.assertEqual(self.run_direct(['echo', 'one'], env), (0, b'one\n'))
+        [tdir] = glob.glob(os.path.join(self.tmp, 'cache', 'oci-templates',
+                                        '*'))
+        state = os.path.join(tdir, 'state')
+        size = os.path.getsize(state)
+        os.chmod(tdir, 0o755)
+        os.chmod(state, 0o644)
+        with open(state, 'r+b') as f:       # one byte changed in place
+            f.seek(size // 2)
+            byte = f.read(1)
+            f.seek(size // 2)
+            f.write(bytes([byte[0] ^ 0xff]))
+        self.assertEqual(self.run_direct(['echo', 'two'], env), (0, b'two\n'))
+        with open(os.path.join(tdir, 'manifest.json'), encoding='utf-8') as f:
+            manifest = json.load(f)
+        with open(state, 'rb') as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
+                             manifest['state_sha256'])
+        self.assertEqual(oci_processes(), self.before)
 
     def test_version(self):
         p = self.oci('--version')
