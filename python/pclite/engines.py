@@ -68,6 +68,7 @@ class Podman:
 
     def __init__(self, tmp, runtime=OCI, runtime_flags=()):
         self.tmp = tmp
+        os.makedirs(tmp, exist_ok=True)
         self.runtime = runtime
         self.runtime_flags = list(runtime_flags)
         self.conf = os.path.join(tmp, 'containers.conf')

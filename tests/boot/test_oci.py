@@ -276,8 +276,9 @@ class NetworkTest(PodmanBase):
         self.assertEqual(oci_processes(), [])
 
 
-@unittest.skipIf(missing('containerd', 'ctr'),
-                 'skipped: containerd not installed (make check installs it)')
+@unittest.skipIf(missing('containerd', 'ctr', 'podman'),
+                 'skipped: containerd/podman not installed (make check '
+                 'installs them)')
 class ContainerdTest(unittest.TestCase):
     """ctr run --runc-binary build/pc-lite-oci, through containerd's runc
     shim (as a Kubernetes RuntimeClass would reach it)."""
@@ -303,10 +304,19 @@ class ContainerdTest(unittest.TestCase):
             if os.path.exists(cls.sock):
                 break
             time.sleep(0.05)
-        cls.rootfs = make_rootfs(os.path.join(cls.tmp, 'rootfs'))
+        # The image podman runs, saved by podman and imported.
+        cls.pod = Podman(os.path.join(cls.tmp, 'podman'))
+        cls.pod.import_image(make_rootfs(os.path.join(cls.tmp, 'rootfs')),
+                             IMAGE)
+        archive = os.path.join(cls.tmp, 'image.tar')
+        cls.pod.ok('save', '--format', 'oci-archive', '-o', archive, IMAGE)
+        subprocess.run(['ctr', '--address', cls.sock, 'images', 'import',
+                        '--base-name', IMAGE.split(':')[0], archive],
+                       check=True, capture_output=True, timeout=300)
 
     @classmethod
     def tearDownClass(cls):
+        cls.pod.reset()
         cls.daemon.send_signal(signal.SIGTERM)
         try:
             cls.daemon.wait(timeout=30)
@@ -325,7 +335,7 @@ class ContainerdTest(unittest.TestCase):
     def test_ctr_run(self):
         p = self.ctr('run', '--rm', '--runc-binary', OCI,
                      '--runtime', 'io.containerd.runc.v2',
-                     '--rootfs', self.rootfs, 'pclite-ctr', 'sh', '-c',
+                     IMAGE, 'pclite-ctr', 'sh', '-c',
                      'echo from-ctr; cat /proc/version; exit 5')
         self.assertEqual(p.returncode, 5, p.stderr)
         self.assertIn(b'from-ctr\n', p.stdout)
