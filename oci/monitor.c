@@ -74,7 +74,7 @@ static G_GNUC_NORETURN void finish(Monitor *m, int status)
     g_autofree char *text = g_strdup_printf("%d\n", status);
     int i, st;
 
-    oci_write_file(path, text, NULL);
+    oci_write_file(path, text, -1, NULL);
     if (m->qemu > 0) {
         /* init powers off after 'Q'; do not wait for it long. */
         for (i = 0; i < 200 && waitpid(m->qemu, &st, WNOHANG) == 0; i++) {
@@ -255,7 +255,7 @@ static void start(Monitor *m, int client)
     }
     send_u32(m, 'S', 0, s->flags, 0, 1);
     s->started = TRUE;
-    oci_write_file(path, "", NULL);
+    oci_write_file(path, "", -1, NULL);
     reply(client, "ok");
 }
 
@@ -589,7 +589,7 @@ void oci_monitor_main(OciMonitorArgs *a)
         fail_ready(m, "%s", err->message);
     }
     pidtext = g_strdup_printf("%d\n", m->qemu);
-    oci_write_file(pidfile, pidtext, NULL);
+    oci_write_file(pidfile, pidtext, -1, NULL);
     if (!vm.clone) {
         wait_frame(m, 'h', &f);
         g_free(f.data);

@@ -103,7 +103,7 @@ gboolean oci_vm_prepare(const OciHost *host, const OciSpec *spec,
 void oci_vm_clear(OciVm *vm);
 pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
                      const char *log_path, GError **errp);
-int oci_template_remove_all(const OciHost *host);
+void oci_remove_tree(const char *dir);
 
 /* net.c */
 GPtrArray *oci_net_setup(const char *netns, GError **errp);
@@ -127,7 +127,8 @@ void oci_monitor_main(OciMonitorArgs *args) G_GNUC_NORETURN;
 void oci_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void oci_cpu_log(const char *what);
 void oci_cpu_log_us(const char *what, long long us);
-gboolean oci_write_file(const char *path, const char *text, GError **errp);
+gboolean oci_write_file(const char *path, const char *data, gssize len,
+                        GError **errp);
 int oci_ctl_connect(const char *dir, GError **errp);
 gboolean oci_ctl_send(int fd, const void *data, size_t len, const int *fds,
                       int nfds, GError **errp);

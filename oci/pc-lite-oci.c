@@ -102,11 +102,13 @@ static long long cpu_us(void)
  * is the runtime's own, and g_file_set_contents()'s temporary file,
  * rename and fsync cost more CPU than the container's whole start.
  */
-gboolean oci_write_file(const char *path, const char *text, GError **errp)
+gboolean oci_write_file(const char *path, const char *data, gssize len,
+                        GError **errp)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
-    if (fd < 0 || chan_write_all(fd, text, strlen(text)) < 0) {
+    if (fd < 0 ||
+        chan_write_all(fd, data, len < 0 ? strlen(data) : (size_t)len) < 0) {
         g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
                     "%s: %s", path, g_strerror(errno));
         if (fd >= 0) {
@@ -390,24 +392,6 @@ static void unmount_binds(const char *dir)
     }
 }
 
-static void remove_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, name, NULL);
-        struct stat st;
-
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            remove_tree(p);
-        } else {
-            unlink(p);
-        }
-    }
-    rmdir(dir);
-}
-
 /* Stop the container's monitor and QEMU for good. */
 static void stop_processes(const char *dir, pid_t monitor)
 {
@@ -454,7 +438,7 @@ static gboolean setup_network(OciSpec *spec, const char *dir, GError **errp)
 
         g_string_append_printf(rec, "\n%s", n->name);
     }
-    return !spec->nics->len || oci_write_file(path, rec->str, errp);
+    return !spec->nics->len || oci_write_file(path, rec->str, -1, errp);
 }
 
 static void teardown_network(const char *dir)
@@ -489,7 +473,7 @@ static int cmd_delete(const char *id, gboolean force)
     json_decref(st.o);
     teardown_network(dir);
     unmount_binds(dir);
-    remove_tree(dir);
+    oci_remove_tree(dir);
     return 0;
 }
 
@@ -500,8 +484,10 @@ static gboolean copy_file(const char *src, const char *dst, mode_t mode,
     g_autofree char *data = NULL;
     gsize len;
 
-    if (!g_file_get_contents(src, &data, &len, errp) ||
-        !g_file_set_contents(dst, data, len, errp)) {
+    if (!g_file_get_contents(src, &data, &len, errp)) {
+        return FALSE;
+    }
+    if (!oci_write_file(dst, data, len, errp)) {
         return FALSE;
     }
     chmod(dst, mode & 07777);
@@ -620,7 +606,7 @@ static gboolean write_pid_file(const char *path, pid_t pid, GError **errp)
 {
     g_autofree char *text = g_strdup_printf("%d", pid);
 
-    return !path || oci_write_file(path, text, errp);
+    return !path || oci_write_file(path, text, -1, errp);
 }
 
 static gboolean write_state(const char *dir, const char *id,
@@ -740,7 +726,7 @@ fail:
     oci_error("container %s: %s", id, err->message);
     teardown_network(dir);
     unmount_binds(dir);
-    remove_tree(dir);
+    oci_remove_tree(dir);
     oci_spec_free(spec);
     return 1;
 }

@@ -326,7 +326,8 @@ static gboolean template_intact(const char *dir)
     return ok;
 }
 
-static void remove_tree(const char *dir)
+/* rm -rf dir (made writable first: templates are read-only). */
+void oci_remove_tree(const char *dir)
 {
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
     const char *name;
@@ -337,7 +338,7 @@ static void remove_tree(const char *dir)
         struct stat st;
 
         if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            remove_tree(p);
+            oci_remove_tree(p);
         } else {
             unlink(p);
         }
@@ -567,7 +568,7 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
         return FALSE;
     }
     if (!template_boot_and_save(host, spec, root_size, tmp, errp)) {
-        remove_tree(tmp);
+        oci_remove_tree(tmp);
         return FALSE;
     }
     state = g_build_filename(tmp, "state", NULL);
@@ -599,7 +600,7 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
         json_dump_file(manifest_json, manifest, JSON_INDENT(1)) < 0) {
         g_set_error(errp, vm_quark(), 1, "%s: cannot write it", manifest);
         json_decref(manifest_json);
-        remove_tree(tmp);
+        oci_remove_tree(tmp);
         return FALSE;
     }
     json_decref(manifest_json);
@@ -607,7 +608,7 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
     chmod(tmp, 0555);
     if (rename(tmp, dir) < 0) {
         g_set_error(errp, vm_quark(), 1, "%s: %s", dir, g_strerror(errno));
-        remove_tree(tmp);
+        oci_remove_tree(tmp);
         return FALSE;
     }
     return TRUE;
@@ -642,7 +643,7 @@ static char *template_get(const OciHost *host, const OciSpec *spec,
         return NULL;
     }
     if (!template_intact(dir)) {
-        remove_tree(dir);
+        oci_remove_tree(dir);
         if (!template_create(host, spec, root_size, dir, key, errp)) {
             g_prefix_error(errp, "making the template: ");
             g_free(dir);
@@ -651,25 +652,6 @@ static char *template_get(const OciHost *host, const OciSpec *spec,
     }
     close(fd);
     return dir;
-}
-
-int oci_template_remove_all(const OciHost *host)
-{
-    g_autofree char *top = g_build_filename(host->cache, "oci-templates",
-                                            NULL);
-    g_autoptr(GDir) d = g_dir_open(top, 0, NULL);
-    const char *name;
-    int n = 0;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(top, name, NULL);
-
-        if (name[0] != '.' && g_file_test(p, G_FILE_TEST_IS_DIR)) {
-            remove_tree(p);
-            n++;
-        }
-    }
-    return n;
 }
 
 /* A random VM generation ID: QEMU's UUID string and the guest's GUID. */
