@@ -15,8 +15,9 @@
  * binary, kernel, root image, vCPUs, memory, accelerator and number of
  * network interfaces; they are made on first use under a lock, checked on
  * every use (the manifest, the RAM file's size, the saved state's inode,
- * size, mtime and ctime) and made again when damaged.  The same scheme as pc-lite-run's templates
- * (python/pclite/template.py), for the runtime's own machine shape.
+ * size, mtime and ctime) and made again when damaged.  The same scheme as
+ * pc-lite-run's templates (python/pclite/template.py), for the runtime's
+ * own machine shape.
  *
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -560,7 +561,7 @@ static gboolean template_create(const OciHost *host, const OciSpec *spec,
     json_t *manifest_json;
     struct stat rs, ss;
     const char *names[] = { "ram", "state", "console.log", "qemu.log",
-                            "manifest.json" };       /* the last: written last */
+                            "manifest.json" };   /* written last */
     guint i;
 
     if (!g_mkdtemp(tmp)) {
