@@ -32,6 +32,43 @@ def status(pid):
     return kb_fields(f'/proc/{pid}/status')
 
 
+def seccomp(pid):
+    """(mode, number of filters) of /proc/PID/status: mode 2 is a filter
+    (QEMU's -sandbox on)."""
+    fields = {}
+    with open(f'/proc/{pid}/status', encoding='utf-8') as f:
+        for line in f:
+            key, _, value = line.partition(':')
+            fields[key] = value.strip()
+    return (int(fields.get('Seccomp', 0)),
+            int(fields.get('Seccomp_filters', 0)))
+
+
+def comm(pid):
+    """The command name of pid ('' when it is gone)."""
+    try:
+        with open(f'/proc/{pid}/comm', encoding='utf-8') as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
+def qemu_children(pid):
+    """pids of the QEMUs whose parent is pid."""
+    out = []
+    for entry in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{entry}/stat', encoding='utf-8') as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        comm_end = stat.rfind(')')
+        if 'qemu-system' in stat[:comm_end] and \
+                int(stat[comm_end + 2:].split()[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
 def uss_kb(fields):
     """Unique set size: the private pages of smaps or smaps_rollup fields."""
     return fields.get('Private_Clean', 0) + fields.get('Private_Dirty', 0)

@@ -16,6 +16,12 @@ from pclite import paths
 from pclite.channel import PORT_NAME as CHANNEL_PORT
 from pclite import trace as tracing
 
+# QEMU's seccomp filter as the project's runners use it (pc-lite-run here,
+# pc-lite-oci in oci/vm.c): no new programs, no privileges gained, no
+# scheduler or resource changes, no obsolete system calls.
+SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,' \
+          'resourcecontrol=deny'
+
 # The firmware images of "make firmware" (build/firmware), by name.
 FIRMWARE = {'qboot': 'qboot.rom', 'seabios': 'bios-256k.bin',
             'seabios-microvm': 'bios-microvm.bin'}
@@ -149,6 +155,11 @@ class Cmdline:
                        '-device', f'virtserialport,chardev=channel,'
                        f'name={CHANNEL_PORT}']
         return self.append('pclite.channel')
+
+    def sandbox(self):
+        """QEMU under its seccomp filter (SANDBOX)."""
+        self._args += ['-sandbox', SANDBOX]
+        return self
 
     def rng(self):
         """A virtio RNG: the guest's random number generator is seeded

@@ -88,6 +88,8 @@ def vm_cmdline(opts, size, tmp):
     cmd.kernel(opts.kernel).append('quiet', 'panic=-1')
     cmd.nvdimm_root(opts.rootfs, size, share=opts.mode == 'persist',
                     readonly=opts.mode == 'readonly', dev_id='nv0')
+    if not opts.no_sandbox:
+        cmd.sandbox()
     if _timed(opts):
         cmd.trace(os.path.join(tmp, 'trace'))
     return cmd
@@ -365,6 +367,9 @@ def parser():
                    help='the command\'s working directory (default /root)')
     p.add_argument('-n', '--no-stdin', action='store_true',
                    help='the command\'s stdin is /dev/null')
+    p.add_argument('--no-sandbox', action='store_true',
+                   help='QEMU without its seccomp filter (-sandbox on, '
+                   'the default; for debugging and the benchmark)')
     p.add_argument('--timings', action='store_true',
                    help='print the boot-time breakdown on stderr')
     p.add_argument('--timings-file', metavar='FILE',

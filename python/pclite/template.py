@@ -112,7 +112,7 @@ class Spec:
         cmd.nvdimm_root(self.rootfs, self.rootfs_size, share=True,
                         readonly=True, dev_id='nv0')
         cmd.virtio_console(console_path)
-        cmd.channel(channel_fd).rng()
+        cmd.channel(channel_fd).rng().sandbox()
         return cmd.append(*self.append)
 
 

@@ -23,6 +23,7 @@ import urllib.request
 
 from pclite import launch
 from pclite import paths
+from pclite import procfs
 from pclite.engines import OCI, Podman, make_rootfs, missing, oci_processes
 
 IMAGE = 'localhost/pclite-test:1'
@@ -172,6 +173,12 @@ class PodmanTest(PodmanBase):
             self.podman_ok('run', '-d', '--name', name, '--hostname', name,
                            '--network', 'none', IMAGE, 'sleep', '1000')
         try:
+            # Each VM's QEMU under its seccomp filter (-sandbox on).
+            qemus = [pid for pid in oci_processes()
+                     if procfs.comm(pid).startswith('qemu-system')]
+            self.assertEqual(len(qemus), 2)
+            for pid in qemus:
+                self.assertEqual(procfs.seccomp(pid)[0], 2)
             for name in names:
                 self.assertEqual(self.status(name), 'running')
                 p = self.podman('exec', name, 'sh', '-c',

@@ -2,15 +2,18 @@
 """scripts/pc-lite-run: a command in a VM booted from the NVDIMM root."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from pclite import launch
 from pclite import paths
+from pclite import procfs
 
 RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
 
@@ -40,6 +43,27 @@ class RunnerTest(unittest.TestCase):
         self.assertRegex(out[1], r'^/dev/root / ext4 rw,.*dax')
         self.assertRegex(out[2], r'-pc-lite$')
         self.assertEqual(p.stderr.strip(), 'to-stderr')
+
+    def test_qemu_runs_under_its_seccomp_filter(self):
+        """-sandbox on: the VMM's system calls filtered while it runs."""
+        env = dict(os.environ, PC_LITE_ACCEL=launch.boot_accel())
+        with subprocess.Popen([RUNNER, '--rootfs', self.image, '--',
+                               'read line; echo "$line"'],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env=env) as p:
+            deadline = time.monotonic() + 60
+            while not procfs.qemu_children(p.pid):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            [qemu] = procfs.qemu_children(p.pid)
+            deadline = time.monotonic() + 60
+            # The filter is installed early in QEMU's start.
+            while procfs.seccomp(qemu)[0] != 2:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            self.assertGreater(procfs.seccomp(qemu)[1], 0)
+            out, _ = p.communicate(b'still works\n', timeout=120)
+        self.assertEqual((p.returncode, out), (0, b'still works\n'))
 
     def test_argv_is_quoted(self):
         p = run('--rootfs', self.image, '--', 'printf', '%s|', 'a b', "c'd")
@@ -174,6 +198,29 @@ class DemoTest(unittest.TestCase):
 def pclite_digest(path):
     with open(path, 'rb') as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+
+class SandboxBenchmarkTest(unittest.TestCase):
+    """make bench's sandbox rows (tests/boot-time/sandbox.py), short."""
+
+    def test_quick_run(self):
+        with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as out:
+            p = subprocess.run(
+                [sys.executable, os.path.join(paths.TOP, 'tests', 'boot-time',
+                                              'sandbox.py'),
+                 '--runs', '2', '--out', out], capture_output=True,
+                text=True, timeout=600, check=False,
+                env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                    [os.path.join(paths.TOP, 'tests', 'boot-time'),
+                     os.environ.get('PYTHONPATH', '')])))
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            with open(os.path.join(out, 'sandbox.json'),
+                      encoding='utf-8') as f:
+                res = json.load(f)
+        for kind in ('sandbox', 'no sandbox'):
+            self.assertEqual(len(res['runs_ms'][kind]), 2)
+            self.assertGreater(res['medians'][kind]['vmm_init'], 0)
 
 
 if __name__ == '__main__':
