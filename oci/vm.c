@@ -218,6 +218,8 @@ pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
 
         /* QEMU goes with the process that started it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* One malloc arena, as python/pclite/process.py gives QEMU. */
+        setenv("MALLOC_ARENA_MAX", "1", 0);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         dup2(null, 0);

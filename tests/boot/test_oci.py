@@ -179,6 +179,9 @@ class PodmanTest(PodmanBase):
             self.assertEqual(len(qemus), 2)
             for pid in qemus:
                 self.assertEqual(procfs.seccomp(pid)[0], 2)
+                with open(f'/proc/{pid}/environ', 'rb') as f:
+                    self.assertIn(b'MALLOC_ARENA_MAX=1',
+                                  f.read().split(b'\0'))
             for name in names:
                 self.assertEqual(self.status(name), 'running')
                 p = self.podman('exec', name, 'sh', '-c',

@@ -46,6 +46,7 @@ class RunnerTest(unittest.TestCase):
 
     def test_qemu_runs_under_its_seccomp_filter(self):
         """-sandbox on: the VMM's system calls filtered while it runs."""
+        os.environ.pop('MALLOC_ARENA_MAX', None)
         env = dict(os.environ, PC_LITE_ACCEL=launch.boot_accel())
         with subprocess.Popen([RUNNER, '--rootfs', self.image, '--',
                                'read line; echo "$line"'],
@@ -62,6 +63,9 @@ class RunnerTest(unittest.TestCase):
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.05)
             self.assertGreater(procfs.seccomp(qemu)[1], 0)
+            # and with one malloc arena (pclite.process.QEMU_ENV)
+            with open(f'/proc/{qemu}/environ', 'rb') as f:
+                self.assertIn(b'MALLOC_ARENA_MAX=1', f.read().split(b'\0'))
             out, _ = p.communicate(b'still works\n', timeout=120)
         self.assertEqual((p.returncode, out), (0, b'still works\n'))
 
