@@ -35,6 +35,7 @@
 #include "../guest/channel.h"
 
 #define READY_TIMEOUT_MS (120 * 1000)
+#define MAX_CLIENTS      64             /* control connections at once */
 
 typedef struct {
     gboolean used, started, done;
@@ -421,8 +422,8 @@ static void forward_input(Monitor *m, int id)
 static void serve(Monitor *m)
 {
     for (;;) {
-        struct pollfd p[3 + 2 * CHANNEL_SESSIONS];
-        int who[3 + 2 * CHANNEL_SESSIONS];
+        struct pollfd p[3 + MAX_CLIENTS + CHANNEL_SESSIONS];
+        int who[3 + MAX_CLIENTS + CHANNEL_SESSIONS];
         struct chan_frame f;
         int n = 0, i, ret;
 
@@ -464,7 +465,10 @@ static void serve(Monitor *m)
         if (p[1].revents) {
             int c = accept4(m->ctl, NULL, NULL, SOCK_CLOEXEC);
 
-            if (c >= 0) {
+            if (c >= 0 && m->clients->len >= MAX_CLIENTS) {
+                reply(c, "error: too many requests at once");
+                close(c);
+            } else if (c >= 0) {
                 g_ptr_array_add(m->clients, GINT_TO_POINTER(c));
             }
         }
