@@ -6,6 +6,7 @@
 #                guest), run every test
 #   make series  the patch series on pristine upstream QEMU, with our files
 #                (SERIES_DIR, default build/series; see patches/series)
+#   make stress  1000 boots, 8 at a time, kills during fsynced writes
 #   make bench   boot-time and memory benchmark: pc-lite beside q35 and
 #                microvm from a second, full build of the same source
 #                (BENCH_ARGS="--runs 3 --only 'pc-lite*'" etc.)
@@ -41,7 +42,7 @@ DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	strace xz-utils git file seabios libfdt-dev \
 	libseccomp-dev libjansson-dev
 
-.PHONY: all deps deps-engines oci qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
+.PHONY: all deps deps-engines oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
 	check-boot check-series series series-build rebuild-acpi clean
 
 all: qemu guest oci
@@ -175,6 +176,13 @@ rebuild-acpi: qemu
 	    tests/qtest/pc-lite-test -p /x86_64/pc-lite/acpi/expected
 	@$(TOP)/scripts/prepare-qemu.sh
 	@git -C $(TOP) status --short -- tests/data/acpi
+
+# Stress and faults (tests/boot/stress.py): 1000 boots back to back and
+# 8 at a time, QEMU killed while a --persist guest writes fsynced files
+# (the image must be fsck-clean and keep them); build/stress/stress.json.
+# make check runs a short version (tests/boot/test_stress.py).
+stress: qemu guest
+	@$(PYTHON) $(TOP)/tests/boot/stress.py $(STRESS_ARGS)
 
 check-qtest: qemu
 	@$(TOP)/scripts/run-qtests.sh $(QEMU_BUILD)
