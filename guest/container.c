@@ -46,9 +46,16 @@ static int fail(const char *fmt, const char *what, int err)
     return -1;
 }
 
+/* The first set-up step that failed, and why ("" when none has). */
 const char *container_error(void)
 {
     return error;
+}
+
+/* A set-up frame that cannot be read: the set-up has failed. */
+void container_bad_frame(const char *what)
+{
+    snprintf(error, sizeof(error), "%s", what);
 }
 
 /* mkdir -p path (mode 0755), the last component a file when @file. */

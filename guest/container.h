@@ -43,6 +43,7 @@ int container_net_addr(int n, uint32_t addr, int prefix);
 int container_net_route(int n, uint32_t dst, int prefix, uint32_t gw);
 int container_find_program(const char *prog, char *const *envp);
 const char *container_error(void);
+void container_bad_frame(const char *what);
 
 /* In a session's child: chroot into the container, become the user. */
 int container_enter(const struct container_user *u);

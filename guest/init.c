@@ -429,7 +429,6 @@ static struct session sessions[CHANNEL_SESSIONS];
 static int container;           /* 'C' came: commands run in the container */
 static int nics;                /* 'N' frames so far */
 static uint32_t container_flags;
-static char setup_error[512];
 
 /* The port named CHANNEL_NAME, waiting up to 10 s for it to appear. */
 static int open_channel(void)
@@ -713,15 +712,13 @@ static void container_mount_frame(const struct chan_frame *f)
         const char *nul = memchr(p, '\0', end - p);
 
         if (!nul) {
-            snprintf(setup_error, sizeof(setup_error), "a bad mount frame");
+            container_bad_frame("a bad mount frame");
             return;
         }
         field[i] = p;
         p = nul + 1;
     }
-    if (container_mount(field[0], field[1], field[2], field[3]) < 0) {
-        snprintf(setup_error, sizeof(setup_error), "%s", container_error());
-    }
+    container_mount(field[0], field[1], field[2], field[3]);
 }
 
 /* 'U': uid, gid, umask, then the additional groups (uint32 each). */
@@ -753,6 +750,11 @@ static void signal_session(struct session *s, const struct chan_frame *f)
     }
 }
 
+static int setup_failed(void)
+{
+    return container_error()[0] != '\0';
+}
+
 /* One frame from the host; 1 when it says 'Q'. */
 static int handle_frame(int chan, const struct chan_frame *f)
 {
@@ -777,63 +779,55 @@ static int handle_frame(int chan, const struct chan_frame *f)
             reseed(f->data, f->len);
         }
         break;
+    /*
+     * The container's set-up: the first failure is kept, as
+     * container_error(), and the frames after it are not acted on; 'P'
+     * answers with it (empty: ready).
+     */
     case 'C':
         container = 1;
         container_flags = f->len >= 4 ? chan_u32(f->data) : 0;
-        if (container_mount_root() < 0 || container_loopback() < 0) {
-            snprintf(setup_error, sizeof(setup_error), "%s",
-                     container_error());
+        if (container_mount_root() == 0) {
+            container_loopback();
         }
         break;
     case 'M':
-        if (container && !setup_error[0]) {
+        if (container && !setup_failed()) {
             container_mount_frame(f);
         }
         break;
     case 'N':
         /* The container's next interface: MAC, two pad bytes, MTU. */
-        if (f->len == 12 && !setup_error[0] &&
+        if (f->len == 12 && !setup_failed()) {
             container_net_link(++nics - 1, (const uint8_t *)f->data,
-                               chan_u32(f->data + 8)) < 0) {
-            snprintf(setup_error, sizeof(setup_error), "%s",
-                     container_error());
+                               chan_u32(f->data + 8));
         }
         break;
     case 'L':
         /* Its IPv4 address: prefix length, three pad bytes, address. */
-        if (f->len == 8 && nics && !setup_error[0] &&
+        if (f->len == 8 && nics && !setup_failed()) {
             container_net_addr(nics - 1, chan_raw32(f->data + 4),
-                               (uint8_t)f->data[0]) < 0) {
-            snprintf(setup_error, sizeof(setup_error), "%s",
-                     container_error());
+                               (uint8_t)f->data[0]);
         }
         break;
     case 'O':
         /* A route: prefix length, three pad bytes, destination, gateway. */
-        if (f->len == 12 && nics && !setup_error[0] &&
+        if (f->len == 12 && nics && !setup_failed()) {
             container_net_route(nics - 1, chan_raw32(f->data + 4),
-                                (uint8_t)f->data[0],
-                                chan_raw32(f->data + 8)) < 0) {
-            snprintf(setup_error, sizeof(setup_error), "%s",
-                     container_error());
+                                (uint8_t)f->data[0], chan_raw32(f->data + 8));
         }
         break;
     case 'H':
-        if (!setup_error[0] && container_hostname(f->data) < 0) {
-            snprintf(setup_error, sizeof(setup_error), "%s",
-                     container_error());
+        if (!setup_failed()) {
+            container_hostname(f->data);
         }
         break;
     case 'P':
-        if (!setup_error[0] && container &&
-            (container_finish(container_flags) < 0 ||
-             (sessions[0].argc &&
-              container_find_program(sessions[0].argv[0],
-                                     sessions[0].envp) < 0))) {
-            snprintf(setup_error, sizeof(setup_error), "%s",
-                     container_error());
+        if (!setup_failed() && container &&
+            container_finish(container_flags) == 0 && sessions[0].argc) {
+            container_find_program(sessions[0].argv[0], sessions[0].envp);
         }
-        chan_send(chan, 'r', 0, setup_error, strlen(setup_error));
+        chan_send(chan, 'r', 0, container_error(), strlen(container_error()));
         break;
     case 'A':
         if (unstarted) {
