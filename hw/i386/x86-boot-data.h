@@ -1,7 +1,7 @@
 /*
- * x86 boot data by name: GDT entries, page-table entries and the Linux
- * boot protocol's e820 entries, for loaders that start a kernel without
- * firmware (as Firecracker's arch/x86_64/gdt.rs and regs.rs do).
+ * x86 boot data by name: GDT entries and page-table entries, for loaders
+ * that start a kernel without firmware (as Firecracker's
+ * arch/x86_64/gdt.rs and regs.rs do).
  *
  * Copyright (c) 2026 The pc-lite authors
  *
@@ -105,21 +105,6 @@ static inline void x86_identity_map(uint64_t *pt, uint64_t base, int gib)
     for (i = 0; i < gib * X86_PT_ENTRIES; i++) {
         pd[i] = cpu_to_le64(x86_pde_2m_page((uint64_t)i * X86_PD_PAGE_SIZE));
     }
-}
-
-/*
- * struct boot_e820_entry of the Linux boot protocol (bootparam.h): 20
- * packed bytes.  @type is one of E820_RAM, E820_RESERVED, ... of
- * hw/i386/e820_memory_layout.h.
- */
-#define X86_BOOT_E820_ENTRY_SIZE 20
-
-static inline void x86_boot_e820_entry(uint8_t *p, uint64_t addr,
-                                       uint64_t size, uint32_t type)
-{
-    stq_le_p(p, addr);
-    stq_le_p(p + 8, size);
-    stl_le_p(p + 16, type);
 }
 
 #endif

@@ -12,14 +12,9 @@
 
 #include "exec/hwaddr.h"
 #include "hw/boards.h"
+#include "hw/i386/direct_boot_plan.h"
 
 typedef struct PcLiteBoot PcLiteBoot;
-
-typedef enum {
-    DIRECT_BOOT_PVH,        /* ELF vmlinux with the Xen PVH entry note */
-    DIRECT_BOOT_ELF64,      /* ELF vmlinux, 64-bit Linux boot protocol */
-    DIRECT_BOOT_BZIMAGE,    /* bzImage, 64-bit Linux boot protocol */
-} DirectBootFormat;
 
 /*
  * Open and check -kernel, -initrd and -append of @ms against @ram_top (the
