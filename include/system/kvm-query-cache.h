@@ -18,7 +18,8 @@
  * target/i386/kvm/kvm-query-cache.c) asks them once per process and answers
  * from memory afterwards (unless -accel kvm,x-query-cache=off).  Safe to
  * call from any thread.  Errors are returned as -errno, exactly as
- * kvm_ioctl() returns them, and are cached too.
+ * kvm_ioctl() returns them, and are not cached: the next call issues the
+ * ioctl again.  @s may be NULL: nothing is cached for it.
  *
  * Other targets get the stubs below, which issue the ioctl every time, as
  * accel/kvm did before.

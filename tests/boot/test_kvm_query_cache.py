@@ -13,16 +13,27 @@ same machine is started with -accel kvm,x-query-cache=on and =off, and
 
 Both must be identical with and without the cache.  A control checks that
 the dump does tell CPU models apart, so that the comparison can fail.
+
+Without KVM: QueryCacheUnitTest links kvm-query-cache.c with a fake kernel
+(kvm_query_cache_unit.c) that fails ioctls on demand, and checks that an
+error is never kept as an answer, that a failed KVM_GET_SUPPORTED_CPUID
+exits without the cache's lock held, and that a NULL KVMState takes the
+uncached path.  It needs build/qemu (skipped without it).
 """
 
+import glob
+import json
 import os
+import shlex
 import shutil
 import struct
+import subprocess
 import tempfile
 import unittest
 
 from pclite import accel
 from pclite import launch
+from pclite import paths
 from pclite import qemucmd
 
 # tests/boot-time is on PYTHONPATH for make check-boot.
@@ -208,6 +219,155 @@ class VcpuCreationTest(TinyGuestTestCase):
         self.assertEqual(first.count('KVM_KVMCLOCK_CTRL'), 0)
         self.assertEqual(both.count('KVM_KVMCLOCK_CTRL'), 4)
         self.assertEqual(both.count('KVM_TPR_ACCESS_REPORTING'), 0)
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QEMU_BUILD = os.path.join(paths.BUILD, 'qemu')
+CACHE_C = os.path.join('target', 'i386', 'kvm', 'kvm-query-cache.c')
+TRACE_STUB = """\
+/*
+ * No trace events in tests/boot/kvm_query_cache_unit.c; the includes of
+ * the generated header.
+ */
+#include "trace/control.h"
+#include "qemu/log-for-trace.h"
+#include "qemu/error-report.h"
+static inline void trace_kvm_query_cache_fill(const char *query,
+                                              uint64_t key, int64_t value)
+{
+}
+"""
+
+
+def unit_compile_command():
+    """(cwd, compiler and flags) with which build/qemu compiles
+    kvm-query-cache.c, without ccache, its source, output and depfile."""
+    db = os.path.join(QEMU_BUILD, 'compile_commands.json')
+    with open(db, encoding='utf-8') as f:
+        entries = [e for e in json.load(f) if e['file'].endswith(CACHE_C)]
+    if not entries:
+        return None
+    entry = entries[0]
+    args = shlex.split(entry['command'])
+    if os.path.basename(args[0]) == 'ccache':
+        args = args[1:]
+    cmd, skip = [args[0]], False
+    for arg in args[1:]:
+        if skip:
+            skip = False
+        elif arg in ('-MQ', '-MF', '-o', '-c'):
+            skip = True
+        elif arg != '-MD':
+            cmd.append(arg)
+    return entry['directory'], cmd
+
+
+class QueryCacheUnitTest(unittest.TestCase):
+    """kvm-query-cache.c against a fake kernel: runs without /dev/kvm."""
+
+    @classmethod
+    def setUpClass(cls):
+        libutil = os.path.join(QEMU_BUILD, 'libqemuutil.a')
+        if not os.path.exists(libutil) or not os.path.exists(
+                os.path.join(QEMU_BUILD, 'compile_commands.json')):
+            raise unittest.SkipTest('build/qemu is not built (make qemu)')
+        found = unit_compile_command()
+        if found is None:
+            raise unittest.SkipTest('build/qemu does not compile '
+                                    'kvm-query-cache.c (no KVM?)')
+        cls.tmp = tempfile.mkdtemp(prefix='pc-lite-kqc-')
+        try:
+            cls.build(*found, libutil)
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def build(cls, cwd, cc, libutil):
+        with open(os.path.join(cls.tmp, 'trace.h'), 'w',
+                  encoding='utf-8') as f:
+            f.write(TRACE_STUB)
+        # The stub trace.h first; kvm-query-cache.h from the tree.
+        flags = ['-iquote', cls.tmp,
+                 '-iquote', os.path.join(paths.TOP, 'target/i386/kvm')]
+        objs = []
+        for src in (os.path.join(paths.TOP, CACHE_C),
+                    os.path.join(HERE, 'kvm_query_cache_unit.c')):
+            obj = os.path.join(cls.tmp,
+                               os.path.basename(src)[:-2] + '.o')
+            cls.compile(cwd, cc[:1] + flags + cc[1:] +
+                        ['-c', src, '-o', obj])
+            objs.append(obj)
+        cls.exe = os.path.join(cls.tmp, 'kvm_query_cache_unit')
+        glib = subprocess.run(['pkg-config', '--libs', 'glib-2.0'],
+                              capture_output=True, text=True,
+                              check=True).stdout.split()
+        # libqemuutil's thread-context.o needs QOM.
+        qom = glob.glob(os.path.join(QEMU_BUILD, 'libqom.a.p', '*.o'))
+        cls.compile(cwd, [cc[0], '-o', cls.exe] + objs + qom + [libutil] +
+                    glib + ['-pthread', '-lm'])
+
+    @classmethod
+    def compile(cls, cwd, cmd):
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                           check=False)
+        if r.returncode:
+            raise AssertionError(f'{shlex.join(cmd)}:\n{r.stderr}')
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def run_unit(self, scenario, returncode=0):
+        r = None
+        try:
+            r = subprocess.run([self.exe, scenario], capture_output=True,
+                               text=True, timeout=20, check=False,
+                               env=dict(os.environ, LC_ALL='C'))
+        except subprocess.TimeoutExpired:
+            pass
+        self.assertIsNotNone(r, f'{scenario}: hung (a lock held?)')
+        self.assertEqual(r.returncode, returncode,
+                         f'{scenario}:\n{r.stdout}{r.stderr}')
+        return r.stderr
+
+    def test_every_scenario_is_run(self):
+        listed = subprocess.run([self.exe, '--list'], capture_output=True,
+                                text=True, check=True).stdout.split()
+        run = {'ext', 'vm_ext', 'mmap_size', 'xcomp', 'mce', 'msr_error',
+               'xcomp_enxio', 'msr', 'cpuid', 'cpuid_off', 'cpuid_error',
+               'null', 'null_cpuid'}
+        self.assertEqual(set(listed), run)
+
+    def test_errors_are_not_cached(self):
+        # The first ioctl fails (EINTR, ENOMEM, a VM fd not open yet): the
+        # error is returned, the next call asks again and keeps the answer.
+        for scenario in ('ext', 'vm_ext', 'mmap_size', 'xcomp', 'mce',
+                         'msr_error'):
+            with self.subTest(scenario=scenario):
+                self.run_unit(scenario)
+
+    def test_answers_are_cached(self):
+        # Including the kernel's "no": 0 from KVM_CHECK_EXTENSION, -ENXIO
+        # for XCOMP_GUEST_SUPP, a feature MSR KVM cannot read; the
+        # supported CPUID's -E2BIG only resizes the buffer.
+        for scenario in ('xcomp_enxio', 'msr', 'cpuid', 'cpuid_off'):
+            with self.subTest(scenario=scenario):
+                self.run_unit(scenario)
+
+    def test_cpuid_error_exits_without_the_lock(self):
+        # As upstream: the error and exit(1); an atexit handler can take
+        # the cache's lock.
+        err = self.run_unit('cpuid_error', returncode=1)
+        self.assertIn('KVM_GET_SUPPORTED_CPUID failed: Cannot allocate '
+                      'memory', err)
+        self.assertNotIn('returned', err)
+        self.assertIn("atexit: the cache's lock was free", err)
+
+    def test_null_kvm_state(self):
+        for scenario in ('null', 'null_cpuid'):
+            with self.subTest(scenario=scenario):
+                self.run_unit(scenario)
 
 
 if __name__ == '__main__':

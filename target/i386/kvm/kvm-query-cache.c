@@ -6,6 +6,8 @@
  * use, the MCE capabilities, the size of the kvm_run area.  The answers
  * describe the host kernel and do not change while the process lives, so
  * this file asks each of them once and answers from memory afterwards.
+ * Only answers are kept: an ioctl that fails (EINTR, ENOMEM, ...) returns
+ * its error to the caller and is issued again at the next call.
  * KVM_GET_SUPPORTED_CPUID is fetched with one ioctl and a buffer that fits
  * the kernel's limit, instead of a probe with doubling buffers.
  *
@@ -26,6 +28,7 @@
 #include "qemu/thread.h"
 #include "qemu/lockable.h"
 #include "qemu/bitmap.h"
+#include "qemu/error-report.h"
 #include "system/kvm.h"
 #include "system/kvm_int.h"
 #include "kvm-query-cache.h"
@@ -59,7 +62,7 @@ typedef struct KVMQueryCache {
     uint64_t mce_cap;
     /* Feature MSRs, in the order of the KVM_GET_MSR_FEATURE_INDEX_LIST */
     const struct kvm_msr_list *msr_list;
-    int *msr_ret;
+    int *msr_ret;               /* 1 or 0 (cannot be read); < 0 not known */
     uint64_t *msr_val;
 } KVMQueryCache;
 
@@ -70,9 +73,14 @@ static void __attribute__((__constructor__)) kvm_query_cache_init(void)
     qemu_mutex_init(&cache.lock);
 }
 
+/*
+ * Whether @s answers from the cache.  @s may be NULL (a vCPU's kvm_state
+ * before kvm_init_vcpu() sets it): no cache then, the query takes the
+ * uncached path, as it does upstream.
+ */
 static bool cache_on(KVMState *s)
 {
-    return s->query_cache;
+    return s && s->query_cache;
 }
 
 static int check_extension(KVMState *s, unsigned int extension, bool vm,
@@ -85,15 +93,22 @@ static int check_extension(KVMState *s, unsigned int extension, bool vm,
                   : kvm_ioctl(s, KVM_CHECK_EXTENSION, extension);
     }
     QEMU_LOCK_GUARD(&cache.lock);
-    if (!test_bit(extension, known)) {
-        ret = vm ? kvm_vm_ioctl(s, KVM_CHECK_EXTENSION, extension)
-                 : kvm_ioctl(s, KVM_CHECK_EXTENSION, extension);
+    if (test_bit(extension, known)) {
+        return val[extension];
+    }
+    ret = vm ? kvm_vm_ioctl(s, KVM_CHECK_EXTENSION, extension)
+             : kvm_ioctl(s, KVM_CHECK_EXTENSION, extension);
+    /*
+     * A capability the kernel lacks is 0, an answer; < 0 is an error (or,
+     * on the VM fd, a VM not created yet), asked again next time.
+     */
+    if (ret >= 0) {
         val[extension] = ret;
         set_bit(extension, known);
         trace_kvm_query_cache_fill(vm ? "vm_check_extension"
                                       : "check_extension", extension, ret);
     }
-    return val[extension];
+    return ret;
 }
 
 int kvm_query_check_extension(KVMState *s, unsigned int extension)
@@ -115,57 +130,85 @@ int kvm_query_vm_check_extension(KVMState *s, unsigned int extension)
 
 int kvm_query_vcpu_mmap_size(KVMState *s)
 {
+    int ret;
+
     if (!cache_on(s)) {
         return kvm_ioctl(s, KVM_GET_VCPU_MMAP_SIZE, 0);
     }
     QEMU_LOCK_GUARD(&cache.lock);
-    if (!cache.mmap_size_known) {
-        cache.mmap_size = kvm_ioctl(s, KVM_GET_VCPU_MMAP_SIZE, 0);
-        cache.mmap_size_known = true;
-        trace_kvm_query_cache_fill("vcpu_mmap_size", 0, cache.mmap_size);
+    if (cache.mmap_size_known) {
+        return cache.mmap_size;
     }
-    return cache.mmap_size;
+    ret = kvm_ioctl(s, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (ret >= 0) {
+        cache.mmap_size = ret;
+        cache.mmap_size_known = true;
+        trace_kvm_query_cache_fill("vcpu_mmap_size", 0, ret);
+    }
+    return ret;
 }
 
-/* One KVM_GET_SUPPORTED_CPUID with @max entries: NULL on E2BIG. */
-static struct kvm_cpuid2 *try_get_cpuid(KVMState *s, int max)
+/*
+ * One KVM_GET_SUPPORTED_CPUID with @max entries: 0 and the answer in
+ * *@cpuid, or -errno; -E2BIG if @max entries are too few.
+ */
+static int try_get_cpuid(KVMState *s, int max, struct kvm_cpuid2 **cpuid)
 {
-    struct kvm_cpuid2 *cpuid;
+    struct kvm_cpuid2 *c;
     int r;
 
-    cpuid = g_malloc0(sizeof(*cpuid) + max * sizeof(*cpuid->entries));
-    cpuid->nent = max;
-    r = kvm_ioctl(s, KVM_GET_SUPPORTED_CPUID, cpuid);
-    if (r == 0 && cpuid->nent >= max) {
+    c = g_malloc0(sizeof(*c) + max * sizeof(*c->entries));
+    c->nent = max;
+    r = kvm_ioctl(s, KVM_GET_SUPPORTED_CPUID, c);
+    if (r == 0 && c->nent >= max) {
         r = -E2BIG;
     }
     if (r < 0) {
-        g_free(cpuid);
-        if (r == -E2BIG) {
-            return NULL;
-        }
-        error_report("KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-r));
-        exit(1);
+        g_free(c);
+        return r;
     }
-    return cpuid;
+    *cpuid = c;
+    return 0;
+}
+
+/* The supported CPUID in *@cpuid and 0, or -errno (nothing is cached). */
+static int get_supported_cpuid(KVMState *s, struct kvm_cpuid2 **cpuid)
+{
+    int max = cache_on(s) ? KVM_QUERY_CPUID_ENTRIES : 1;
+    int r;
+
+    QEMU_LOCK_GUARD(&cache.lock);
+    if (!cache.cpuid) {
+        while ((r = try_get_cpuid(s, max, &cache.cpuid)) == -E2BIG) {
+            max *= 2;
+        }
+        if (r < 0) {
+            return r;
+        }
+        trace_kvm_query_cache_fill("supported_cpuid", max, cache.cpuid->nent);
+    }
+    *cpuid = cache.cpuid;
+    return 0;
 }
 
 struct kvm_cpuid2 *kvm_query_supported_cpuid(KVMState *s)
 {
-    int max;
+    struct kvm_cpuid2 *cpuid;
+    int r;
 
-    /* Some callers pass a vCPU's kvm_state before it is set. */
+    /*
+     * Some callers pass a vCPU's kvm_state before it is set: the answer is
+     * the same for the whole process, so ask with the global one (which
+     * may be NULL too before kvm_init(); cache_on() allows for it).
+     */
     s = s ? s : kvm_state;
-    max = cache_on(s) ? KVM_QUERY_CPUID_ENTRIES : 1;
-
-    QEMU_LOCK_GUARD(&cache.lock);
-    if (!cache.cpuid) {
-        while ((cache.cpuid = try_get_cpuid(s, max)) == NULL) {
-            max *= 2;
-        }
-        trace_kvm_query_cache_fill("supported_cpuid", max, cache.cpuid->nent);
+    r = get_supported_cpuid(s, &cpuid);
+    if (r < 0) {
+        /* As upstream's try_get_cpuid(), once the lock is released. */
+        error_report("KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-r));
+        exit(1);
     }
-    return cache.cpuid;
+    return cpuid;
 }
 
 static int get_xcomp(KVMState *s, uint64_t *bitmask)
@@ -181,15 +224,25 @@ static int get_xcomp(KVMState *s, uint64_t *bitmask)
 
 int kvm_query_xcomp_guest_supp(KVMState *s, uint64_t *bitmask)
 {
+    int ret;
+
     if (!cache_on(s)) {
         return get_xcomp(s, bitmask);
     }
     QEMU_LOCK_GUARD(&cache.lock);
     if (!cache.xcomp_known) {
-        cache.xcomp_ret = get_xcomp(s, &cache.xcomp);
+        ret = get_xcomp(s, &cache.xcomp);
+        /*
+         * -ENXIO is the kernel's answer for an attribute it does not
+         * have, kept like a 0 from KVM_CHECK_EXTENSION; any other error
+         * is asked again next time.
+         */
+        if (ret < 0 && ret != -ENXIO) {
+            return ret;
+        }
+        cache.xcomp_ret = ret;
         cache.xcomp_known = true;
-        trace_kvm_query_cache_fill("xcomp_guest_supp", cache.xcomp_ret,
-                                   cache.xcomp);
+        trace_kvm_query_cache_fill("xcomp_guest_supp", ret, cache.xcomp);
     }
     if (cache.xcomp_ret >= 0) {
         *bitmask = cache.xcomp;
@@ -199,20 +252,22 @@ int kvm_query_xcomp_guest_supp(KVMState *s, uint64_t *bitmask)
 
 int kvm_query_mce_cap_supported(KVMState *s, uint64_t *mce_cap)
 {
+    int ret;
+
     if (!cache_on(s)) {
         return kvm_ioctl(s, KVM_X86_GET_MCE_CAP_SUPPORTED, mce_cap);
     }
     QEMU_LOCK_GUARD(&cache.lock);
     if (!cache.mce_known) {
-        cache.mce_ret = kvm_ioctl(s, KVM_X86_GET_MCE_CAP_SUPPORTED,
-                                  &cache.mce_cap);
+        ret = kvm_ioctl(s, KVM_X86_GET_MCE_CAP_SUPPORTED, &cache.mce_cap);
+        if (ret < 0) {
+            return ret;
+        }
+        cache.mce_ret = ret;
         cache.mce_known = true;
-        trace_kvm_query_cache_fill("mce_cap_supported", cache.mce_ret,
-                                   cache.mce_cap);
+        trace_kvm_query_cache_fill("mce_cap_supported", ret, cache.mce_cap);
     }
-    if (cache.mce_ret >= 0) {
-        *mce_cap = cache.mce_cap;
-    }
+    *mce_cap = cache.mce_cap;
     return cache.mce_ret;
 }
 
@@ -237,8 +292,10 @@ static int read_msrs(KVMState *s, const uint32_t *index, int n,
 
 /*
  * Read every feature MSR with as few ioctls as possible: KVM stops at the
- * first MSR it cannot read, which is recorded as failed, and goes on with
- * the next one.
+ * first MSR it cannot read, which is read alone for its own answer (0 if
+ * KVM cannot read it), and goes on with the next one.  A negative
+ * msr_ret[] is an ioctl's error, not an answer: that MSR is read again
+ * when it is asked for.
  */
 static void fill_feature_msrs(KVMState *s, const struct kvm_msr_list *list)
 {
@@ -284,6 +341,10 @@ int kvm_query_feature_msr(KVMState *s, const struct kvm_msr_list *list,
     }
     for (i = 0; i < list->nmsrs; i++) {
         if (list->indices[i] == index) {
+            if (cache.msr_ret[i] < 0) {
+                cache.msr_ret[i] = read_msrs(s, &index, 1,
+                                             &cache.msr_val[i]);
+            }
             if (cache.msr_ret[i] == 1) {
                 *value = cache.msr_val[i];
             }

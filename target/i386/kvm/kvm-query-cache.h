@@ -15,13 +15,18 @@
 /*
  * Every function below may be called from any thread, concurrently.  The
  * first call issues the ioctl (or ioctls) on /dev/kvm, later calls answer
- * from memory.  With -accel kvm,x-query-cache=off every call issues the
- * ioctl again, as upstream QEMU does, except that the supported CPUID was
- * already fetched once by upstream (it is then probed with doubling
- * buffers, as upstream does).
+ * from memory.  Only answers are kept: a failed ioctl's -errno is returned
+ * and the next call issues it again.  With -accel kvm,x-query-cache=off
+ * every call issues the ioctl again, as upstream QEMU does, except that the
+ * supported CPUID was already fetched once by upstream (it is then probed
+ * with doubling buffers, as upstream does).
  */
 
-/* KVM_GET_SUPPORTED_CPUID; the result is owned by the cache. */
+/*
+ * KVM_GET_SUPPORTED_CPUID; the result is owned by the cache.  @s may be
+ * NULL (kvm_state is used).  If the ioctl fails, reports it and exits,
+ * as upstream's get_supported_cpuid() does.
+ */
 struct kvm_cpuid2 *kvm_query_supported_cpuid(KVMState *s);
 
 /*
@@ -29,13 +34,17 @@ struct kvm_cpuid2 *kvm_query_supported_cpuid(KVMState *s);
  */
 int kvm_query_vm_check_extension(KVMState *s, unsigned int extension);
 
-/* KVM_GET_DEVICE_ATTR(group 0, KVM_X86_XCOMP_GUEST_SUPP): 0 or -errno. */
+/*
+ * KVM_GET_DEVICE_ATTR(group 0, KVM_X86_XCOMP_GUEST_SUPP): 0 or -errno.
+ * -ENXIO (the kernel lacks the attribute) is an answer, and kept.
+ */
 int kvm_query_xcomp_guest_supp(KVMState *s, uint64_t *bitmask);
 
 /*
  * KVM_GET_MSRS on /dev/kvm for the feature MSR @index, one of @list (the
  * KVM_GET_MSR_FEATURE_INDEX_LIST answer): all of @list are read with one
- * ioctl at the first call.  Returns 1 and sets @value, or -errno.
+ * ioctl at the first call.  Returns 1 and sets @value, 0 if KVM cannot
+ * read it, or -errno.
  */
 int kvm_query_feature_msr(KVMState *s, const struct kvm_msr_list *list,
                           uint32_t index, uint64_t *value);
