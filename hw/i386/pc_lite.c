@@ -168,10 +168,17 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
                                 &pms->pm_io);
 
     /*
-     * A CMOS RTC, as microvm keeps: Linux reads its wall clock from it at
-     * boot when it has no kvmclock, and polls ports 0x70/0x71 for a second
-     * when nothing answers there.
+     * A CMOS RTC: Linux reads its wall clock from it at boot when it has
+     * no kvmclock, and polls ports 0x70/0x71 for a second when nothing
+     * answers there.  auto leaves it out when the guest has kvmclock (KVM
+     * with the CPUID bit that kvmclock_create() looks at), as microvm
+     * does under KVM; the FADT then says there is no CMOS RTC.
      */
+    if (pms->rtc == ON_OFF_AUTO_AUTO && kvm_enabled() &&
+        X86_CPU(first_cpu)->env.features[FEAT_KVM] &
+        (CPUID_KVM_CLOCK | CPUID_KVM_CLOCK2)) {
+        pms->rtc = ON_OFF_AUTO_OFF;
+    }
     if (pms->rtc != ON_OFF_AUTO_OFF) {
         ISABus *isa_bus = isa_bus_new(NULL, get_system_memory(),
                                       get_system_io(), &error_fatal);
@@ -642,7 +649,8 @@ static void pc_lite_class_init(ObjectClass *oc, void *data)
                               pc_lite_get_on_off_auto, pc_lite_set_on_off_auto,
                               NULL, (void *)offsetof(PcLiteMachineState, rtc));
     object_class_property_set_description(oc, PC_LITE_MACHINE_RTC,
-        "CMOS RTC at 0x70/IRQ 8, the guest's wall clock at boot (auto: on)");
+        "CMOS RTC at 0x70/IRQ 8, the guest's wall clock at boot "
+        "(auto: on unless the guest has kvmclock)");
     object_class_property_add_str(oc, PC_LITE_MACHINE_VMGENID,
                                   pc_lite_get_vmgenid, pc_lite_set_vmgenid);
     object_class_property_set_description(oc, PC_LITE_MACHINE_VMGENID,
