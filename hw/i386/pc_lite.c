@@ -139,7 +139,17 @@ static void pc_lite_marker_write(void *opaque, hwaddr addr, uint64_t val,
     trace_pc_lite_marker(val, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
 }
 
+/*
+ * The port is write-only; a read returns 0.  Without a read callback a
+ * guest's read would call a NULL function (found by generic-fuzz).
+ */
+static uint64_t pc_lite_marker_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return 0;
+}
+
 static const MemoryRegionOps pc_lite_marker_ops = {
+    .read = pc_lite_marker_read,
     .write = pc_lite_marker_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
     .valid.min_access_size = 1,

@@ -230,6 +230,22 @@ static void test_no_legacy(void)
     qtest_quit(qts);
 }
 
+/*
+ * The boot-marker port takes writes of every size, and a guest's read of
+ * it returns 0 (it once called a NULL read callback: generic-fuzz found it).
+ */
+static void test_marker_port(void)
+{
+    QTestState *qts = qtest_init("-M pc-lite");
+
+    qtest_outb(qts, 0x510, 1);
+    qtest_outl(qts, 0x510, 0x12345678);
+    g_assert_cmpint(qtest_inb(qts, 0x510), ==, 0);
+    g_assert_cmpint(qtest_inw(qts, 0x510), ==, 0);
+    g_assert_cmpint(qtest_inl(qts, 0x510), ==, 0);
+    qtest_quit(qts);
+}
+
 /* The CMOS RTC answers at 0x70/0x71 unless rtc=off. */
 static void test_rtc(void)
 {
@@ -662,6 +678,7 @@ int main(int argc, char **argv)
     qtest_add_func("pc-lite/acpi/x2apic", test_x2apic);
     qtest_add_func("pc-lite/serial", test_serial);
     qtest_add_func("pc-lite/no-legacy", test_no_legacy);
+    qtest_add_func("pc-lite/marker-port", test_marker_port);
     qtest_add_func("pc-lite/rtc", test_rtc);
     qtest_add_func("pc-lite/vmgenid", test_vmgenid);
     qtest_add_func("pc-lite/pm-timer", test_pm_timer);
