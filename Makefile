@@ -7,6 +7,8 @@
 #   make series  the patch series on pristine upstream QEMU, with our files
 #                (SERIES_DIR, default build/series; see patches/series)
 #   make stress  1000 boots, 8 at a time, kills during fsynced writes
+#   make fuzz    the loader's libFuzzer targets and generic-fuzz on
+#                pc-lite's devices, FUZZ_TIME seconds each (default 60)
 #   make bench   boot-time and memory benchmark: pc-lite beside q35 and
 #                microvm from a second, full build of the same source
 #                (BENCH_ARGS="--runs 3 --only 'pc-lite*'" etc.)
@@ -20,6 +22,7 @@ QEMU_BUILD := $(BUILD)/qemu
 QEMU_SRCDIR:= $(BUILD)/qemu-src
 QEMU_BIN   := $(BUILD)/qemu-system-x86_64
 QEMU_FULL_BUILD := $(BUILD)/qemu-full
+QEMU_FUZZ_BUILD := $(BUILD)/qemu-fuzz
 PC_LITE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pc-lite
 PYTHON     := /usr/bin/python3
 SERIES_DIR ?= $(BUILD)/series
@@ -42,7 +45,7 @@ DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	strace xz-utils git file seabios libfdt-dev \
 	libseccomp-dev libjansson-dev
 
-.PHONY: all deps deps-engines oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
+.PHONY: all deps deps-engines deps-fuzz fuzz fuzz-loader qemu-fuzz check-fuzz oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
 	check-boot check-series series series-build rebuild-acpi clean
 
 all: qemu guest oci
@@ -81,9 +84,10 @@ deps-engines:
 # when the configure script, the device set or the source tree changes),
 # then ninja (which re-runs meson itself when a meson.build or Kconfig
 # changes), and check that the binary lists the machine the build is for.
-#   $(call build-qemu,BUILD_DIR,FLAVOUR,LOG_SUFFIX,MACHINE,WHAT[,FILES])
+#   $(call build-qemu,BUILD_DIR,FLAVOUR,LOG_SUFFIX,MACHINE,WHAT[,FILES[,TARGETS]])
 # FILES: further inputs that call for configuring again when newer than
-# the build (e.g. a library header installed since).
+# the build (e.g. a library header installed since); TARGETS: further
+# ninja targets.
 define build-qemu
 	@$(TOP)/scripts/prepare-qemu.sh
 	@if [ ! -f $(1)/build.ninja ] || \
@@ -99,7 +103,7 @@ define build-qemu
 	        { tail -30 $(BUILD)/configure$(3).log; exit 1; }; \
 	fi
 	@echo "pc-lite: building $(5) (ninja -j$(JOBS))"
-	@ninja -C $(1) -j$(JOBS) qemu-system-x86_64 > $(BUILD)/ninja$(3).log 2>&1 || \
+	@ninja -C $(1) -j$(JOBS) qemu-system-x86_64 $(7) > $(BUILD)/ninja$(3).log 2>&1 || \
 	    { grep -m20 -E 'error:|FAILED' $(BUILD)/ninja$(3).log || \
 	      tail -40 $(BUILD)/ninja$(3).log; exit 1; }
 	@$(1)/qemu-system-x86_64 -M help | grep -q '^$(4) ' || \
@@ -195,7 +199,46 @@ check-qtest: qemu
 check-boot: qemu qemu-full firmware guest oci deps-engines
 	@PYTHONPATH=$(TOP)/tests/boot-time:$$PYTHONPATH $(PYTHON) $(TOP)/tests/boot/run.py
 
-check: check-series check-qtest check-boot
+# Fuzzing (tests/fuzz, docs/pc-lite.rst "Fuzzing"): libFuzzer targets on
+# the loader's plan (hw/i386/direct_boot_plan.c) with ASan and UBSan,
+# linked with the trimmed build's libqemuutil; QEMU's generic-fuzz on
+# pc-lite's devices from a clang build of the trimmed QEMU with ASan and
+# UBSan (build/qemu-fuzz).  FUZZ_TIME seconds per target; exits non-zero
+# on any finding; build/fuzz/fuzz.json.  make check runs each briefly.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_TIME ?= 60
+CHECK_FUZZ_TIME ?= 20
+FUZZ_LOADER := elf bzimage placement
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -I$(QEMU_BUILD) -I$(QEMU_BUILD)/qapi \
+	-I$(QEMU_SRCDIR)/include -I$(QEMU_SRCDIR) \
+	-I$(QEMU_SRCDIR)/host/include/x86_64 \
+	-I$(QEMU_SRCDIR)/host/include/generic -I$(QEMU_SRCDIR)/linux-headers
+
+deps-fuzz:
+	@$(TOP)/scripts/install-deps.sh $(FUZZ_PACKAGES)
+
+qemu-fuzz: deps deps-fuzz
+	$(call build-qemu,$(QEMU_FUZZ_BUILD),fuzz,-fuzz,pc-lite,the fuzzing QEMU,,\
+	    qemu-fuzz-x86_64)
+
+fuzz-loader: qemu deps-fuzz
+	@mkdir -p $(BUILD)/fuzz
+	@for t in $(FUZZ_LOADER); do \
+	    clang $(FUZZ_CFLAGS) -DFUZZ_TARGET=FUZZ_$$(echo $$t | tr a-z A-Z) \
+	        $$(pkg-config --cflags glib-2.0) -o $(BUILD)/fuzz/fuzz-$$t \
+	        $(TOP)/tests/fuzz/fuzz_loader.c $(TOP)/hw/i386/direct_boot_plan.c \
+	        $(QEMU_BUILD)/libqemuutil.a $$(pkg-config --libs glib-2.0) -lm \
+	        || exit 1; \
+	done
+
+fuzz: fuzz-loader qemu-fuzz guest
+	@$(PYTHON) $(TOP)/tests/fuzz/fuzz.py --time $(FUZZ_TIME) $(FUZZ_ARGS)
+
+check-fuzz: fuzz-loader qemu-fuzz guest
+	@$(PYTHON) $(TOP)/tests/fuzz/fuzz.py --time $(CHECK_FUZZ_TIME)
+
+check: check-series check-qtest check-boot check-fuzz
 	@echo "pc-lite: make check passed"
 
 clean:

@@ -7,8 +7,10 @@
 # binary at compile time.
 #
 # Usage: qemu-lite-config.sh SRC_DIR BUILD_DIR [extra configure args...]
-#   PC_LITE_FLAVOUR=lite (default) | full
-#     full keeps QEMU's default devices and features (for comparisons).
+#   PC_LITE_FLAVOUR=lite (default) | full | fuzz
+#     full keeps QEMU's default devices and features (for comparisons);
+#     fuzz is lite built by clang with libFuzzer, ASan and UBSan, for
+#     QEMU's generic-fuzz on pc-lite's devices (make fuzz, tests/fuzz).
 #        qemu-lite-config.sh --report [--runs N]
 #     measures what trimming buys, now, on this host: binary size, shared
 #     libraries, peak RSS and start-up time of build/qemu against
@@ -30,7 +32,9 @@ flavour=${PC_LITE_FLAVOUR:-lite}
 python=${PYTHON:-/usr/bin/python3}
 
 case "$flavour" in
-lite)
+lite|fuzz)
+    [ "$flavour" = lite ] || set -- --cc=clang --cxx=clang++ \
+        --enable-fuzzing --enable-asan --enable-ubsan "$@"
     set -- \
         --without-default-devices \
         --with-devices-x86_64=pc-lite \
@@ -55,7 +59,11 @@ esac
 # ccache (with CCACHE_BASEDIR/CCACHE_NOHASHDIR set by the Makefile) lets a
 # fresh clone in another folder reuse earlier compilations.
 if [ -z "${CC:-}" ] && command -v ccache >/dev/null 2>&1; then
-    set -- --cc="ccache cc" "$@"
+    if [ "$flavour" = fuzz ]; then
+        set -- "$@" --cc="ccache clang" --cxx="ccache clang++"
+    else
+        set -- --cc="ccache cc" "$@"
+    fi
 fi
 
 mkdir -p "$out"

@@ -67,7 +67,7 @@
 #define XLF_KERNEL_64           0x01
 
 /* A field of the setup header, by its boot_params offset. */
-#define HDR(plan, off)  ((plan)->setup_hdr + (off) - DIRECT_BOOT_SETUP_HDR)
+#define HDR(plan, off)  ((plan)->setup_hdr + ((off) - DIRECT_BOOT_SETUP_HDR))
 
 static const char *const format_names[] = {
     [DIRECT_BOOT_PVH] = "PVH ELF",

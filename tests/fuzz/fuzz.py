@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run pc-lite's fuzz targets (make fuzz; make check runs a short version).
+
+Targets (docs/pc-lite.rst, "Fuzzing"):
+  elf, bzimage, placement   libFuzzer on the loader's plan
+                            (hw/i386/direct_boot_plan.c), built by make
+                            into build/fuzz/fuzz-TARGET with ASan and UBSan
+                            (tests/fuzz/fuzz_loader.c)
+  generic-fuzz              QEMU's own generic-fuzz target on pc-lite's
+                            devices, in a clang build of the trimmed QEMU
+                            with ASan and UBSan (build/qemu-fuzz)
+
+Each target runs for --time seconds from two corpora: build/fuzz/corpus/T
+(seeds made here from the kernels the project builds, see seeds.py, and
+what the fuzzer adds) and tests/fuzz/corpus/T (regression inputs, one per
+bug found, run first).  Findings go to build/fuzz/crashes/.  Writes
+build/fuzz/fuzz.json (executions, coverage, corpus, crashes per target);
+exits 1 on any finding.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from pclite import paths
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seeds  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LOADER_TARGETS = ('elf', 'bzimage', 'placement')
+GENERIC = 'generic-fuzz'
+QEMU_FUZZ = os.path.join(paths.BUILD, 'qemu-fuzz', 'qemu-fuzz-x86_64')
+
+# generic-fuzz on pc-lite: the machine with no optional device, and the
+# memory regions of pc-lite's own devices (names as "info mtree" shows
+# them): CMOS RTC, boot-marker port, ACPI PM timer, GED (event and
+# sleep/reset registers), the PCIe host's ECAM, and the IOAPIC.  PCI
+# devices are left out: generic-fuzz enumerates them through the PC's
+# 0xcf8 ports, which pc-lite does not have (ECAM is fuzzed directly).
+GENERIC_ENV = {
+    'QEMU_FUZZ_ARGS': '-M pc-lite -m 128M -nodefaults',
+    'QEMU_FUZZ_OBJECTS': 'rtc* pc-lite-marker* acpi-tmr* acpi-ged* '
+                         'pcie-mmcfg-mmio* ioapic*',
+    # pc-lite may have no timer armed (patch 0013).
+    'QEMU_FUZZ_CLOCK_STEP': '1000000',
+    'ASAN_OPTIONS': 'detect_leaks=0',
+}
+
+# Real kernels for the seeds, and a static user-space program (Debian's
+# busybox-static), which the loader must refuse.
+KERNELS = (('vmlinux', 'elf'), ('vmlinux-nopvh', 'elf'),
+           ('bzImage', 'bzimage'))
+USER_ELF = '/bin/busybox'
+
+
+def make_seeds(out):
+    kernels = {}
+    for name, kind in KERNELS:
+        with open(paths.guest_file(name), 'rb') as f:
+            kernels[name] = (kind, f.read())
+    with open(USER_ELF, 'rb') as f:
+        kernels['busybox-static'] = ('elf', f.read())
+    for target, files in seeds.loader_seeds(kernels).items():
+        d = os.path.join(out, 'corpus', target)
+        os.makedirs(d, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(d, 'seed-' + name), 'wb') as f:
+                f.write(data)
+    os.makedirs(os.path.join(out, 'corpus', GENERIC), exist_ok=True)
+
+
+def parse(output):
+    """libFuzzer's final figures from its output."""
+    stats = dict(re.findall(r'^stat::(\w+):\s+(\d+)', output, re.M))
+    last = re.findall(r'^#\d+\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/',
+                      output, re.M)
+    cov, ft, corp = last[-1] if last else (0, 0, 0)
+    return {
+        'execs': int(stats.get('number_of_executed_units', 0)),
+        'execs_per_s': int(stats.get('average_exec_per_sec', 0)),
+        'cov': int(cov),
+        'features': int(ft),
+        'corpus': int(corp),
+        'peak_rss_mb': int(stats.get('peak_rss_mb', 0)),
+    }
+
+
+def run_target(target, seconds, out):
+    corpus = os.path.join(out, 'corpus', target)
+    regress = os.path.join(HERE, 'corpus', target)
+    crashes = os.path.join(out, 'crashes')
+    os.makedirs(crashes, exist_ok=True)
+    env = dict(os.environ)
+    if target == GENERIC:
+        cmd = [QEMU_FUZZ, '--fuzz-target=generic-fuzz']
+        env.update(GENERIC_ENV)
+    else:
+        cmd = [os.path.join(out, 'fuzz-' + target)]
+    cmd += [f'-max_total_time={seconds}', '-print_final_stats=1',
+            '-timeout=20', '-rss_limit_mb=4096',
+            f'-artifact_prefix={crashes}/{target}-', corpus]
+    if os.path.isdir(regress):
+        cmd.append(regress)
+    log = os.path.join(out, f'{target}.log')
+    start = time.monotonic()
+    with open(log, 'w') as f:
+        p = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT,
+                           cwd=out, timeout=seconds + 600)
+    with open(log, errors='replace') as f:
+        output = f.read()
+    res = parse(output)
+    res['seconds'] = round(time.monotonic() - start, 1)
+    res['regression_inputs'] = len(os.listdir(regress)) \
+        if os.path.isdir(regress) else 0
+    found = re.findall(r'^(SUMMARY: .*|==\d+==ERROR: .*|.*runtime error: .*'
+                       r'|fuzz_loader: .*)$', output, re.M)
+    res['crashes'] = 1 if p.returncode or found else 0
+    res['finding'] = found[0] if found else (
+        f'exit status {p.returncode}' if p.returncode else None)
+    res['log'] = os.path.relpath(log, paths.TOP)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--time', type=int, default=60,
+                    help='seconds per target (default 60)')
+    ap.add_argument('--targets', default=','.join(LOADER_TARGETS +
+                                                  (GENERIC,)),
+                    help='comma-separated (default: all)')
+    ap.add_argument('--out', default=os.path.join(paths.BUILD, 'fuzz'))
+    ap.add_argument('--json', help='where to write the figures '
+                    '(default OUT/fuzz.json)')
+    args = ap.parse_args()
+    targets = args.targets.split(',')
+    for t in targets:
+        if t not in LOADER_TARGETS + (GENERIC,):
+            ap.error(f'unknown target {t}')
+
+    make_seeds(args.out)
+    results = {}
+    for t in targets:
+        print(f'fuzz: {t} for {args.time} s', flush=True)
+        results[t] = run_target(t, args.time, args.out)
+    report = {
+        'seconds_per_target': args.time,
+        'sanitizers': 'address,undefined',
+        'engine': 'libFuzzer (clang %s)' % clang_version(),
+        'targets': results,
+    }
+    path = args.json or os.path.join(args.out, 'fuzz.json')
+    with open(path, 'w') as f:
+        json.dump(report, f, indent=2)
+        f.write('\n')
+
+    print(f'{"target":14} {"execs":>12} {"execs/s":>9} {"cov":>6} '
+          f'{"corpus":>7} {"crashes":>8}')
+    for t, r in results.items():
+        print(f'{t:14} {r["execs"]:>12} {r["execs_per_s"]:>9} {r["cov"]:>6} '
+              f'{r["corpus"]:>7} {r["crashes"]:>8}')
+    print(f'fuzz: figures in {os.path.relpath(path)}')
+    bad = {t: r for t, r in results.items() if r['crashes']}
+    for t, r in bad.items():
+        print(f'fuzz: {t}: {r["finding"]} (see {r["log"]}; inputs in '
+              f'{os.path.relpath(os.path.join(args.out, "crashes"))})',
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
+def clang_version():
+    try:
+        out = subprocess.run(['clang', '--version'], capture_output=True,
+                             text=True).stdout
+    except OSError:
+        return 'unknown'
+    m = re.search(r'version (\S+)', out)
+    return m.group(1) if m else 'unknown'
+
+
+if __name__ == '__main__':
+    sys.exit(main())
