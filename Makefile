@@ -201,7 +201,8 @@ check-boot: qemu qemu-full firmware guest oci deps-engines
 
 # Fuzzing (tests/fuzz, docs/pc-lite.rst "Fuzzing"): libFuzzer targets on
 # the loader's plan (hw/i386/direct_boot_plan.c) with ASan and UBSan,
-# linked with the trimmed build's libqemuutil; QEMU's generic-fuzz on
+# linked with the trimmed build's libqemuutil; machine shapes for the ACPI
+# builder, run in the sanitized QEMU (fuzz_acpi.c); QEMU's generic-fuzz on
 # pc-lite's devices from a clang build of the trimmed QEMU with ASan and
 # UBSan (build/qemu-fuzz).  FUZZ_TIME seconds per target; exits non-zero
 # on any finding; build/fuzz/fuzz.json.  make check runs each briefly.
@@ -231,6 +232,9 @@ fuzz-loader: qemu deps-fuzz
 	        $(QEMU_BUILD)/libqemuutil.a $$(pkg-config --libs glib-2.0) -lm \
 	        || exit 1; \
 	done
+	@clang $(FUZZ_CFLAGS) $$(pkg-config --cflags glib-2.0) \
+	    -o $(BUILD)/fuzz/fuzz-acpi $(TOP)/tests/fuzz/fuzz_acpi.c \
+	    $$(pkg-config --libs glib-2.0)
 
 fuzz: fuzz-loader qemu-fuzz guest
 	@$(PYTHON) $(TOP)/tests/fuzz/fuzz.py --time $(FUZZ_TIME) $(FUZZ_ARGS)

@@ -7,6 +7,10 @@ Targets (docs/pc-lite.rst, "Fuzzing"):
                             (hw/i386/direct_boot_plan.c), built by make
                             into build/fuzz/fuzz-TARGET with ASan and UBSan
                             (tests/fuzz/fuzz_loader.c)
+  acpi                      random machine shapes for pc-lite's ACPI
+                            builder, each started under qtest from the
+                            sanitized QEMU and its tables checked
+                            (tests/fuzz/fuzz_acpi.c)
   generic-fuzz              QEMU's own generic-fuzz target on pc-lite's
                             devices, in a clang build of the trimmed QEMU
                             with ASan and UBSan (build/qemu-fuzz)
@@ -34,8 +38,21 @@ import seeds  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADER_TARGETS = ('elf', 'bzimage', 'placement')
+ACPI = 'acpi'
 GENERIC = 'generic-fuzz'
+TARGETS = LOADER_TARGETS + (ACPI, GENERIC)
 QEMU_FUZZ = os.path.join(paths.BUILD, 'qemu-fuzz', 'qemu-fuzz-x86_64')
+QEMU_SANITIZED = os.path.join(paths.BUILD, 'qemu-fuzz', 'qemu-system-x86_64')
+
+# Machine shapes for the acpi target (fuzz_acpi.c's decode()): one vCPU;
+# 4 of 8 vCPUs and 2 NVDIMMs with labels; 280 vCPUs (x2APIC entries);
+# 3 GiB with 4 NVDIMMs, the RTC, the VM generation ID and a UART.
+ACPI_SEEDS = {
+    'one-vcpu': bytes([0, 0, 0, 2, 0, 0, 0]),
+    'nvdimms': bytes([3, 0, 4, 3, 2, 0x11, 0x24, 1, 3]),
+    'x2apic': bytes([0x17, 0x81, 7, 2, 0, 0, 0]),
+    'big': bytes([1, 0, 1, 7, 4, 0x13, 5, 6, 0x27, 2, 7]),
+}
 
 # generic-fuzz on pc-lite: the machine with no optional device, and the
 # memory regions of pc-lite's own devices (names as "info mtree" shows
@@ -72,6 +89,11 @@ def make_seeds(out):
         for name, data in files.items():
             with open(os.path.join(d, 'seed-' + name), 'wb') as f:
                 f.write(data)
+    d = os.path.join(out, 'corpus', ACPI)
+    os.makedirs(d, exist_ok=True)
+    for name, data in ACPI_SEEDS.items():
+        with open(os.path.join(d, 'seed-' + name), 'wb') as f:
+            f.write(data)
     os.makedirs(os.path.join(out, 'corpus', GENERIC), exist_ok=True)
 
 
@@ -102,8 +124,15 @@ def run_target(target, seconds, out):
         env.update(GENERIC_ENV)
     else:
         cmd = [os.path.join(out, 'fuzz-' + target)]
+    timeout = 20
+    if target == ACPI:
+        # Each input starts a sanitized QEMU (about 0.3 s); a hang is an
+        # input still running after 180 s.
+        env['PC_LITE_FUZZ_QEMU'] = QEMU_SANITIZED
+        cmd.append('-max_len=32')
+        timeout = 180
     cmd += [f'-max_total_time={seconds}', '-print_final_stats=1',
-            '-timeout=20', '-rss_limit_mb=4096',
+            f'-timeout={timeout}', '-rss_limit_mb=4096',
             f'-artifact_prefix={crashes}/{target}-', corpus]
     if os.path.isdir(regress):
         cmd.append(regress)
@@ -131,8 +160,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--time', type=int, default=60,
                     help='seconds per target (default 60)')
-    ap.add_argument('--targets', default=','.join(LOADER_TARGETS +
-                                                  (GENERIC,)),
+    ap.add_argument('--targets', default=','.join(TARGETS),
                     help='comma-separated (default: all)')
     ap.add_argument('--out', default=os.path.join(paths.BUILD, 'fuzz'))
     ap.add_argument('--json', help='where to write the figures '
@@ -140,7 +168,7 @@ def main():
     args = ap.parse_args()
     targets = args.targets.split(',')
     for t in targets:
-        if t not in LOADER_TARGETS + (GENERIC,):
+        if t not in TARGETS:
             ap.error(f'unknown target {t}')
 
     make_seeds(args.out)
