@@ -41,6 +41,7 @@ LOADER_TARGETS = ('elf', 'bzimage', 'placement')
 ACPI = 'acpi'
 GENERIC = 'generic-fuzz'
 TARGETS = LOADER_TARGETS + (ACPI, GENERIC)
+BIN = os.path.join(paths.BUILD, 'fuzz')      # make fuzz-loader's targets
 QEMU_FUZZ = os.path.join(paths.BUILD, 'qemu-fuzz', 'qemu-fuzz-x86_64')
 QEMU_SANITIZED = os.path.join(paths.BUILD, 'qemu-fuzz', 'qemu-system-x86_64')
 
@@ -123,7 +124,7 @@ def run_target(target, seconds, out):
         cmd = [QEMU_FUZZ, '--fuzz-target=generic-fuzz']
         env.update(GENERIC_ENV)
     else:
-        cmd = [os.path.join(out, 'fuzz-' + target)]
+        cmd = [os.path.join(BIN, 'fuzz-' + target)]
     timeout = 20
     if target == ACPI:
         # Each input starts a sanitized QEMU (about 0.3 s); a hang is an
@@ -162,7 +163,8 @@ def main():
                     help='seconds per target (default 60)')
     ap.add_argument('--targets', default=','.join(TARGETS),
                     help='comma-separated (default: all)')
-    ap.add_argument('--out', default=os.path.join(paths.BUILD, 'fuzz'))
+    ap.add_argument('--out', default=BIN,
+                    help='corpora, findings, logs (default build/fuzz)')
     ap.add_argument('--json', help='where to write the figures '
                     '(default OUT/fuzz.json)')
     args = ap.parse_args()
