@@ -168,6 +168,7 @@ def main():
     ap.add_argument('--json', help='where to write the figures '
                     '(default OUT/fuzz.json)')
     args = ap.parse_args()
+    args.out = os.path.abspath(args.out)
     targets = args.targets.split(',')
     for t in targets:
         if t not in TARGETS:
