@@ -77,6 +77,10 @@ if ! readelf -n "$kdir/vmlinux" | grep -q 'Xen.*0x00000012\|Xen.*Unknown note ty
     fi
 fi
 
+# pc-lite maps a kernel that nobody may write from its file (share-kernel=auto,
+# docs/pc-lite.rst "Booting"): VMs share its pages in the page cache.
+chmod a-w "$kdir/vmlinux" "$kdir/vmlinux-nopvh" "$kdir/bzImage"
+
 if [ ! -f "$idir/initramfs.cpio.gz" ]; then
     rm -rf "$idir.tmp" && mkdir -p "$idir.tmp"
     gcc -static -Os -Wall -Werror -o "$idir.tmp/init" "$top/guest/init.c" \

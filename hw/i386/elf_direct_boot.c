@@ -51,6 +51,7 @@ struct PcLiteBoot {
     DirectBootPlan plan;
     int kernel_fd;
     int initrd_fd;
+    bool share_kernel;
     char *cmdline;
     bool loaded;
 };
@@ -79,7 +80,7 @@ static bool read_exact(int fd, void *buf, size_t len, uint64_t off)
 }
 
 static int open_input(const char *what, const char *path, uint64_t *size,
-                      Error **errp)
+                      mode_t *mode, Error **errp)
 {
     struct stat st;
     int fd = qemu_open(path, O_RDONLY, errp);
@@ -99,6 +100,7 @@ static int open_input(const char *what, const char *path, uint64_t *size,
         return -1;
     }
     *size = st.st_size;
+    *mode = st.st_mode;
     return fd;
 }
 
@@ -125,11 +127,12 @@ static bool plan_kernel(PcLiteBoot *b, const char *path, uint64_t size,
 }
 
 PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
-                                Error **errp)
+                                OnOffAuto share_kernel, Error **errp)
 {
     g_autofree PcLiteBoot *b = g_new0(PcLiteBoot, 1);
     const char *path = ms->kernel_filename;
     uint64_t size;
+    mode_t mode;
 
     b->ms = ms;
     b->layout = (DirectBootLayout) {
@@ -140,10 +143,17 @@ PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
         .start_info_addr = PC_LITE_START_INFO_ADDR,
     };
     b->initrd_fd = -1;
-    b->kernel_fd = open_input("kernel", path, &size, errp);
+    b->kernel_fd = open_input("kernel", path, &size, &mode, errp);
     if (b->kernel_fd < 0) {
         return NULL;
     }
+    /*
+     * A mapped file that is rewritten in place changes under the guest
+     * (and a truncated one kills QEMU with SIGBUS): auto shares only a
+     * kernel that nobody may write, as build-guest.sh leaves its own.
+     */
+    b->share_kernel = share_kernel == ON_OFF_AUTO_ON ||
+                      (share_kernel == ON_OFF_AUTO_AUTO && !(mode & 0222));
     if (!plan_kernel(b, path, size, errp)) {
         goto fail;
     }
@@ -153,7 +163,8 @@ PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
         goto fail;
     }
     if (ms->initrd_filename) {
-        b->initrd_fd = open_input("initrd", ms->initrd_filename, &size, errp);
+        b->initrd_fd = open_input("initrd", ms->initrd_filename, &size,
+                                  &mode, errp);
         if (b->initrd_fd < 0 ||
             !direct_boot_plan_initrd(&b->plan, &b->layout, size,
                                      ms->initrd_filename, errp)) {
@@ -173,6 +184,46 @@ fail:
     close(b->kernel_fd);
     g_free(b->cmdline);
     return NULL;
+}
+
+/*
+ * Map the whole pages of segment @s from the kernel file copy-on-write at
+ * their place in guest RAM, so that VMs booted from one kernel share them
+ * in the host's page cache until their guest writes them (the seed's "COW
+ * share the kernel").  Only at the first load, into private anonymous RAM
+ * (a shared or file-backed RAM block, e.g. a template's, keeps its own
+ * pages), and where the segment's file offset and guest address are both
+ * page-aligned; the rest of the segment is copied.  Returns the bytes
+ * mapped, or -1 if the mapping failed (the range is then not usable).
+ */
+static int64_t map_segment(PcLiteBoot *b, const DirectBootSegment *s)
+{
+    MemoryRegion *ram = b->ms->ram;
+    uint64_t page = qemu_real_host_page_size();
+    uint64_t len = QEMU_ALIGN_DOWN(s->filesz, page);
+    uint8_t *host = (uint8_t *)memory_region_get_ram_ptr(ram) + s->paddr;
+    const char *why = NULL;
+
+    if (!b->share_kernel) {
+        why = "share-kernel";
+    } else if (qemu_ram_is_shared(ram->ram_block) ||
+               memory_region_get_fd(ram) >= 0) {
+        why = "RAM is not private anonymous memory";
+    } else if (s->offset % page || s->paddr % page) {
+        why = "not page-aligned";
+    } else if (!len) {
+        why = "less than a page";
+    }
+    if (why) {
+        trace_pc_lite_kernel_copy(s->paddr, s->filesz, why);
+        return 0;
+    }
+    if (mmap(host, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+             b->kernel_fd, s->offset) == MAP_FAILED) {
+        return -1;
+    }
+    trace_pc_lite_kernel_map(s->paddr, len);
+    return len;
 }
 
 /*
@@ -263,8 +314,15 @@ bool direct_boot_load(PcLiteBoot *b, hwaddr rsdp_addr, Error **errp)
 
     for (i = 0; i < p->nr_seg; i++) {
         const DirectBootSegment *s = &p->seg[i];
+        int64_t mapped = b->loaded ? 0 : map_segment(b, s);
 
-        if (!load_file(b, b->kernel_fd, s->offset, s->filesz, s->paddr)) {
+        if (mapped < 0) {
+            error_setg_errno(errp, errno, "could not map the kernel into "
+                             "guest RAM");
+            return false;
+        }
+        if (!load_file(b, b->kernel_fd, s->offset + mapped,
+                       s->filesz - mapped, s->paddr + mapped)) {
             error_setg(errp, "could not read the kernel (changed on disk?)");
             return false;
         }

@@ -303,7 +303,7 @@ static void pc_lite_prepare_boot(PcLiteMachineState *pms)
         return;
     }
     pms->boot = direct_boot_prepare(ms, X86_MACHINE(pms)->below_4g_mem_size,
-                                    &err);
+                                    pms->share_kernel, &err);
     if (!pms->boot) {
         error_report_err(err);
         exit(EXIT_FAILURE);
@@ -597,6 +597,7 @@ static void pc_lite_machine_initfn(Object *obj)
 
     pms->serial = ON_OFF_AUTO_AUTO;
     pms->rtc = ON_OFF_AUTO_AUTO;
+    pms->share_kernel = ON_OFF_AUTO_AUTO;
     pms->booted_at = -1;
     pms->vmgenid = g_strdup("auto");
 }
@@ -661,6 +662,14 @@ static void pc_lite_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, PC_LITE_MACHINE_RTC,
         "CMOS RTC at 0x70/IRQ 8, the guest's wall clock at boot "
         "(auto: on unless the guest has kvmclock)");
+    object_class_property_add(oc, PC_LITE_MACHINE_SHARE_KERNEL, "OnOffAuto",
+                              pc_lite_get_on_off_auto, pc_lite_set_on_off_auto,
+                              NULL, (void *)offsetof(PcLiteMachineState,
+                                                     share_kernel));
+    object_class_property_set_description(oc, PC_LITE_MACHINE_SHARE_KERNEL,
+        "map the kernel's page-aligned segments from its file copy-on-write "
+        "at boot, so that VMs share them in the page cache (auto: when the "
+        "file has no write permission)");
     object_class_property_add_str(oc, PC_LITE_MACHINE_VMGENID,
                                   pc_lite_get_vmgenid, pc_lite_set_vmgenid);
     object_class_property_set_description(oc, PC_LITE_MACHINE_VMGENID,

@@ -657,6 +657,120 @@ static void test_boot_data_pvh(void)
     unlink(kernel);
 }
 
+/*
+ * share-kernel: a kernel segment whose file offset and address are
+ * page-aligned is mapped from the file copy-on-write (whole pages; the
+ * rest copied), and the guest sees exactly the loaded image either way.
+ */
+#define SK_PADDR        0x1000000
+#define SK_FILESZ       (3 * 4 * KiB + 100)
+#define SK_MEMSZ        (6 * 4 * KiB)
+
+/* A vmlinux-like ELF whose one segment is at file offset 4 KiB + @skew. */
+static char *write_shared_kernel(unsigned skew, mode_t mode)
+{
+    size_t off = 4 * KiB + skew, i;
+    g_autofree uint8_t *file = g_malloc0(off + SK_FILESZ + 4 * KiB);
+    Elf64_Ehdr *eh = (Elf64_Ehdr *)file;
+    Elf64_Phdr *ph = (Elf64_Phdr *)(file + sizeof(*eh));
+    char *path;
+    int fd = g_file_open_tmp("pc-lite-kernel-XXXXXX", &path, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    memcpy(eh->e_ident, ELFMAG, SELFMAG);
+    eh->e_ident[EI_CLASS] = ELFCLASS64;
+    eh->e_ident[EI_DATA] = ELFDATA2LSB;
+    eh->e_ident[EI_VERSION] = EV_CURRENT;
+    eh->e_type = cpu_to_le16(ET_EXEC);
+    eh->e_machine = cpu_to_le16(EM_X86_64);
+    eh->e_version = cpu_to_le32(EV_CURRENT);
+    eh->e_entry = cpu_to_le64(SK_PADDR);
+    eh->e_phoff = cpu_to_le64(sizeof(*eh));
+    eh->e_ehsize = cpu_to_le16(sizeof(*eh));
+    eh->e_phentsize = cpu_to_le16(sizeof(*ph));
+    eh->e_phnum = cpu_to_le16(1);
+    ph->p_type = cpu_to_le32(PT_LOAD);
+    ph->p_offset = cpu_to_le64(off);
+    ph->p_paddr = cpu_to_le64(SK_PADDR);
+    ph->p_vaddr = cpu_to_le64(SK_PADDR + 0xffffffff80000000ULL);
+    ph->p_filesz = cpu_to_le64(SK_FILESZ);
+    ph->p_memsz = cpu_to_le64(SK_MEMSZ);
+    /* The segment's bytes, and other data after it in the file. */
+    for (i = off; i < off + SK_FILESZ + 4 * KiB; i++) {
+        file[i] = i * 7 + 1;
+    }
+    g_assert_cmpint(write(fd, file, off + SK_FILESZ + 4 * KiB), ==,
+                    off + SK_FILESZ + 4 * KiB);
+    g_assert_cmpint(fchmod(fd, mode), ==, 0);
+    close(fd);
+    return path;
+}
+
+/* Guest RAM at SK_PADDR holds the segment, then zeros up to its memsz. */
+static void check_shared_kernel_image(QTestState *qts, const char *path,
+                                      unsigned skew)
+{
+    g_autofree uint8_t *ram = g_malloc(SK_MEMSZ);
+    g_autofree gchar *file = NULL;
+    gsize len;
+    size_t i;
+
+    g_assert_true(g_file_get_contents(path, &file, &len, NULL));
+    /* The file is as written: guest writes never reach it. */
+    for (i = 4 * KiB + skew; i < len; i++) {
+        g_assert_cmpint((uint8_t)file[i], ==, (uint8_t)(i * 7 + 1));
+    }
+    qtest_memread(qts, SK_PADDR, ram, SK_MEMSZ);
+    g_assert_cmpmem(ram, SK_FILESZ, file + 4 * KiB + skew, SK_FILESZ);
+    for (i = SK_FILESZ; i < SK_MEMSZ; i++) {
+        g_assert_cmpint(ram[i], ==, 0);
+    }
+}
+
+/* Whether QEMU maps @path (its /proc/PID/maps). */
+static bool qemu_maps(QTestState *qts, const char *path)
+{
+    g_autofree char *file = g_strdup_printf("/proc/%d/maps", qtest_pid(qts));
+    g_autofree gchar *maps = NULL;
+
+    g_assert_true(g_file_get_contents(file, &maps, NULL, NULL));
+    return strstr(maps, path) != NULL;
+}
+
+static void test_shared_kernel(void)
+{
+    static const struct {
+        const char *opt;
+        unsigned skew;
+        mode_t mode;
+        bool mapped;
+    } cases[] = {
+        { "on", 0, 0644, true },
+        { "auto", 0, 0444, true },      /* nobody may write the file */
+        { "auto", 0, 0644, false },
+        { "off", 0, 0444, false },
+        { "on", 16, 0444, false },      /* offset not page-aligned: copy */
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *kernel = write_shared_kernel(cases[i].skew,
+                                                      cases[i].mode);
+        QTestState *qts = qtest_initf("-M pc-lite,share-kernel=%s -m 256M "
+                                      "-kernel %s", cases[i].opt, kernel);
+
+        g_assert_cmpint(qemu_maps(qts, kernel), ==, cases[i].mapped);
+        check_shared_kernel_image(qts, kernel, cases[i].skew);
+        /* Guest writes stay in the VM and a reset loads the image again. */
+        qtest_writeq(qts, SK_PADDR, 0x1122334455667788ULL);
+        qtest_writeq(qts, SK_PADDR + SK_FILESZ + 8, 0x1122334455667788ULL);
+        qtest_system_reset(qts);
+        check_shared_kernel_image(qts, kernel, cases[i].skew);
+        qtest_quit(qts);
+        g_assert_cmpint(unlink(kernel), ==, 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -685,5 +799,6 @@ int main(int argc, char **argv)
     qtest_add_func("pc-lite/nfit", test_nfit);
     qtest_add_func("pc-lite/boot-data/64-bit", test_boot_data_64);
     qtest_add_func("pc-lite/boot-data/pvh", test_boot_data_pvh);
+    qtest_add_func("pc-lite/shared-kernel", test_shared_kernel);
     return g_test_run();
 }

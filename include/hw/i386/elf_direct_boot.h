@@ -19,10 +19,13 @@ typedef struct PcLiteBoot PcLiteBoot;
 /*
  * Open and check -kernel, -initrd and -append of @ms against @ram_top (the
  * end of RAM below 4 GiB).  Nothing is written to the guest yet.
+ * @share_kernel: map the kernel's segments from its file copy-on-write at
+ * the first load where the layout allows (on), never (off), or when the
+ * file has no write permission (auto).
  * Returns NULL and sets @errp on bad input.
  */
 PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
-                                Error **errp);
+                                OnOffAuto share_kernel, Error **errp);
 
 /*
  * Write kernel, initrd and boot data (PVH start_info or boot_params with

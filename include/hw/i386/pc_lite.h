@@ -87,6 +87,7 @@
 #define PC_LITE_MACHINE_SERIAL    "serial"
 #define PC_LITE_MACHINE_RTC       "rtc"
 #define PC_LITE_MACHINE_VMGENID   "vmgenid"
+#define PC_LITE_MACHINE_SHARE_KERNEL "share-kernel"
 
 typedef struct PcLiteBoot PcLiteBoot;
 
@@ -97,6 +98,7 @@ struct PcLiteMachineState {
     OnOffAuto serial;
     OnOffAuto rtc;
     char *vmgenid;              /* "auto", "off" or a UUID */
+    OnOffAuto share_kernel;     /* map the kernel from its file (COW) */
 
     /* State */
     struct GPEXConfig gpex;
