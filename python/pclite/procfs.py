@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Figures from /proc: a process's memory and CPU time, the host's CPU
-model and KVM modules."""
+"""Figures from /proc: a process's memory, CPU time, seccomp filter and
+user, the host's CPU model and KVM modules."""
 
 import os
 import re
@@ -32,16 +32,31 @@ def status(pid):
     return kb_fields(f'/proc/{pid}/status')
 
 
-def seccomp(pid):
-    """(mode, number of filters) of /proc/PID/status: mode 2 is a filter
-    (QEMU's -sandbox on)."""
+def _status_fields(pid):
+    """/proc/PID/status as {key: value text}."""
     fields = {}
     with open(f'/proc/{pid}/status', encoding='utf-8') as f:
         for line in f:
             key, _, value = line.partition(':')
             fields[key] = value.strip()
+    return fields
+
+
+def seccomp(pid):
+    """(mode, number of filters) of /proc/PID/status: mode 2 is a filter
+    (QEMU's -sandbox on)."""
+    fields = _status_fields(pid)
     return (int(fields.get('Seccomp', 0)),
             int(fields.get('Seccomp_filters', 0)))
+
+
+def credentials(pid):
+    """(uids, gids, groups) of /proc/PID/status: the real, effective,
+    saved and filesystem user and group IDs, and the supplementary
+    groups."""
+    fields = _status_fields(pid)
+    return tuple([int(n) for n in fields.get(key, '').split()]
+                 for key in ('Uid', 'Gid', 'Groups'))
 
 
 def comm(pid):

@@ -21,6 +21,14 @@ from pclite import trace as tracing
 # scheduler or resource changes, no obsolete system calls.
 SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,' \
           'resourcecontrol=deny'
+# The same filter for a QEMU that changes to an unprivileged user once it
+# has opened its files (run_as()).  QEMU installs its filter first and
+# changes its user after, with setgid() and setuid(), which
+# elevateprivileges=deny kills it for; once its real, effective and saved
+# IDs are all the user's, with no capabilities left, the set*id calls can
+# gain it nothing (and spawn=deny leaves it no set-user-ID program to run).
+SANDBOX_UNPRIVILEGED = 'on,obsolete=deny,elevateprivileges=allow,' \
+                       'spawn=deny,resourcecontrol=deny'
 
 # The firmware images of "make firmware" (build/firmware), by name.
 FIRMWARE = {'qboot': 'qboot.rom', 'seabios': 'bios-256k.bin',
@@ -56,6 +64,8 @@ class Cmdline:
         self._append = []
         self._extra = []
         self._virtio_serial = False
+        self._sandbox = False
+        self.user = None
         self.console_path = None
         self.trace_path = None
 
@@ -157,8 +167,16 @@ class Cmdline:
         return self.append('pclite.channel')
 
     def sandbox(self):
-        """QEMU under its seccomp filter (SANDBOX)."""
-        self._args += ['-sandbox', SANDBOX]
+        """QEMU under its seccomp filter (SANDBOX, or SANDBOX_UNPRIVILEGED
+        with run_as())."""
+        self._sandbox = True
+        return self
+
+    def run_as(self, user):
+        """QEMU changes to user ("UID:GID": that group alone, no
+        supplementary groups) once it has opened its files and before the
+        guest runs (-run-with user=)."""
+        self.user = user
         return self
 
     def rng(self):
@@ -202,7 +220,11 @@ class Cmdline:
     def args(self):
         """The options without the binary and -M."""
         append = ['-append', self.kernel_cmdline] if self._append else []
-        return self._args + append + self._extra
+        sandbox = ['-sandbox', SANDBOX_UNPRIVILEGED if self.user else
+                   SANDBOX] if self._sandbox else []
+        if self.user:
+            sandbox += ['-run-with', f'user={self.user}']
+        return self._args + sandbox + append + self._extra
 
     def argv(self):
         """The whole command."""

@@ -26,6 +26,11 @@ The image is mapped copy-on-write by default (share=off): the guest may
 write, and its writes are dropped at power-off.  --persist maps it shared
 (writes reach the image file), --readonly maps it read-only.
 
+QEMU runs under its seccomp filter (-sandbox on, with its deny options);
+when we are root, it changes to an unprivileged user (nobody, or
+--qemu-user) once it has opened its files and before the guest runs.
+--no-sandbox and --keep-root turn these off.
+
 Exit status: the command's (128 + N when signal N ended it); 125 when
 the VM could not run it (bad arguments, bad image, QEMU failed, the guest
 did not answer).
@@ -36,6 +41,7 @@ scripts/pc-lite-run runs this module (python3 -m pclite.runner).
 import argparse
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -90,6 +96,9 @@ def vm_cmdline(opts, size, tmp):
                     readonly=opts.mode == 'readonly', dev_id='nv0')
     if not opts.no_sandbox:
         cmd.sandbox()
+    user = qemu_user(opts)
+    if user:
+        cmd.run_as(user)
     if _timed(opts):
         cmd.trace(os.path.join(tmp, 'trace'))
     return cmd
@@ -97,6 +106,26 @@ def vm_cmdline(opts, size, tmp):
 
 def _timed(opts):
     return opts.timings or opts.timings_file
+
+
+def qemu_user(opts):
+    """The "UID:GID" that QEMU changes to, or None (it keeps ours): when
+    we are root, --qemu-user's (default nobody) unless --keep-root."""
+    if os.geteuid() != 0 or opts.keep_root:
+        return None
+    name = opts.qemu_user
+    if re.fullmatch(r'\d+:\d+', name):
+        uid, gid = map(int, name.split(':'))
+    else:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise RunError(f'--qemu-user {name}: no such user') from None
+        uid, gid = entry.pw_uid, entry.pw_gid
+    if uid == 0 or gid == 0:
+        raise RunError(f'--qemu-user {name}: not an unprivileged user '
+                       f'(--keep-root keeps QEMU root)')
+    return f'{uid}:{gid}'
 
 
 class _Stderr:
@@ -135,7 +164,7 @@ def make_template(opts, size):
     """(spec, key) of opts' template, made first when there is none."""
     spec = template.Spec(opts.kernel, opts.rootfs, size, opts.cpus,
                          parse_size_mib(opts.mem), opts.accel, opts.append,
-                         vmgenid=opts.vmgenid)
+                         vmgenid=opts.vmgenid, user=qemu_user(opts))
     key = spec.key()
     try:
         template.check(key)
@@ -158,7 +187,7 @@ def _launch_session(opts, cmd, fd, ours, argv, clone, start_timeout,
     t_exec = time.time()
     with process.popen(cmd.argv(), stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       pass_fds=[fd]) as qemu:
+                       pass_fds=[fd], changes_user=bool(cmd.user)) as qemu:
         os.close(fd)
         err = _Stderr(qemu.stderr)
         session = channel.Session(
@@ -244,7 +273,8 @@ def run(opts, argv):
         if argv is None:
             cmd = vm_cmdline(opts, size, tmp)
             cmd.virtio_console().append('pclite.shell', *opts.append)
-            with process.popen(cmd.argv()) as qemu:
+            with process.popen(cmd.argv(),
+                               changes_user=bool(cmd.user)) as qemu:
                 return qemu.wait(), None
         if opts.clone:
             return _run_clone(opts, size, tmp, argv)
@@ -370,6 +400,12 @@ def parser():
     p.add_argument('--no-sandbox', action='store_true',
                    help='QEMU without its seccomp filter (-sandbox on, '
                    'the default; for debugging and the benchmark)')
+    p.add_argument('--qemu-user', default='nobody', metavar='USER',
+                   help='when run as root, QEMU changes to this user (a '
+                   'name, or UID:GID) once it has opened its files '
+                   '(default nobody)')
+    p.add_argument('--keep-root', action='store_true',
+                   help='when run as root, QEMU stays root (no user change)')
     p.add_argument('--timings', action='store_true',
                    help='print the boot-time breakdown on stderr')
     p.add_argument('--timings-file', metavar='FILE',
@@ -416,6 +452,7 @@ def main(argv=None):
                            'shared by every run and test')
         if opts.template_list or opts.template_rm is not None:
             return template_command(opts)
+        qemu_user(opts)             # a bad --qemu-user before the probe
         if opts.accel is None:
             opts.accel = accel.for_boot(opts.kernel, _kvm_boots)
         if opts.template_create:

@@ -43,6 +43,7 @@ DIR = os.path.join(paths.CACHE, 'templates')
 MANIFEST = 'manifest.json'
 RAM = 'ram'
 STATE = 'state'
+_STATE_FDSET = 1
 _MiB = 1 << 20
 
 
@@ -65,11 +66,13 @@ class Spec:
 
     mem_mib is guest RAM (without the root image); append are extra
     kernel command-line words; vmgenid is the machine's vmgenid option
-    (auto: a new VM generation ID for every clone).
+    (auto: a new VM generation ID for every clone); user is the "UID:GID"
+    QEMU changes to once it has opened its files (None: it keeps ours),
+    not part of the template's key: the machine is the same.
     """
 
     def __init__(self, kernel, rootfs, rootfs_size, cpus, mem_mib, accel,
-                 append=(), qemu=None, vmgenid='auto'):
+                 append=(), qemu=None, vmgenid='auto', user=None):
         self.qemu = qemu or paths.QEMU
         self.kernel = kernel
         self.rootfs = rootfs
@@ -79,6 +82,7 @@ class Spec:
         self.accel = accel
         self.append = list(append)
         self.vmgenid = vmgenid
+        self.user = user
 
     def inputs(self):
         """The template's inputs, as recorded in its manifest."""
@@ -113,6 +117,8 @@ class Spec:
                         readonly=True, dev_id='nv0')
         cmd.virtio_console(console_path)
         cmd.channel(channel_fd).rng().sandbox()
+        if self.user:
+            cmd.run_as(self.user)
         return cmd.append(*self.append)
 
 
@@ -232,8 +238,17 @@ def _boot_and_save(spec, tmp, timeout):
     cmd = spec.cmdline(ram, False, os.path.join(tmp, 'console.log'),
                        theirs.fileno())
     vm = launch.Machine(cmd, tmp)
+    # The migration stream's file, opened here and passed in an fd set:
+    # a QEMU that has changed its user (Spec.user) could not create it in
+    # tmp when the migration starts.
+    state = os.open(os.path.join(tmp, STATE), os.O_WRONLY | os.O_CREAT |
+                    os.O_EXCL | os.O_CLOEXEC, 0o600)
+    vm.add_fd(state, _STATE_FDSET, STATE)
     try:
-        vm.launch()
+        try:
+            vm.launch()
+        finally:
+            os.close(state)
         theirs.close()
         ours.settimeout(timeout)
         hello = channel.Decoder()
@@ -251,7 +266,7 @@ def _boot_and_save(spec, tmp, timeout):
         # that the saved run state is "running" and clones start at once.
         _qmp(vm, 'migrate-set-capabilities', capabilities=[
             {'capability': 'x-ignore-shared', 'state': True}])
-        _qmp(vm, 'migrate', uri=f'file:{os.path.join(tmp, STATE)}')
+        _qmp(vm, 'migrate', uri=f'file:/dev/fdset/{_STATE_FDSET}')
         while True:
             info = _qmp(vm, 'query-migrate')
             status = info.get('status')

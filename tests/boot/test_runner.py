@@ -4,7 +4,9 @@
 import hashlib
 import json
 import os
+import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,6 +70,66 @@ class RunnerTest(unittest.TestCase):
                 self.assertIn(b'MALLOC_ARENA_MAX=1', f.read().split(b'\0'))
             out, _ = p.communicate(b'still works\n', timeout=120)
         self.assertEqual((p.returncode, out), (0, b'still works\n'))
+
+    def _qemu_of(self, runner):
+        """The pid of runner's QEMU, once the guest has said "ready"
+        (QEMU has changed its user, if it does, before the guest runs)."""
+        self.assertEqual(runner.stdout.readline(), b'ready\n')
+        [qemu] = procfs.qemu_children(runner.pid)
+        return qemu
+
+    def test_qemu_runs_unprivileged_as_root(self):
+        """As root, QEMU changes to nobody once it has opened its files
+        (-run-with user=); --keep-root keeps it root."""
+        if os.geteuid() != 0:
+            self.skipTest('the runner is not root: QEMU runs as its user, '
+                          'with nothing to change')
+        nobody = pwd.getpwnam('nobody')
+        env = dict(os.environ, PC_LITE_ACCEL=launch.boot_accel())
+        unprivileged = ([nobody.pw_uid] * 4, [nobody.pw_gid] * 4,
+                        [nobody.pw_gid])
+        for args, ids in (([], unprivileged),
+                          (['--keep-root'], procfs.credentials(os.getpid()))):
+            with self.subTest(args=args), subprocess.Popen(
+                    [RUNNER, '--rootfs', self.image, '--persist', *args,
+                     '--', 'echo ready; read line; echo "$line" > /root/f; '
+                     'sync; cat /root/f'],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    env=env) as p:
+                try:
+                    qemu = self._qemu_of(p)
+                    found = procfs.credentials(qemu), procfs.seccomp(qemu)
+                except BaseException:
+                    p.kill()
+                    raise
+                out, _ = p.communicate(b'written\n', timeout=120)
+                self.assertEqual(found[0], ids)
+                # still under the seccomp filter, and the image (root's,
+                # mode 0644) still written through the open mapping
+                self.assertEqual(found[1][0], 2)
+                self.assertEqual((p.returncode, out), (0, b'written\n'))
+
+    def test_unprivileged_qemu_dies_with_the_runner(self):
+        """A QEMU that has changed its user has lost PR_SET_PDEATHSIG (the
+        kernel clears it): the runner's watcher kills it instead."""
+        if os.geteuid() != 0:
+            self.skipTest('the runner is not root: QEMU keeps its user and '
+                          'PR_SET_PDEATHSIG')
+        env = dict(os.environ, PC_LITE_ACCEL=launch.boot_accel())
+        with subprocess.Popen([RUNNER, '--rootfs', self.image, '-n', '--',
+                               'echo ready; sleep 100'],
+                              stdout=subprocess.PIPE, env=env) as p:
+            try:
+                qemu = self._qemu_of(p)
+                uid = procfs.credentials(qemu)[0][0]
+            finally:
+                p.send_signal(signal.SIGKILL)
+        self.assertNotEqual(uid, 0)
+        deadline = time.monotonic() + 10
+        while procfs.comm(qemu).startswith('qemu-system'):
+            self.assertLess(time.monotonic(), deadline, 'QEMU outlived '
+                            'the runner')
+            time.sleep(0.05)
 
     def test_argv_is_quoted(self):
         p = run('--rootfs', self.image, '--', 'printf', '%s|', 'a b', "c'd")
