@@ -142,6 +142,7 @@ bench: qemu qemu-full firmware guest oci deps-engines
 	@$(PYTHON) $(TOP)/tests/boot-time/clones.py $(CLONES_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/oci.py $(OCI_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/sandbox.py $(SANDBOX_ARGS)
+	@$(PYTHON) $(TOP)/tests/boot-time/shared_kernel.py $(SHARED_KERNEL_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/surface.py $(SURFACE_ARGS)
 
 # Start-up cost under KVM (issue #6): ioctls by request and exec to the

@@ -79,9 +79,10 @@ def qemu_child(pid):
     raise RuntimeError(f'runner {pid} has no QEMU child')
 
 
-def idle_memory(kind, count, env, timeout):
-    """count VMs running IDLE at once: per VM {'pss', 'uss', 'rss'} KiB."""
-    args = ['--clone'] if kind == 'clone' else []
+def idle_memory(kind, count, env, timeout, extra=()):
+    """count VMs running IDLE at once: per VM {'pss', 'uss', 'rss'} KiB.
+    extra: more pc-lite-run options."""
+    args = (['--clone'] if kind == 'clone' else []) + list(extra)
     runners = []
     try:
         for _ in range(count):

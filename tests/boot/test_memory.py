@@ -16,6 +16,8 @@ from pclite import process
 from pclite import procfs
 from pclite import report
 
+import benchrun
+
 MEM_MIB = 128
 
 
@@ -130,6 +132,23 @@ class Classification(unittest.TestCase):
             'binary', 'binary', 'heap', 'heap', 'heap', 'guest_ram',
             'tcg_buffer', 'other_anon', 'stacks', 'other_anon', 'libraries',
             'other_files', 'stacks'])
+
+
+class SharedKernelBenchmarkTest(unittest.TestCase):
+    """make bench's shared-kernel rows (tests/boot-time/shared_kernel.py),
+    short: 2 VMs that map the kernel from its file use less PSS than 2
+    that copy it."""
+
+    def test_quick_run(self):
+        _, res, chart = benchrun.quick_run(
+            self, 'boot-time/shared_kernel.py', ['--vms', '2'],
+            'shared_kernel',
+            env=dict(os.environ, PC_LITE_ACCEL=launch.boot_accel()))
+        self.assertTrue(chart)
+        two = res['vms']['2']
+        self.assertEqual(len(two['shared']['per_vm']), 2)
+        self.assertGreater(res['kernel_loaded_kib'], 1024)
+        self.assertGreater(two['saved_kib'], 0)
 
 
 if __name__ == '__main__':

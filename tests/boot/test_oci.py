@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,9 +21,10 @@ import unittest
 import urllib.request
 
 from pclite import launch
-from pclite import paths
 from pclite import procfs
 from pclite.engines import OCI, Podman, make_rootfs, missing, oci_processes
+
+import benchrun
 
 IMAGE = 'localhost/pclite-test:1'
 NOSHELL = 'localhost/pclite-noshell:1'
@@ -513,17 +513,11 @@ class OciBenchmarkTest(unittest.TestCase):
     """make bench's OCI rows (tests/boot-time/oci.py), short."""
 
     def test_quick_run(self):
-        with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as out:
-            p = subprocess.run(
-                [sys.executable, os.path.join(paths.TOP, 'tests', 'boot-time',
-                                              'oci.py'),
-                 '--runs', '2', '--back-to-back', '5', '--requests', '5',
-                 '--download-mib', '1', '--out', out],
-                capture_output=True, text=True, timeout=900, check=False)
-            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-            with open(os.path.join(out, 'oci.json'), encoding='utf-8') as f:
-                res = json.load(f)
-            self.assertTrue(os.path.getsize(os.path.join(out, 'oci.png')))
+        p, res, chart = benchrun.quick_run(
+            self, 'boot-time/oci.py',
+            ['--runs', '2', '--back-to-back', '5', '--requests', '5',
+             '--download-mib', '1'], 'oci')
+        self.assertTrue(chart)
         self.assertEqual(res['rate']['failures'], [])
         self.assertEqual(res['rate']['left_processes'], [])
         self.assertEqual(len(res['cpu']['containers']), 2)

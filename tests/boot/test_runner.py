@@ -2,7 +2,6 @@
 """scripts/pc-lite-run: a command in a VM booted from the NVDIMM root."""
 
 import hashlib
-import json
 import os
 import pwd
 import shutil
@@ -16,6 +15,8 @@ import unittest
 from pclite import launch
 from pclite import paths
 from pclite import procfs
+
+import benchrun
 
 RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
 
@@ -270,19 +271,8 @@ class SandboxBenchmarkTest(unittest.TestCase):
     """make bench's sandbox rows (tests/boot-time/sandbox.py), short."""
 
     def test_quick_run(self):
-        with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as out:
-            p = subprocess.run(
-                [sys.executable, os.path.join(paths.TOP, 'tests', 'boot-time',
-                                              'sandbox.py'),
-                 '--runs', '2', '--out', out], capture_output=True,
-                text=True, timeout=600, check=False,
-                env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                    [os.path.join(paths.TOP, 'tests', 'boot-time'),
-                     os.environ.get('PYTHONPATH', '')])))
-            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-            with open(os.path.join(out, 'sandbox.json'),
-                      encoding='utf-8') as f:
-                res = json.load(f)
+        _, res, _ = benchrun.quick_run(self, 'boot-time/sandbox.py',
+                                       ['--runs', '2'], 'sandbox', timeout=600)
         for kind in ('sandbox', 'no sandbox'):
             self.assertEqual(len(res['runs_ms'][kind]), 2)
             self.assertGreater(res['medians'][kind]['vmm_init'], 0)

@@ -2,16 +2,12 @@
 """make bench's guest-reachable regions (tests/boot-time/surface.py), the
 quick run: the JSON's shape and sane counts, not the target."""
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import unittest
 
 from pclite import paths
 
-SURFACE = os.path.join(paths.TOP, 'tests', 'boot-time', 'surface.py')
+import benchrun
 
 
 class SurfaceBenchmarkTest(unittest.TestCase):
@@ -19,17 +15,8 @@ class SurfaceBenchmarkTest(unittest.TestCase):
     def test_quick_run(self):
         if not os.access(paths.QEMU_FULL, os.X_OK):
             self.skipTest(f'{paths.QEMU_FULL} is not built (make qemu-full)')
-        with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as out:
-            p = subprocess.run(
-                [sys.executable, SURFACE, '--quick', '--out', out],
-                capture_output=True, text=True, timeout=300, check=False,
-                env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                    [os.path.join(paths.TOP, 'tests', 'boot-time'),
-                     os.environ.get('PYTHONPATH', '')])))
-            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-            with open(os.path.join(out, 'surface.json'),
-                      encoding='utf-8') as f:
-                res = json.load(f)
+        p, res, _ = benchrun.quick_run(self, 'boot-time/surface.py',
+                                       ['--quick'], 'surface', timeout=300)
         self.assertEqual(set(res), {'pc-lite', 'q35'})
         for name, row in res.items():
             self.assertEqual(row['count'], len(row['regions']), name)

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -22,6 +21,8 @@ from pclite import launch
 from pclite import paths
 from pclite import process
 from pclite import template
+
+import benchrun
 
 RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
 # A UUID and 16 bytes of /dev/urandom, read quickly (one exec): a reseed
@@ -357,19 +358,11 @@ class CloneBenchmarkTest(unittest.TestCase):
     """make bench's clone rows (tests/boot-time/clones.py), short."""
 
     def test_quick_run(self):
-        with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as out:
-            p = subprocess.run(
-                [sys.executable, os.path.join(paths.TOP, 'tests', 'boot-time',
-                                              'clones.py'),
-                 '--runs', '2', '--vms', '2', '--back-to-back', '10',
-                 '--out', out], capture_output=True, text=True, timeout=900,
-                env=dict(os.environ, PC_LITE_ACCEL=launch.boot_accel()),
-                check=False)
-            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-            with open(os.path.join(out, 'clones.json'),
-                      encoding='utf-8') as f:
-                res = json.load(f)
-            self.assertTrue(os.path.getsize(os.path.join(out, 'clones.png')))
+        p, res, chart = benchrun.quick_run(
+            self, 'boot-time/clones.py',
+            ['--runs', '2', '--vms', '2', '--back-to-back', '10'], 'clones',
+            env=dict(os.environ, PC_LITE_ACCEL=launch.boot_accel()))
+        self.assertTrue(chart)
         self.assertEqual(res['rate']['failures'], [])
         for kind in ('cold', 'clone'):
             self.assertGreater(res['time'][kind]['exit'],
