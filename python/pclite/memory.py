@@ -8,7 +8,8 @@ share of the USS) and its PSS in KiB.
 Categories, tried in this order for each mapping:
 
   guest_ram    the memory backends' mappings: anonymous of a backend's
-               size, or any mapping of a memory-backend-file's file (NVDIMM
+               size (with the kernel's pages mapped from its file in it,
+               share-kernel), or a memory-backend-file's file (NVDIMM
                image, read-only too; a clone's RAM file)
   tcg_buffer   TCG's code buffer.  QEMU's only executable anonymous memory
                is the buffer tcg/region.c maps read-write-execute (1 GiB by
@@ -93,13 +94,13 @@ def _is_arena(maps, i):
         _span(tail)[0] == end and _span(tail)[1] % _ARENA == 0
 
 
-def _category(maps, i, exe, memdevs, before):
-    """The category of mapping i; before holds those of mappings 0..i-1."""
-    header, fields = maps[i]
+def _category(maps, i, exe, ram, before):
+    """The category of mapping i; before holds those of mappings 0..i-1;
+    ram is the set of the memory backends' mappings."""
+    header, _ = maps[i]
     path = procfs.mapping_path(header)
     prev = before[-1] if before else None
-    if any(procfs.is_backend_mapping(header, fields, d['size'] // 1024,
-                                     d.get('mem-path')) for d in memdevs):
+    if i in ram:
         return 'guest_ram'
     if (_anonymous(header) and 'x' in header[1]) or \
             path.startswith('/memfd:tcg-jit'):
@@ -130,9 +131,13 @@ def classify(maps, exe, memdevs=()):
     the memory backends as QMP's query-memdev gives them ('size' in
     bytes), with 'mem-path' added for file backends.
     """
+    ram = set()
+    for d in memdevs:
+        ram.update(procfs.backend_mappings(maps, d['size'] // 1024,
+                                           d.get('mem-path')))
     cats = []
     for i in range(len(maps)):
-        cats.append(_category(maps, i, exe, memdevs, cats))
+        cats.append(_category(maps, i, exe, ram, cats))
     return cats
 
 

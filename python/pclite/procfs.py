@@ -119,13 +119,57 @@ def is_backend_mapping(header, fields, size_kb, path=None):
         fields.get('Size') == size_kb and len(header) == 5
 
 
+def _adjacent(a, b):
+    return a[0].split('-')[1] == b[0].split('-')[0]
+
+
+def _rw_private(header):
+    return header[1] == 'rw-p'
+
+
+def backend_mappings(maps, size_kb, path=None):
+    """The indices of one memory backend's mappings in maps, [] if not
+    found.  A file backend: its mappings of path (exactly one).  An
+    anonymous one: the read-write, non-executable anonymous mapping of
+    size_kb, or, where pc-lite mapped the kernel from its file over parts
+    of it (share-kernel), the run of adjacent private read-write mappings,
+    anonymous or of a file, at least one of each, that spans size_kb."""
+    if path is not None:
+        found = [i for i, (header, fields) in enumerate(maps)
+                 if is_backend_mapping(header, fields, size_kb, path)]
+        return found if len(found) == 1 else []
+    found = [i for i, (header, fields) in enumerate(maps)
+             if is_backend_mapping(header, fields, size_kb)]
+    if found:
+        return found[:1] if len(found) == 1 else []
+    for i, (header, _) in enumerate(maps):
+        if len(header) != 5 or not _rw_private(header):
+            continue
+        total, j = 0, i
+        while j < len(maps) and _rw_private(maps[j][0]) and \
+                (j == i or _adjacent(maps[j - 1][0], maps[j][0])):
+            total += maps[j][1].get('Size', 0)
+            if total >= size_kb:
+                break
+            j += 1
+        run = range(i, j + 1)
+        if total == size_kb and any(len(maps[k][0]) > 5 for k in run):
+            return list(run)
+    return []
+
+
 def find_mapping(maps, size_kb, path=None):
-    """The one mapping of size_kb for which is_backend_mapping() holds.
-    None unless exactly one matches."""
-    found = [fields for header, fields in maps
-             if fields.get('Size') == size_kb and
-             is_backend_mapping(header, fields, size_kb, path)]
-    return found[0] if len(found) == 1 else None
+    """The fields of one memory backend's mappings (backend_mappings()),
+    added up; None if not found."""
+    found = backend_mappings(maps, size_kb, path)
+    if not found:
+        return None
+    total = {}
+    for i in found:
+        for key, value in maps[i][1].items():
+            if isinstance(value, int):
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def cpu_time_ms(pid):

@@ -119,19 +119,40 @@ class Classification(unittest.TestCase):
         ('7ffc00000000-7ffc00021000', 'rw-p', '[stack]'),
     ]
 
-    def test_each_kind(self):
+    @staticmethod
+    def maps(rows):
         maps = []
-        for span, perms, path in self.MAPS:
+        for span, perms, path in rows:
             start, end = (int(a, 16) for a in span.split('-'))
             header = [span, perms, '00000000', '00:00', '0'] + \
                 ([path] if path else [])
             maps.append((header, {'Size': (end - start) // 1024}))
-        cats = memory.classify(maps, '/usr/bin/qemu',
+        return maps
+
+    def test_each_kind(self):
+        cats = memory.classify(self.maps(self.MAPS), '/usr/bin/qemu',
                                [{'size': 128 << 20}])
         self.assertEqual(cats, [
             'binary', 'binary', 'heap', 'heap', 'heap', 'guest_ram',
             'tcg_buffer', 'other_anon', 'stacks', 'other_anon', 'libraries',
             'other_files', 'stacks'])
+
+    def test_guest_ram_with_the_kernel_mapped(self):
+        # share-kernel: the kernel's segments mapped from vmlinux over
+        # parts of the 128 MiB of anonymous RAM; two adjacent 64 MiB
+        # arenas span 128 MiB too, but hold no file.
+        cats = memory.classify(self.maps([
+            ('7f0000000000-7f0004000000', 'rw-p', None),    # arena
+            ('7f0004000000-7f0008000000', 'rw-p', None),    # arena
+            ('7f0010000000-7f0011000000', 'rw-p', None),
+            ('7f0011000000-7f0011b1d000', 'rw-p', '/k/vmlinux'),
+            ('7f0011b1d000-7f0011c00000', 'rw-p', None),
+            ('7f0011c00000-7f0011e92000', 'rw-p', '/k/vmlinux'),
+            ('7f0011e92000-7f0018000000', 'rw-p', None),
+            ('7f0018000000-7f0018001000', 'rw-p', None),    # malloc'd
+        ]), '/usr/bin/qemu', [{'size': 128 << 20}])
+        self.assertEqual(cats, ['heap', 'heap'] + ['guest_ram'] * 5 +
+                         ['other_anon'])
 
 
 class SharedKernelBenchmarkTest(unittest.TestCase):
