@@ -54,6 +54,23 @@ def needs_recovery(path):
     return bool(struct.unpack_from('<I', sb, 0x60)[0] & EXT4_INCOMPAT_RECOVER)
 
 
+def allocate(path, fd, size):
+    """Give a sparse image's holes their disk blocks now.  QEMU maps the
+    image shared; a guest write to a hole on a full host file system would
+    kill QEMU with SIGBUS, so a --persist VM starts only with every block
+    in place (ImageError otherwise; a fully allocated image is left as it
+    is)."""
+    if os.fstat(fd).st_blocks * 512 >= size:
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        os.close(fd)
+        raise ImageError(f'root image {path}: cannot allocate its '
+                         f'{size >> 20} MiB for --persist writes: '
+                         f'{e.strerror}') from None
+
+
 def open_root(path, mode):
     """Check the image and take it for a VM: (size, a file descriptor to
     keep open while the VM runs).  mode is "persist" (the guest writes the
@@ -61,7 +78,11 @@ def open_root(path, mode):
     such VMs, but none beside a "persist" one).  ImageError says why not.
     """
     size = check(path)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, (os.O_RDWR if mode == 'persist' else os.O_RDONLY)
+                     | os.O_CLOEXEC)
+    except OSError as e:
+        raise ImageError(f'root image {path}: {e.strerror}') from e
     try:
         fcntl.flock(fd, (fcntl.LOCK_EX if mode == 'persist' else
                          fcntl.LOCK_SH) | fcntl.LOCK_NB)
@@ -71,6 +92,8 @@ def open_root(path, mode):
                          f'--persist needs it alone' if mode == 'persist'
                          else f'root image {path} is being written by a '
                          f'--persist VM') from None
+    if mode == 'persist':
+        allocate(path, fd, size)
     if mode == 'readonly' and needs_recovery(path):
         os.close(fd)
         raise ImageError(f'root image {path} was not cleanly unmounted (a '

@@ -159,6 +159,39 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(p.stderr, 'touch: /root/g: Read-only file system\n')
         self.assertEqual(p.returncode, 1)
 
+    def test_persist_on_a_full_disk(self):
+        """QEMU maps a --persist image shared: a guest write into a hole of
+        a sparse image on a full host disk killed QEMU with SIGBUS.  The
+        runner allocates the image first, or says it cannot."""
+        if os.geteuid() != 0:
+            self.skipTest('needs root to mount a small tmpfs')
+        small = os.path.join(self.tmp, 'small')
+        os.mkdir(small)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=80m', 'tmpfs',
+                        small], check=True)
+        try:
+            img = os.path.join(small, 'root.img')
+            subprocess.run(['cp', '--sparse=always', self.image, img],
+                           check=True)
+            size = os.path.getsize(img)
+            self.assertLess(os.stat(img).st_blocks * 512, size)
+            subprocess.run(['dd', 'if=/dev/zero', f'of={small}/fill',
+                            'bs=1M'], capture_output=True, check=False)
+            p = run('--rootfs', img, '--persist', '--', 'true')
+            self.assertEqual(p.returncode, 125)
+            self.assertEqual(p.stderr, f'pc-lite-run: root image {img}: '
+                             f'cannot allocate its {size >> 20} MiB for '
+                             f'--persist writes: No space left on device\n')
+            os.unlink(f'{small}/fill')
+            p = run('--rootfs', img, '--persist', '--',
+                    'dd if=/dev/urandom of=/root/big bs=1M count=8 '
+                    'conv=fsync 2>/dev/null && echo written')
+            self.assertEqual((p.returncode, p.stdout), (0, 'written\n'),
+                             p.stderr)
+            self.assertGreaterEqual(os.stat(img).st_blocks * 512, size)
+        finally:
+            subprocess.run(['umount', small], check=True)
+
     def test_persist_needs_rootfs(self):
         p = run('--persist', '--', 'true')
         self.assertEqual(p.returncode, 125)
