@@ -29,6 +29,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -200,6 +201,58 @@ static char **vm_argv(const OciHost *host, const OciSpec *spec,
     return (char **)g_ptr_array_free(a, FALSE);
 }
 
+/*
+ * The capabilities QEMU keeps when pc-lite-oci runs as root: those its 9p
+ * server (security_model=passthrough) needs to carry out a container
+ * root's file operations on the container's files: open and search them
+ * whoever owns them, change owners, modes and times, keep set-ID bits,
+ * make device nodes and set file capabilities (security.capability).
+ * Everything else leaves the bounding set before QEMU starts, so QEMU
+ * (root, as its 9p server needs; docs/pc-lite.rst "Privileges") cannot
+ * mount, load modules, trace or signal other processes, configure the
+ * network, use raw I/O or change its IDs, whatever its seccomp filter
+ * would let through.
+ */
+static const int qemu_caps[] = {
+    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+    CAP_FSETID, CAP_MKNOD, CAP_SETFCAP,
+};
+
+static uint64_t qemu_capabilities(void)
+{
+    uint64_t mask = 0;
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(qemu_caps); i++) {
+        mask |= 1ULL << qemu_caps[i];
+    }
+    return mask;
+}
+
+/* In the child, before exec: only qemu_caps stay in the bounding set. */
+static int limit_capabilities(void)
+{
+    uint64_t keep = qemu_capabilities();
+    int cap;
+
+    if (geteuid() != 0) {
+        return 0;               /* nothing to give up */
+    }
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    for (cap = 0; cap < 64; cap++) {
+        if (keep & (1ULL << cap)) {
+            continue;
+        }
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL) {
+                break;          /* past the kernel's last capability */
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
                      const char *log_path, GError **errp)
 {
@@ -228,6 +281,11 @@ pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
         for (i = 0; i < nkeep; i++) {
             fd = keep[i];
             fcntl(fd, F_SETFD, 0);
+        }
+        if (limit_capabilities() < 0) {
+            dprintf(2, "pc-lite-oci: cannot limit QEMU's capabilities: "
+                    "%s\n", g_strerror(errno));
+            _exit(127);
         }
         execv(argv[0], argv);
         dprintf(2, "pc-lite-oci: %s: %s\n", argv[0], g_strerror(errno));

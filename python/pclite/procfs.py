@@ -59,6 +59,14 @@ def credentials(pid):
                  for key in ('Uid', 'Gid', 'Groups'))
 
 
+def capabilities(pid):
+    """{'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'} of
+    /proc/PID/status as bit masks."""
+    fields = _status_fields(pid)
+    return {key: int(fields[key], 16) for key in
+            ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')}
+
+
 def comm(pid):
     """The command name of pid ('' when it is gone)."""
     try:

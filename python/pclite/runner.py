@@ -187,7 +187,7 @@ def _launch_session(opts, cmd, fd, ours, argv, clone, start_timeout,
     t_exec = time.time()
     with process.popen(cmd.argv(), stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       pass_fds=[fd], changes_user=bool(cmd.user)) as qemu:
+                       pass_fds=[fd]) as qemu:
         os.close(fd)
         err = _Stderr(qemu.stderr)
         session = channel.Session(
@@ -273,8 +273,7 @@ def run(opts, argv):
         if argv is None:
             cmd = vm_cmdline(opts, size, tmp)
             cmd.virtio_console().append('pclite.shell', *opts.append)
-            with process.popen(cmd.argv(),
-                               changes_user=bool(cmd.user)) as qemu:
+            with process.popen(cmd.argv()) as qemu:
                 return qemu.wait(), None
         if opts.clone:
             return _run_clone(opts, size, tmp, argv)

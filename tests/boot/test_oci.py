@@ -6,6 +6,7 @@ is pulled).  Each container is a pc-lite VM; what is checked is what the
 container's process saw and did.  Bad bundles go to the runtime itself.
 """
 
+import calendar
 import glob
 import hashlib
 import http.server
@@ -26,6 +27,9 @@ from pclite.engines import OCI, Podman, make_rootfs, missing, oci_processes
 
 import benchrun
 
+# The capabilities QEMU keeps under a root pc-lite-oci (oci/vm.c): CHOWN,
+# DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, MKNOD, SETFCAP.
+QEMU_CAPS = sum(1 << c for c in (0, 1, 2, 3, 4, 27, 31))
 IMAGE = 'localhost/pclite-test:1'
 NOSHELL = 'localhost/pclite-noshell:1'
 
@@ -85,6 +89,22 @@ class PodmanTest(PodmanBase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout.decode().split('\n'),
                          ['bar baz', '/tmp', '1000', '1000', ''])
+
+    def test_root_file_operations(self):
+        # The container's root changes files on its 9p root: owners,
+        # modes with set-ID bits, times, device nodes, a root-only file.
+        p = self.run_rm(IMAGE, 'sh', '-c',
+                        'mkdir /data && echo x > /data/f && '
+                        'chown 12:34 /data/f && chmod 4755 /data/f && '
+                        'touch -d "2001-02-03 04:05:00" /data/f && '
+                        'mknod /data/n c 1 3 && chmod 600 /data/n && '
+                        'echo secret > /data/s && chmod 0 /data/s && '
+                        'stat -c "%u %g %a %Y" /data/f && '
+                        'stat -c "%F %t %T" /data/n && cat /data/s')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode().splitlines(), [
+            f'12 34 4755 {calendar.timegm((2001, 2, 3, 4, 5, 0))}',
+            'character special file 1 3', 'secret'])
 
     def test_stdin(self):
         data = b''.join(b'line %d\n' % i for i in range(20000))
@@ -179,6 +199,12 @@ class PodmanTest(PodmanBase):
             self.assertEqual(len(qemus), 2)
             for pid in qemus:
                 self.assertEqual(procfs.seccomp(pid)[0], 2)
+                # As root, QEMU keeps only the capabilities 9p needs.
+                if os.geteuid() == 0:
+                    caps = procfs.capabilities(pid)
+                    self.assertEqual(caps['CapBnd'], QEMU_CAPS)
+                    self.assertEqual(caps['CapEff'], QEMU_CAPS)
+                    self.assertEqual(caps['CapAmb'], 0)
                 with open(f'/proc/{pid}/environ', 'rb') as f:
                     self.assertIn(b'MALLOC_ARENA_MAX=1',
                                   f.read().split(b'\0'))

@@ -111,8 +111,9 @@ class RunnerTest(unittest.TestCase):
                 self.assertEqual((p.returncode, out), (0, b'written\n'))
 
     def test_unprivileged_qemu_dies_with_the_runner(self):
-        """A QEMU that has changed its user has lost PR_SET_PDEATHSIG (the
-        kernel clears it): the runner's watcher kills it instead."""
+        """The kernel clears PR_SET_PDEATHSIG when QEMU changes its user;
+        QEMU sets it again (patch 0014), so it still dies with the
+        runner."""
         if os.geteuid() != 0:
             self.skipTest('the runner is not root: QEMU keeps its user and '
                           'PR_SET_PDEATHSIG')
