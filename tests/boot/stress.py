@@ -105,9 +105,18 @@ def kill_run(tmp, env, rng):
 
 
 def qemus():
-    """pids of every QEMU running."""
-    return {int(pid) for pid in os.listdir('/proc') if pid.isdigit() and
-            procfs.comm(int(pid)).startswith('qemu-system')}
+    """pids of every QEMU of this tree's binary (paths.QEMU) running."""
+    binary = os.path.realpath(paths.QEMU)
+    found = set()
+    for pid in os.listdir('/proc'):
+        if pid.isdigit() and \
+                procfs.comm(int(pid)).startswith('qemu-system'):
+            try:
+                if os.readlink(f'/proc/{pid}/exe') == binary:
+                    found.add(int(pid))
+            except OSError:
+                pass
+    return found
 
 
 def main():
