@@ -30,6 +30,12 @@ SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,' \
 SANDBOX_UNPRIVILEGED = 'on,obsolete=deny,elevateprivileges=allow,' \
                        'spawn=deny,resourcecontrol=deny'
 
+# virtio-serial with room for 4 ports (the console, the command channel
+# and two more) instead of QEMU's 31: each port is two virtqueues whose
+# element arrays QEMU allocates at realize; 64 queues were 3.4 MiB of
+# heap (docs/pc-lite.rst, "Memory of an idle VM").  oci/vm.c does the same.
+VIRTIO_SERIAL = 'virtio-serial-pci,max_ports=4'
+
 # The firmware images of "make firmware" (build/firmware), by name.
 FIRMWARE = {'qboot': 'qboot.rom', 'seabios': 'bios-256k.bin',
             'seabios-microvm': 'bios-microvm.bin'}
@@ -105,12 +111,15 @@ class Cmdline:
             self.virtio_port('con', f'file,path={escape(path)}')
         return self.append('console=hvc0')
 
+    def _add_virtio_serial(self):
+        if not self._virtio_serial:
+            self._args += ['-device', VIRTIO_SERIAL]
+            self._virtio_serial = True
+
     def virtio_port(self, name, chardev):
         """One more virtio console port (hvc0, hvc1, ... in order) on the
         chardev "KIND[,OPTIONS]", which gets the id name."""
-        if not self._virtio_serial:
-            self._args += ['-device', 'virtio-serial-pci']
-            self._virtio_serial = True
+        self._add_virtio_serial()
         kind, _, opts = chardev.partition(',')
         self._args += ['-chardev', f'{kind},id={name}' +
                        (f',{opts}' if opts else ''),
@@ -158,9 +167,7 @@ class Cmdline:
     def channel(self, fd):
         """The command channel (pclite.channel) on the connected socket
         fd, which the caller passes to QEMU."""
-        if not self._virtio_serial:
-            self._args += ['-device', 'virtio-serial-pci']
-            self._virtio_serial = True
+        self._add_virtio_serial()
         self._args += ['-chardev', f'socket,id=channel,fd={fd}',
                        '-device', f'virtserialport,chardev=channel,'
                        f'name={CHANNEL_PORT}']
