@@ -33,8 +33,7 @@ import time
 
 from pclite import paths
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import seeds  # noqa: E402
+import seeds    # tests/fuzz/seeds.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADER_TARGETS = ('elf', 'bzimage', 'placement')
