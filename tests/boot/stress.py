@@ -11,6 +11,11 @@ runs a short version):
            on stdout, QEMU killed (SIGKILL) at a random moment; then the
            image's ext4 must be clean after its journal replays (e2fsck)
            and every announced file must hold what was written (debugfs)
+  runners  --runner-kills runners SIGKILLed at a random moment of their
+           VM's boot or run: their QEMU must be gone within 10 s
+  disk     the host's disk full (a small tmpfs, as root): a --persist run
+           on a sparse image and a template made there must each end with
+           status 125 and one error line
 
 Writes build/stress/stress.json; exits 1 on any failure.
 """
@@ -104,6 +109,65 @@ def kill_run(tmp, env, rng):
             not lost}
 
 
+def runner_kill(env, rng):
+    """A runner SIGKILLed at a random moment of its VM's boot or run:
+    its QEMU must be gone within 10 s."""
+    with subprocess.Popen([RUNNER, '-n', '--', 'echo started; sleep 600'],
+                          stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, env=env) as p:
+        deadline = time.monotonic() + 60
+        while not procfs.qemu_children(p.pid) and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+        children = procfs.qemu_children(p.pid)
+        time.sleep(rng.uniform(0, 2))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    deadline = time.monotonic() + 10
+    left = children
+    while left and time.monotonic() < deadline:
+        left = [q for q in left
+                if procfs.comm(q).startswith('qemu-system')]
+        time.sleep(0.05)
+    return {'qemu': children, 'left': left, 'ok': bool(children) and
+            not left}
+
+
+def disk_full(tmp, env):
+    """The host's disk full: a --persist image on a full file system
+    (sparse, its holes cannot be given blocks), and a template made in a
+    cache on a full file system.  Each must end with status 125 and one
+    error line (qemu_left, at the end, covers the QEMUs)."""
+    if os.geteuid() != 0:
+        return {'skipped': 'needs root to mount a small tmpfs'}
+    small = os.path.join(tmp, 'small')
+    os.mkdir(small)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=80m', 'tmpfs',
+                    small], check=True)
+    try:
+        img = os.path.join(small, 'root.img')
+        subprocess.run(['cp', '--sparse=always',
+                        paths.guest_file('rootfs.img'), img], check=True)
+        subprocess.run(['dd', 'if=/dev/zero', f'of={small}/fill', 'bs=1M'],
+                       capture_output=True, check=False)
+        runs = {
+            'persist_image': [RUNNER, '--persist', '--rootfs', img, '-n',
+                              '--', 'true'],
+            'template': [RUNNER, '--template-create'],
+        }
+        res = {}
+        for name, argv in runs.items():
+            p = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=300, check=False,
+                               env=dict(env, PC_LITE_CACHE=small))
+            lines = p.stderr.splitlines()
+            res[name] = {'status': p.returncode, 'stderr': p.stderr[-500:],
+                         'ok': p.returncode == 125 and len(lines) == 1}
+        return res
+    finally:
+        subprocess.run(['umount', small], check=True)
+
+
 def qemus():
     """pids of every QEMU of this tree's binary (paths.QEMU) running."""
     binary = os.path.realpath(paths.QEMU)
@@ -119,11 +183,19 @@ def qemus():
     return found
 
 
+def disk_summary(res):
+    if 'skipped' in res:
+        return 'skipped (' + res['skipped'] + ')'
+    return ', '.join(f'{name} {"ok" if r["ok"] else "FAILED"}'
+                     for name, r in res.items())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--boots', type=int, default=1000)
     ap.add_argument('--parallel', type=int, default=8)
     ap.add_argument('--kills', type=int, default=20)
+    ap.add_argument('--runner-kills', type=int, default=20)
     ap.add_argument('--seed', type=int, default=None)
     ap.add_argument('--out', default=os.path.join(paths.BUILD, 'stress'))
     opts = ap.parse_args()
@@ -140,10 +212,16 @@ def main():
                        'failures': failures, 'seconds': seconds}
     with tempfile.TemporaryDirectory(prefix='pc-lite-stress-') as tmp:
         res['kills'] = [kill_run(tmp, env, rng) for _ in range(opts.kills)]
+        res['runner_kills'] = [runner_kill(env, rng)
+                               for _ in range(opts.runner_kills)]
+        res['disk_full'] = disk_full(tmp, env)
     res['qemu_left'] = sorted(qemus() - before)
     ok = not res['back_to_back']['failures'] and \
         not res['parallel']['failures'] and \
-        all(k['ok'] for k in res['kills']) and not res['qemu_left']
+        all(k['ok'] for k in res['kills']) and \
+        all(k['ok'] for k in res['runner_kills']) and \
+        all(d['ok'] for d in res['disk_full'].values()
+            if isinstance(d, dict)) and not res['qemu_left']
     res['ok'] = ok
     os.makedirs(opts.out, exist_ok=True)
     with open(os.path.join(opts.out, 'stress.json'), 'w',
@@ -157,7 +235,10 @@ def main():
           f'during fsynced writes: '
           f'{sum(not k["ok"] for k in res["kills"])} bad images, '
           f'{sum(len(k["lost"]) for k in res["kills"])} fsynced files lost '
-          f'of {sum(k["synced"] for k in res["kills"])} (seed {seed})')
+          f'of {sum(k["synced"] for k in res["kills"])}; '
+          f'{opts.runner_kills} runners killed: '
+          f'{sum(not k["ok"] for k in res["runner_kills"])} QEMUs left; '
+          f'disk full: {disk_summary(res["disk_full"])} (seed {seed})')
     return 0 if ok else 1
 
 
