@@ -176,8 +176,8 @@ static GPtrArray *qemu_argv(const Shape *s, const char *qemu)
 
 typedef struct QemuChild {
     pid_t pid;
-    FILE *in, *out;
-    int err_fd;
+    int in_fd, out_fd, err_fd;
+    GString *pending;       /* read from out_fd, not yet a whole line */
 } QemuChild;
 
 static void qemu_start(QemuChild *q, GPtrArray *argv)
@@ -204,9 +204,10 @@ static void qemu_start(QemuChild *q, GPtrArray *argv)
     close(to[0]);
     close(from[1]);
     close(err[1]);
-    q->in = fdopen(to[1], "w");
-    q->out = fdopen(from[0], "r");
+    q->in_fd = to[1];
+    q->out_fd = from[0];
     q->err_fd = err[0];
+    q->pending = g_string_new("");
 }
 
 static char *read_all(int fd)
@@ -215,38 +216,39 @@ static char *read_all(int fd)
     char buf[4096];
     ssize_t n;
 
-    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
         g_string_append_len(s, buf, n);
     }
     return g_string_free(s, false);
 }
 
 /*
- * Ask QEMU to quit with SIGTERM, as a user would.  Now and then (about
- * 1 run in 300 here) a QEMU under qtest stays in its main loop after the
- * first SIGTERM and quits at the next one; it is sent again every 5 s,
- * 3 times at most, and that is noted on stderr.
+ * Ask QEMU to quit with SIGTERM, as a user would, and wait up to 10 s.
+ * (libFuzzer's timer interrupts system calls with SIGALRM: every wait
+ * and read here goes on after EINTR.)
  */
 static void qemu_terminate(QemuChild *q, int *status)
 {
-    int tries, waited;
+    int waited;
 
-    for (tries = 0; tries < 3; tries++) {
-        kill(q->pid, SIGTERM);
-        for (waited = 0; waited < 500; waited++) {
-            if (waitpid(q->pid, status, WNOHANG) == q->pid) {
-                if (tries) {
-                    fprintf(stderr, "fuzz_acpi: note: QEMU quit at SIGTERM "
-                            "number %d\n", tries + 1);
-                }
-                return;
-            }
-            g_usleep(10000);
+    kill(q->pid, SIGTERM);
+    for (waited = 0; waited < 1000; waited++) {
+        if (waitpid(q->pid, status, WNOHANG) == q->pid) {
+            return;
         }
+        g_usleep(10000);
     }
     kill(q->pid, SIGKILL);
-    waitpid(q->pid, status, 0);
-    CHECK(false, "QEMU did not quit at SIGTERM");
+    while (waitpid(q->pid, status, 0) < 0 && errno == EINTR) {
+        continue;
+    }
+    CHECK(false, "QEMU did not quit within 10 s of SIGTERM");
 }
 
 /* Wait for QEMU (ending it first if @kill_it); returns its stderr. */
@@ -254,8 +256,9 @@ static char *qemu_end(QemuChild *q, bool kill_it, int *status)
 {
     char *err;
 
-    fclose(q->in);
-    fclose(q->out);
+    close(q->in_fd);
+    close(q->out_fd);
+    g_string_free(q->pending, true);
     if (kill_it) {
         qemu_terminate(q, status);
     } else {
@@ -268,17 +271,41 @@ static char *qemu_end(QemuChild *q, bool kill_it, int *status)
     return err;
 }
 
+/* One line from QEMU's stdout (without its newline); NULL at EOF. */
+static char *read_line(QemuChild *q)
+{
+    char buf[65536], *nl;
+    ssize_t n;
+
+    while (!(nl = memchr(q->pending->str, '\n', q->pending->len))) {
+        n = read(q->out_fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;       /* libFuzzer's SIGALRM timer */
+        }
+        if (n <= 0) {
+            return NULL;
+        }
+        g_string_append_len(q->pending, buf, n);
+    }
+    {
+        size_t len = nl - q->pending->str;
+        char *line = g_strndup(q->pending->str, len);
+
+        g_string_erase(q->pending, 0, len + 1);
+        return line;
+    }
+}
+
 /* qtest's read: false when QEMU is gone (it exited or died). */
 static bool readmem(QemuChild *q, uint64_t addr, uint8_t *buf, size_t len)
 {
-    char *line = NULL;
-    size_t cap = 0, i;
+    g_autofree char *line = NULL;
+    size_t i;
     bool ok;
 
-    fprintf(q->in, "read 0x%" PRIx64 " 0x%zx\n", addr, len);
-    fflush(q->in);
-    if (getline(&line, &cap, q->out) < 0) {
-        free(line);
+    dprintf(q->in_fd, "read 0x%" PRIx64 " 0x%zx\n", addr, len);
+    line = read_line(q);
+    if (!line) {
         return false;
     }
     ok = !strncmp(line, "OK 0x", 5) && strlen(line) >= 5 + 2 * len;
@@ -288,8 +315,7 @@ static bool readmem(QemuChild *q, uint64_t addr, uint8_t *buf, size_t len)
         ok = sscanf(line + 5 + 2 * i, "%2x", &v) == 1;
         buf[i] = v;
     }
-    CHECK(ok, "qtest answered '%s' to a read", line);
-    free(line);
+    CHECK(ok, "qtest answered '%.80s' to a read", line);
     return true;
 }
 
