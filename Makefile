@@ -45,7 +45,7 @@ DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	strace xz-utils git file seabios libfdt-dev \
 	libseccomp-dev libjansson-dev
 
-.PHONY: all deps deps-engines deps-fuzz fuzz fuzz-loader qemu-fuzz check-fuzz oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
+.PHONY: all deps deps-engines deps-fuzz fuzz fuzz-loader fuzz-coverage qemu-fuzz check-fuzz oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
 	check-boot check-series series series-build rebuild-acpi clean
 
 all: qemu guest oci
@@ -236,6 +236,33 @@ fuzz-loader: qemu deps-fuzz
 	@clang $(FUZZ_CFLAGS) $$(pkg-config --cflags glib-2.0) \
 	    -o $(BUILD)/fuzz/fuzz-acpi $(TOP)/tests/fuzz/fuzz_acpi.c \
 	    $$(pkg-config --libs glib-2.0)
+
+# Source coverage of the loader's plan by the loader targets' corpora
+# (FUZZ_CORPUS, default build/fuzz/corpus, with tests/fuzz/corpus): the
+# targets built with clang's coverage instrumentation, each corpus run
+# once, llvm-cov's report on hw/i386/direct_boot_plan.c in
+# build/fuzz/coverage.txt.
+FUZZ_CORPUS ?= $(BUILD)/fuzz/corpus
+fuzz-coverage: fuzz-loader
+	@rm -rf $(BUILD)/fuzz/cov && mkdir -p $(BUILD)/fuzz/cov
+	@for t in $(FUZZ_LOADER); do \
+	    clang $(FUZZ_CFLAGS) -fprofile-instr-generate -fcoverage-mapping \
+	        -DFUZZ_TARGET=FUZZ_$$(echo $$t | tr a-z A-Z) \
+	        $$(pkg-config --cflags glib-2.0) -o $(BUILD)/fuzz/cov/$$t \
+	        $(TOP)/tests/fuzz/fuzz_loader.c $(TOP)/hw/i386/direct_boot_plan.c \
+	        $(QEMU_BUILD)/libqemuutil.a $$(pkg-config --libs glib-2.0) -lm \
+	        || exit 1; \
+	    LLVM_PROFILE_FILE=$(BUILD)/fuzz/cov/$$t.profraw \
+	        $(BUILD)/fuzz/cov/$$t -runs=0 $(FUZZ_CORPUS)/$$t \
+	        $(TOP)/tests/fuzz/corpus/$$t > $(BUILD)/fuzz/cov/$$t.log 2>&1 \
+	        || { tail -5 $(BUILD)/fuzz/cov/$$t.log; exit 1; }; \
+	done
+	@llvm-profdata merge -o $(BUILD)/fuzz/cov/all.profdata \
+	    $(BUILD)/fuzz/cov/*.profraw
+	@llvm-cov report $(BUILD)/fuzz/cov/elf \
+	    $(foreach t,$(filter-out elf,$(FUZZ_LOADER)),-object $(BUILD)/fuzz/cov/$(t)) \
+	    -instr-profile=$(BUILD)/fuzz/cov/all.profdata \
+	    $(TOP)/hw/i386/direct_boot_plan.c | tee $(BUILD)/fuzz/coverage.txt
 
 fuzz: fuzz-loader qemu-fuzz guest
 	@$(PYTHON) $(TOP)/tests/fuzz/fuzz.py --time $(FUZZ_TIME) $(FUZZ_ARGS)
