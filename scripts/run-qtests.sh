@@ -2,14 +2,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Run pc-lite's qtest and the generic qtests that walk every machine type
-# (so pc-lite too), through QEMU's own meson/qtest harness.
+# (so pc-lite too), and the QOM unit tests of the series' QOM patch,
+# through QEMU's own meson/qtest harness.
 set -euo pipefail
 build=$1
 tests=(pc-lite-test qom-test device-introspect-test test-hmp qmp-test
        qmp-cmd-test machine-none-test readconfig-test)
+units=(check-qom-interface check-qom-proplist)
 targets=()
 for t in "${tests[@]}"; do
     targets+=("tests/qtest/$t")
+done
+for t in "${units[@]}"; do
+    targets+=("tests/unit/$t")
 done
 ninja -C "$build" "${targets[@]}" > "$build/../qtest-build.log" 2>&1 ||
     { tail -30 "$build/../qtest-build.log"; exit 1; }
@@ -17,6 +22,7 @@ suites=()
 for t in "${tests[@]}"; do
     suites+=("qtest-x86_64/$t")
 done
+suites+=("${units[@]}")
 cd "$build"
 exec ./pyvenv/bin/meson test --no-rebuild --print-errorlogs \
     --num-processes "$(nproc)" "${suites[@]}"
