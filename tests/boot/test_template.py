@@ -367,7 +367,11 @@ class CloneBenchmarkTest(unittest.TestCase):
         for kind in ('cold', 'clone'):
             self.assertGreater(res['time'][kind]['exit'],
                                res['time'][kind]['output'])
-            self.assertGreater(res['memory']['2'][kind]['pss'], 0)
+            mem = res['memory']['2'][kind]
+            self.assertGreater(mem['pss'], 0)
+            # QEMU's own: a part of the USS, without guest RAM
+            self.assertGreater(mem['own'], 0)
+            self.assertLess(mem['own'], mem['uss'])
         self.assertIn('| target | figure | limit | |', p.stdout)
 
 
