@@ -12,6 +12,7 @@ import unittest
 
 from pclite import launch
 from pclite import memory
+from pclite import paths
 from pclite import process
 from pclite import procfs
 from pclite import report
@@ -90,6 +91,16 @@ class IdleVMMemory(unittest.TestCase):
         self.assertGreater(self.bd['own_kib'], 1024)
         self.assertLess(self.bd['own_kib'], 64 * 1024)
 
+    def test_relocations_not_resident(self):
+        # The lite build packs its relative relocations (DT_RELR): the
+        # binary's first segment, which held 1.2 MB of .rela.dyn that
+        # ld.so read at start and that then stayed resident, is small.
+        exe = os.readlink(f'/proc/{self.pid}/exe')
+        first = [f for h, f in procfs.smaps(self.pid)
+                 if procfs.mapping_path(h) == exe and int(h[2], 16) == 0]
+        self.assertEqual(len(first), 1)
+        self.assertLess(first[0]['Rss'], 256)
+
     def test_command_line_report(self):
         p = subprocess.run([sys.executable, '-m', 'pclite.memory',
                             str(self.pid)], capture_output=True, text=True,
@@ -98,6 +109,19 @@ class IdleVMMemory(unittest.TestCase):
         for label in memory.CATEGORIES.values():
             self.assertIn(label, p.stdout)
         self.assertIn('USS / PSS', p.stdout)
+
+
+class LiteBuild(unittest.TestCase):
+    """What the lite build's configuration must keep for memory's sake."""
+
+    def test_malloc_trim_is_called(self):
+        # --without-default-features also drops meson's malloc_trim, and
+        # then QEMU's RCU thread never returns the heap's free pages.
+        p = subprocess.run(['nm', '-D', '--undefined-only', paths.QEMU],
+                           capture_output=True, text=True, check=True)
+        names = [w.split('@')[0] for w in p.stdout.split()]
+        self.assertTrue('malloc_trim' in names,
+                        f'{paths.QEMU} does not call malloc_trim()')
 
 
 class Classification(unittest.TestCase):
