@@ -38,7 +38,7 @@
 #include "oci.h"
 #include "../guest/channel.h"
 
-#define TEMPLATE_FORMAT 2
+#define TEMPLATE_FORMAT 3
 #define BOOT_TIMEOUT_MS (120 * 1000)
 
 static GQuark vm_quark(void)
@@ -149,8 +149,8 @@ static char **vm_argv(const OciHost *host, const OciSpec *spec,
     ADD("-device");
     ADD("nvdimm,memdev=root,id=nv0,unarmed=on");
     ADD("-device");
-    /* 4 ports, not 31: python/pclite/qemucmd.py's VIRTIO_SERIAL */
-    ADD("virtio-serial-pci,max_ports=4");
+    /* 2 ports, not 31: python/pclite/qemucmd.py's VIRTIO_SERIAL */
+    ADD("virtio-serial-pci,max_ports=2");
     ADD("-chardev");
     ADD("file,id=con,path=%s", e_con);
     ADD("-device");

@@ -38,7 +38,7 @@ from pclite import channel
 from pclite import paths
 from pclite import qemucmd
 
-FORMAT = 2
+FORMAT = 3
 DIR = os.path.join(paths.CACHE, 'templates')
 MANIFEST = 'manifest.json'
 RAM = 'ram'
