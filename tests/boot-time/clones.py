@@ -11,12 +11,12 @@ same guest and the same command for both kinds of VM:
            and to its exit; restore (clone) and VMM init (cold) from QEMU's
            trace, exec of QEMU to its vCPUs running (--timings-file)
   memory   N VMs at once (--vms, default 1 8 32) running "sleep" (idle),
-           cold-booted or cloned: PSS and USS per QEMU (smaps_rollup),
-           QEMU's own (USS without guest RAM and TCG's code buffer,
-           pclite.memory: with other VMs running, the binary's and the
-           libraries' shared pages are no VM's own), and how many such
-           VMs fit in the host's memory (MemTotal / PSS per VM with the
-           most VMs)
+           cold-booted or cloned: per QEMU its PSS, USS and own (USS
+           without guest RAM and TCG's code buffer; with other VMs
+           running, the binary's and the libraries' shared pages are no
+           VM's own), from one read of smaps (pclite.memory), and how
+           many such VMs fit in the host's memory (MemTotal / PSS per VM
+           with the most VMs)
   rate     --back-to-back clones one after the other, each echoing its
            number: failures, wrong outputs, clones per second
 
@@ -104,10 +104,10 @@ def idle_memory(kind, count, env, timeout, extra=()):
         out = []
         for p in runners:
             qemu = qemu_child(p.pid)
-            fields = procfs.smaps_rollup(qemu)
-            out.append({'pss': fields['Pss'], 'uss': procfs.uss_kb(fields),
-                        'rss': fields['Rss'],
-                        'own': pcmemory.breakdown(qemu)['own_kib']})
+            bd = pcmemory.breakdown(qemu)   # PSS, USS and own: one read
+            out.append({'pss': bd['pss_kib'], 'uss': bd['uss_kib'],
+                        'rss': procfs.smaps_rollup(qemu)['Rss'],
+                        'own': bd['own_kib']})
         return out
     finally:
         for p in runners:
@@ -184,8 +184,7 @@ def markdown(res):
         lines.append(f'| {n} | {m["cold"]["pss"]} | {m["clone"]["pss"]} | '
                      f'{m["clone"]["pss"] / m["cold"]["pss"]:.2f} | '
                      f'{m["cold"]["uss"]} | {m["clone"]["uss"]} | '
-                     f'{m["cold"].get("own", "")} | '
-                     f'{m["clone"].get("own", "")} |')
+                     f'{m["cold"]["own"]} | {m["clone"]["own"]} |')
     biggest = max(int(n) for n in res['memory'])
     lines += ['', f'Idle VMs that fit in this host\'s '
               f'{res["host_memtotal_kib"] / 1024 ** 2:.1f} GiB (MemTotal / '
