@@ -4,6 +4,7 @@ and each category holds what it must.
 """
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,28 @@ class LiteBuild(unittest.TestCase):
         names = [w.split('@')[0] for w in p.stdout.split()]
         self.assertTrue('malloc_trim' in names,
                         f'{paths.QEMU} does not call malloc_trim()')
+
+    def test_qmp_schema_is_read_only(self):
+        # Patch 0018: the introspection schema is JSON text in .rodata,
+        # not a tree of pointers that every process relocates (470 KiB of
+        # .data made private at start).  query-qmp-schema itself is
+        # exercised by QEMU's qmp-cmd-test in "make check".
+        out = subprocess.run(['readelf', '-SsW', paths.QEMU],
+                             capture_output=True, text=True,
+                             check=True).stdout
+        flags = {}
+        for m in re.finditer(r'^\s*\[\s*(\d+)\]\s+(\S+)\s+\S+\s+\S+\s+\S+'
+                             r'\s+\S+\s+\S+\s+([A-Z]*)\s', out, re.M):
+            flags[m.group(1)] = (m.group(2), m.group(3))
+        syms = {f[7]: f[6] for f in (line.split() for line in
+                                     out.splitlines())
+                if len(f) == 8 and f[0].endswith(':')}
+        self.assertFalse('qmp_schema_qlit' in syms,
+                         'the schema is a QLitObject tree')
+        self.assertTrue('qmp_schema_json' in syms, 'no qmp_schema_json')
+        name, flag = flags[syms['qmp_schema_json']]
+        self.assertIn('A', flag)
+        self.assertNotIn('W', flag, f'qmp_schema_json is in {name}')
 
 
 class Classification(unittest.TestCase):
