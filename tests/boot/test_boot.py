@@ -7,10 +7,13 @@ reports CPUs, memory, ACPI tables and kernel-log errors, then powers off.
 
 import os
 import sys
+import tempfile
 import unittest
 
 from pclite import launch
 from pclite import paths
+from pclite import process
+from pclite import report
 
 EXPECTED_ACPI = {'APIC', 'DSDT', 'FACP', 'MCFG'}
 
@@ -80,6 +83,43 @@ class BootTest(unittest.TestCase):
         # virtio-serial (the hvc0 console), rng, net, blk
         self.assertEqual(res.report['virtio'], 4)
         self.assertEqual(res.report['pci'], 5)    # + the host bridge
+
+    def test_virtio_packed_rings(self):
+        # Every virtio device with packed virtqueues: QEMU allocates a
+        # queue's used-element array when the driver negotiates packed or
+        # in-order rings (patch 0019), no longer at realize.  The guest's
+        # console (its report comes through it), entropy and disk must
+        # work, and the guest must have negotiated packed rings.
+        with tempfile.TemporaryDirectory(prefix='pc-lite-') as tmp:
+            log = os.path.join(tmp, 'console.log')
+            cmd = launch.guest().virtio_console(log)
+            cmd.trace(os.path.join(tmp, 'trace.log'))
+            cmd.append('pclite.action=idle').add(
+                '-global', 'virtio-device.packed=on',
+                '-device', 'virtio-rng-pci',
+                '-blockdev', 'null-co,node-name=d0,size=1048576,'
+                'read-zeroes=on',
+                '-device', 'virtio-blk-pci,drive=d0')
+            vm = launch.Machine(cmd, tmp)
+            vm.launch()
+            try:
+                vm.wait_until(lambda: report.count(process.read_text(log)),
+                              120)
+                features = {}
+                for dev in vm.qmp('x-query-virtio')['return']:
+                    status = vm.qmp('x-query-virtio-status',
+                                    path=dev['path'])['return']
+                    features[dev['name']] = ' '.join(
+                        status['guest-features']['transports'])
+            finally:
+                vm.stop()
+            res = report.parse(vm.console_text())
+        self.assertIsNotNone(res, vm.console_text()[-2000:])
+        self.assertEqual(res['virtio'], 3)
+        self.assertEqual(res['log_errors'], 0)
+        self.assertEqual(len(features), 3, features)
+        for name, transports in features.items():
+            self.assertIn('VIRTIO_F_RING_PACKED', transports, name)
 
     def test_nvdimm_enumerates(self):
         img = os.path.join(paths.BUILD, 'test-nvdimm.img')
