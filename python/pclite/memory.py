@@ -33,7 +33,11 @@ Categories, tried in this order for each mapping:
                QEMU's other anonymous allocations, [vdso] and friends
 
 own_kib is the USS without guest RAM and without TCG's code buffer: what
-QEMU itself costs, whatever the guest does.
+QEMU itself costs, whatever the guest does.  binary_cow_kib is the part
+of the binary's pages that are this process's copies (smaps' Anonymous):
+the data that relocation at start and later writes made private, its
+.bss included; the rest of the binary's pages are the file's, shared
+with any other process of the same binary.
 """
 
 import argparse
@@ -182,9 +186,10 @@ def breakdown(pid, memdevs=None):
     """The memory of QEMU process pid by category, in KiB.
 
     {category: private KiB, ..., 'uss_kib', 'pss_kib', 'own_kib',
-    'pss': {category: PSS KiB}}; the categories' private KiB add up to
-    uss_kib, their PSS to pss_kib (one read of smaps).  memdevs as for
-    classify(); by default read from QEMU's command line.
+    'binary_cow_kib', 'pss': {category: PSS KiB}}; the categories'
+    private KiB add up to uss_kib, their PSS to pss_kib (one read of
+    smaps).  memdevs as for classify(); by default read from QEMU's
+    command line.
     """
     maps = procfs.smaps(pid)
     if memdevs is None:
@@ -192,13 +197,16 @@ def breakdown(pid, memdevs=None):
     exe = os.readlink(f'/proc/{pid}/exe')
     private = dict.fromkeys(CATEGORIES, 0)
     pss = dict.fromkeys(CATEGORIES, 0)
+    cow = 0
     for (_, fields), cat in zip(maps, classify(maps, exe, memdevs)):
         private[cat] += procfs.uss_kb(fields)
         pss[cat] += fields.get('Pss', 0)
+        if cat == 'binary':
+            cow += fields.get('Anonymous', 0)
     uss = sum(private.values())
     return dict(private, uss_kib=uss, pss_kib=sum(pss.values()),
                 own_kib=uss - private['guest_ram'] - private['tcg_buffer'],
-                pss=pss)
+                binary_cow_kib=cow, pss=pss)
 
 
 def text(bd):
@@ -207,6 +215,8 @@ def text(bd):
              f'{"private MiB":>12s}']
     rows = [(label, bd[key], bd['pss'][key])
             for key, label in CATEGORIES.items()]
+    rows.insert(list(CATEGORIES).index('binary') + 1,
+                ('  of it its copies', bd['binary_cow_kib'], None))
     rows += [('USS / PSS', bd['uss_kib'], bd['pss_kib']),
              ('own (USS-RAM-TCG)', bd['own_kib'], None)]
     for label, priv, pss in rows:

@@ -321,11 +321,14 @@ def memory_markdown(breakdowns, accel):
     lines = [f'Memory of an idle guest by category, accelerator {accel} '
              f'(`python3 -m pclite.memory PID`).', '',
              'Private pages (MiB; each a share of the USS; own = USS - '
-             'guest RAM - TCG buffer):', '',
-             head[0] + ' | USS | own |', head[1] + '---:|---:|']
+             'guest RAM - TCG buffer; binary copies: the binary\'s pages '
+             'that are this process\'s copies, private whatever else runs):',
+             '', head[0] + ' | USS | own | binary copies |',
+             head[1] + '---:|---:|---:|']
     for name, bd in breakdowns.items():
-        lines.append(f'| {name} | ' + ' | '.join(
-            _mib(bd[k]) for k in cats + ['uss_kib', 'own_kib']) + ' |')
+        keys = cats + ['uss_kib', 'own_kib', 'binary_cow_kib']
+        lines.append(f'| {name} | ' +
+                     ' | '.join(_mib(bd.get(k)) for k in keys) + ' |')
     lines += ['', 'PSS (MiB; pages shared with other processes, such as '
               'another QEMU of the same binary, count in part):', '',
               head[0] + ' | PSS |', head[1] + '---:|']

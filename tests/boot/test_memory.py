@@ -96,6 +96,23 @@ class IdleVMMemory(unittest.TestCase):
         self.assertGreater(self.bd['own_kib'], 1024)
         self.assertLess(self.bd['own_kib'], 64 * 1024)
 
+    def test_binary_copies_are_its_writable_data(self):
+        # The binary's own copies of its pages (relocated and written
+        # data, .bss) are private whatever else runs; they can only be
+        # pages of its writable segments, never of its text.
+        exe = os.readlink(f'/proc/{self.pid}/exe')
+        out = subprocess.run(['readelf', '-lW', exe], capture_output=True,
+                             text=True, check=True).stdout
+        writable = 0
+        for line in out.splitlines():
+            f = line.split()
+            if f and f[0] == 'LOAD' and 'W' in ''.join(f[6:-1]):
+                writable += -(-int(f[5], 16) // 4096) + 1     # pages
+        cow = self.bd['binary_cow_kib']
+        self.assertGreater(cow, 0)
+        self.assertLessEqual(cow, self.bd['binary'])
+        self.assertLessEqual(cow, writable * 4)
+
     def test_relocations_not_resident(self):
         # The lite build packs its relative relocations (DT_RELR): the
         # binary's first segment, which held 1.2 MB of .rela.dyn that
