@@ -314,6 +314,26 @@ class TemplateLifeTest(TemplateTestCase):
         self.assertEqual((p.returncode, p.stdout), (0, b'ok\n'), p.stderr)
         self.assertEqual(len(self.keys()), 2)
 
+    def test_packed_rings_in_a_clone(self):
+        # Patch 0019: a VM restored from a template allocates its queues'
+        # used-element arrays when the incoming state's features include
+        # packed rings.  A QEMU that makes every virtio device's rings
+        # packed: the clone runs the command through its channel and
+        # prints each virtio device's packed bit (bit 34 of the features
+        # the guest negotiated).
+        qemu = os.path.join(self.cache, 'qemu-packed')
+        with open(qemu, 'w', encoding='ascii') as f:
+            f.write('#!/bin/sh\nexec ' + os.path.realpath(paths.QEMU) +
+                    ' -global virtio-device.packed=on "$@"\n')
+        os.chmod(qemu, 0o755)
+        for _ in range(2):          # makes the template, then reuses it
+            p = self.clone('--', 'cut -c35 /sys/bus/virtio/devices/*/features',
+                           env={'PC_LITE_QEMU': qemu})
+            self.assertEqual(p.returncode, 0, p.stderr)
+            # virtio-serial (console and channel) and virtio-rng
+            self.assertEqual(p.stdout, b'1\n1\n')
+        self.assertEqual(len(self.keys()), 1)
+
     def test_concurrent_creation(self):
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             runs = list(pool.map(
