@@ -139,6 +139,19 @@ def guest(kernel='vmlinux', initrd='initramfs.cpio.gz', smp=1, mem='128M',
     return cmd.kernel(kernel, initrd)
 
 
+def start(cmd, tmp, timeout=60):
+    """Launch cmd, whose console is already set, in the directory tmp
+    and wait for the guest's first report: (Machine, the report or None
+    when none came within timeout s).  The caller stops the Machine."""
+    vm = Machine(cmd, tmp)
+    vm.launch()
+    console = cmd.console_path
+    if not vm.wait_until(
+            lambda: report.count(process.read_text(console)), timeout):
+        return vm, None
+    return vm, report.parse(process.read_text(console))
+
+
 def boot(cmd=None, console='serial', append='', args=(), timeout=120,
          wait_reports=None, **guest_args):
     """Boot once and wait for QEMU to exit; returns a Result.

@@ -12,8 +12,6 @@ import unittest
 
 from pclite import launch
 from pclite import paths
-from pclite import process
-from pclite import report
 
 EXPECTED_ACPI = {'APIC', 'DSDT', 'FACP', 'MCFG'}
 
@@ -100,11 +98,9 @@ class BootTest(unittest.TestCase):
                 '-blockdev', 'null-co,node-name=d0,size=1048576,'
                 'read-zeroes=on',
                 '-device', 'virtio-blk-pci,drive=d0')
-            vm = launch.Machine(cmd, tmp)
-            vm.launch()
+            vm, res = launch.start(cmd, tmp, timeout=120)
             try:
-                vm.wait_until(lambda: report.count(process.read_text(log)),
-                              120)
+                self.assertIsNotNone(res, vm.console_text()[-2000:])
                 features = {}
                 for dev in vm.qmp('x-query-virtio')['return']:
                     status = vm.qmp('x-query-virtio-status',
@@ -113,8 +109,6 @@ class BootTest(unittest.TestCase):
                         status['guest-features']['transports'])
             finally:
                 vm.stop()
-            res = report.parse(vm.console_text())
-        self.assertIsNotNone(res, vm.console_text()[-2000:])
         self.assertEqual(res['virtio'], 3)
         self.assertEqual(res['log_errors'], 0)
         self.assertEqual(len(features), 3, features)

@@ -14,9 +14,7 @@ import unittest
 from pclite import launch
 from pclite import memory
 from pclite import paths
-from pclite import process
 from pclite import procfs
-from pclite import report
 
 import benchrun
 
@@ -33,12 +31,8 @@ class IdleVMMemory(unittest.TestCase):
         log = os.path.join(cls.tmp.name, 'console.log')
         cmd.serial_console(log).append('pclite.action=idle')
         cls.accel = cmd.accel
-        cls.vm = launch.Machine(cmd, cls.tmp.name)
-        cls.vm.launch()
-        cls.report = None
-        if cls.vm.wait_until(lambda: report.count(process.read_text(log)),
-                             60):
-            cls.report = report.parse(process.read_text(log))
+        cls.vm, cls.report = launch.start(cmd, cls.tmp.name)
+        if cls.report:
             time.sleep(0.5)             # let the guest settle into idle
         cls.pid = cls.vm.get_pid()
 
