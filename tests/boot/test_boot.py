@@ -91,7 +91,6 @@ class BootTest(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix='pc-lite-') as tmp:
             log = os.path.join(tmp, 'console.log')
             cmd = launch.guest().virtio_console(log)
-            cmd.trace(os.path.join(tmp, 'trace.log'))
             cmd.append('pclite.action=idle').add(
                 '-global', 'virtio-device.packed=on',
                 '-device', 'virtio-rng-pci',
