@@ -3,25 +3,70 @@
  *
  * A tiny PVH guest for start-up benchmarks and the KVM query cache test.
  *
- * Entered by pc-lite in 64-bit mode (an ELF without the PVH note: the
- * 64-bit boot protocol, identity-mapped; 64-bit code runs at full speed
- * also under a nested, software-assisted KVM), it dumps CPUID for a
+ * A PVH kernel as the loader sees it (hw/i386/direct_boot_plan.c): an
+ * x86_64 ELF with Xen's PHYS32_ENTRY note, so pc-lite enters pvh_entry in
+ * 32-bit protected mode with paging off, as it enters a Linux vmlinux.
+ * pvh_entry switches to long mode on its own identity map of the first
+ * GiB (2 MiB pages) and jumps to the 64-bit code (which runs at full speed
+ * also under a nested, software-assisted KVM).  That code dumps CPUID for a
  * fixed grid of leaves/subleaves and reads a list of MSRs (a #GP from an
  * absent MSR is caught and recorded), stores everything at RESULTS, writes
  * DONE_MAGIC at DONE and halts.  The host reads the area back with QMP
- * pmemsave.  Layout at 0x1001000 (see cpuid_guest.py):
+ * pmemsave.  Layout at 0x1001000 (tests/boot/test_kvm_query_cache.py):
  *   +0       u32 done magic (0x600dcafe)
  *   +4       u32 number of CPUID records, +8 u32 number of MSR records
  *   +0x10    CPUID records: leaf, subleaf, eax, ebx, ecx, edx (6 x u32)
  *   +0x4000  MSR records: index, fault (0/1), eax, edx (4 x u32)
+ * Linked at 0x1000000 (tests/boot-time/startup.py, build_guest()).
  */
 #define DONE_MAGIC 0x600dcafe
 
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define CR0_PE          0x00000001
+#define CR0_PG          0x80000000
+#define CR4_PAE         0x00000020
+#define MSR_EFER        0xc0000080
+#define EFER_LME        0x00000100
+#define PTE_PRESENT_RW  0x003
+#define PDE_2M          0x083           /* present, writable, 2 MiB page */
+
+    /* The PVH entry point, as Linux's arch/x86/platform/pvh/head.S has it. */
+    .pushsection .note.Xen, "a", @note
+    .balign 4
+    .long 4                             /* namesz: "Xen\0" */
+    .long 4                             /* descsz */
+    .long XEN_ELFNOTE_PHYS32_ENTRY
+    .asciz "Xen"
+    .long pvh_entry
+    .popsection
+
     .text
+    .code32
+    .globl pvh_entry
+pvh_entry:
+    cli
+    mov $pml4, %eax
+    mov %eax, %cr3
+    mov %cr4, %eax
+    or $CR4_PAE, %eax
+    mov %eax, %cr4
+    mov $MSR_EFER, %ecx
+    rdmsr
+    or $EFER_LME, %eax
+    wrmsr
+    mov %cr0, %eax
+    or $(CR0_PG | CR0_PE), %eax
+    mov %eax, %cr0
+    lgdt gdt_desc
+    ljmp $0x08, $entry
+
     .code64
     .globl entry
 entry:
-    cli
+    mov $0x10, %eax
+    mov %eax, %ds
+    mov %eax, %es
+    mov %eax, %ss
     mov $stack_top, %esp
     lidt idt_desc
     /* IDT entry 13 (#GP) -> gp_handler, 64-bit interrupt gate, this CS */
@@ -105,6 +150,15 @@ gp_handler:
     iretq
 
     .balign 8
+gdt:
+    .quad 0
+    .quad 0x00af9b000000ffff            /* 0x08: 64-bit code */
+    .quad 0x00cf93000000ffff            /* 0x10: data */
+gdt_desc:
+    .word gdt_desc - gdt - 1
+    .long gdt
+
+    .balign 8
 idt_desc:
     .word 256 * 16 - 1
     .quad idt
@@ -149,3 +203,18 @@ idt:
     .fill 256 * 16, 1, 0
     .fill 0x400, 1, 0
 stack_top:
+
+    /* Identity map of the first GiB: PML4 -> PDPT -> 512 2-MiB pages. */
+    .balign 0x1000
+pml4:
+    .quad pdpt + PTE_PRESENT_RW
+    .fill 511, 8, 0
+pdpt:
+    .quad pd + PTE_PRESENT_RW
+    .fill 511, 8, 0
+pd:
+    .set page, 0
+    .rept 512
+    .quad (page << 21) | PDE_2M
+    .set page, page + 1
+    .endr

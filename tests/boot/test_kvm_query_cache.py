@@ -14,6 +14,11 @@ same machine is started with -accel kvm,x-query-cache=on and =off, and
 Both must be identical with and without the cache.  A control checks that
 the dump does tell CPU models apart, so that the comparison can fail.
 
+Under TCG, wherever it runs: TinyGuestTcgTest loads the same guest as the
+KVM tests do (a PVH kernel to the loader), checks the entry state they
+check, and that it runs and reports its dump, so that they cannot rot
+unseen on a machine without KVM.
+
 Without KVM: QueryCacheUnitTest links kvm-query-cache.c with a fake kernel
 (kvm_query_cache_unit.c) that fails ioctls on demand, and checks that an
 error is never kept as an answer, that a failed KVM_GET_SUPPORTED_CPUID
@@ -80,8 +85,40 @@ class TinyGuestTestCase(unittest.TestCase):
         self.addCleanup(vm.shutdown)
         return vm
 
+    def wait_dump(self, vm, timeout=20):
+        """The guest's dump (parse_dump) once it is written, or None."""
+        dump = os.path.join(self.tmp, 'dump.bin')
+        result = None
 
-KVM = unittest.skipUnless(accel.kvm_usable(), '/dev/kvm is not usable')
+        def finished():
+            nonlocal result
+            vm.cmd('pmemsave', val=RESULTS, size=0x5000, filename=dump)
+            with open(dump, 'rb') as f:
+                result = parse_dump(f.read())
+            return result is not None
+
+        vm.wait_until(finished, timeout)
+        return result
+
+    def regs(self, vm):
+        out = vm.cmd('human-monitor-command',
+                     command_line='info registers -a')
+        return out.split('CPU#')[1:]
+
+    def check_entry_state(self, regs):
+        # The PVH entry on the BSP: 32-bit protected mode, paging off,
+        # %ebx -> hvm_start_info; the APs wait for INIT/SIPI.
+        self.assertRegex(regs[0], r'EIP=0*1000000 ')
+        self.assertRegex(regs[0], r'EBX=0*6000 ')
+        self.assertRegex(regs[0], r'CR0=00000011')
+        self.assertRegex(regs[0], r'CS =0010 .* CS32')
+        for ap in regs[1:]:
+            self.assertRegex(ap, r'[RE]IP=0*fff0 ')
+            self.assertRegex(ap, r'CS =f000 ')
+
+
+KVM = unittest.skipUnless(accel.kvm_usable(),
+                          accel.needs_kvm('/dev/kvm does not open'))
 
 
 @KVM
@@ -89,7 +126,6 @@ class KVMQueryCacheTest(TinyGuestTestCase):
 
     def run_guest(self, cpu, cache, smp=2, strace=False):
         """(guest dump, model expansion, /dev/kvm ioctl count or None)."""
-        dump = os.path.join(self.tmp, 'dump.bin')
         trace = os.path.join(self.tmp, 'strace.txt')
         wrapper = ['strace', '-f', '-qq', '-y', '-e', 'trace=ioctl',
                    '-o', trace] if strace else []
@@ -97,16 +133,7 @@ class KVMQueryCacheTest(TinyGuestTestCase):
                                           smp=smp, mem='64M').add('-cpu', cpu),
                           wrapper)
         try:
-            result = None
-
-            def finished():
-                nonlocal result
-                vm.cmd('pmemsave', val=RESULTS, size=0x5000, filename=dump)
-                with open(dump, 'rb') as f:
-                    result = parse_dump(f.read())
-                return result is not None
-
-            vm.wait_until(finished, 20)
+            result = self.wait_dump(vm)
             name, _, props = cpu.partition(',')
             model = {'name': name}
             if props:
@@ -158,20 +185,6 @@ class VcpuCreationTest(TinyGuestTestCase):
         return self.machine(qemucmd.Cmdline(accel='kvm', smp=smp, mem='64M',
                                             stopped=True), wrapper)
 
-    def regs(self, vm):
-        out = vm.cmd('human-monitor-command',
-                     command_line='info registers -a')
-        return out.split('CPU#')[1:]
-
-    def check_entry_state(self, regs):
-        # 64-bit boot protocol on the BSP; the APs wait for INIT/SIPI.
-        self.assertRegex(regs[0], r'RIP=0*1000000 ')
-        self.assertRegex(regs[0], r'RSI=0*7000 ')
-        self.assertRegex(regs[0], r'CR0=80000011')
-        for ap in regs[1:]:
-            self.assertRegex(ap, r'[RE]IP=0*fff0 ')
-            self.assertRegex(ap, r'CS =f000 ')
-
     def test_all_vcpus_created_with_entry_state(self):
         # Set up in parallel (patches 0005, 0008): each vCPU exactly once.
         for _ in range(3):
@@ -219,6 +232,41 @@ class VcpuCreationTest(TinyGuestTestCase):
         self.assertEqual(first.count('KVM_KVMCLOCK_CTRL'), 0)
         self.assertEqual(both.count('KVM_KVMCLOCK_CTRL'), 4)
         self.assertEqual(both.count('KVM_TPR_ACCESS_REPORTING'), 0)
+
+
+class TinyGuestTcgTest(TinyGuestTestCase):
+    """The KVM tests' guest under TCG: loaded as a PVH kernel, entered as
+    the KVM tests expect, it switches to long mode on its own and writes
+    its dump."""
+
+    def dump(self, cpu, smp=2):
+        vm = self.machine(qemucmd.Cmdline(accel='tcg', smp=smp, mem='64M')
+                          .add('-cpu', cpu))
+        result = self.wait_dump(vm)
+        self.assertIsNotNone(result, f'{cpu}: the guest did not finish')
+        return result
+
+    def test_entry_state(self):
+        vm = self.machine(qemucmd.Cmdline(accel='tcg', smp=4, mem='64M',
+                                          stopped=True))
+        self.assertEqual(len(vm.cmd('query-cpus-fast')), 4)
+        self.check_entry_state(self.regs(vm))
+
+    def test_runs_and_reports(self):
+        qemu64 = self.dump('qemu64')
+        self.assertGreater(len(qemu64['cpuid']), 300)
+        _, ebx, ecx, edx = qemu64['cpuid'][(0, 0)]
+        self.assertEqual(struct.pack('<3I', ebx, edx, ecx), b'AuthenticAMD')
+        # Leaf 1: the dump came from the boot CPU (initial APIC ID 0) ...
+        self.assertEqual(qemu64['cpuid'][(1, 0)][1] >> 24, 0)
+        # ... running in long mode (EFER.LME and LMA), which the guest's
+        # PVH entry code switched to, and xAPIC enabled as the BSP.
+        efer = qemu64['msrs'][0xc0000080]
+        self.assertEqual(efer & 0x500, 0x500, hex(efer))
+        apic_base = qemu64['msrs'][0x1b]
+        self.assertEqual(apic_base & 0xfffff900, 0xfee00900, hex(apic_base))
+        # The control of the KVM test: the dump tells CPU models apart.
+        self.assertNotEqual(self.dump('max')['cpuid'], qemu64['cpuid'])
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
