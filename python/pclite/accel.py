@@ -16,6 +16,16 @@ PROBE_RECORD = os.path.join(paths.BUILD, 'accel-probe.json')
 _CHOICES = ('kvm', 'tcg', 'auto')
 
 
+# The reason of every test skipped for want of KVM starts with this, so
+# that tests/boot/run.py can count and name them at the end of make check.
+NEEDS_KVM = 'needs KVM'
+
+
+def needs_kvm(why):
+    """A skip reason for a test that runs only under KVM."""
+    return f'{NEEDS_KVM}: {why}'
+
+
 def kvm_usable():
     """Can this process open /dev/kvm?"""
     try:

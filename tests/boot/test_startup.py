@@ -6,11 +6,16 @@ an ordinary guest) and under TCG: the vCPU registers that QEMU hands to the
 accelerator must be the kernel entry state of each boot protocol.
 """
 
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
 from pclite import accel as accels
 from pclite import launch
+from pclite import paths
 from pclite import qemucmd
 
 ACCELS = (('tcg', None), ('kvm', 'on'), ('kvm', 'split'))
@@ -26,7 +31,8 @@ class StartupTest(unittest.TestCase):
         """QEMU stopped before the first instruction (-S); KVM runs are
         skipped, with the reason, when /dev/kvm does not open."""
         if accel == 'kvm' and accels.for_startup() != 'kvm':
-            self.skipTest('/dev/kvm is not usable (or PC_LITE_ACCEL=tcg)')
+            self.skipTest(accels.needs_kvm('/dev/kvm does not open (or '
+                                           'PC_LITE_ACCEL=tcg)'))
         opt = accel + (f',kernel-irqchip={irqchip}' if irqchip else '')
         cmd = qemucmd.Cmdline(accel=opt, smp=smp, mem='256M', stopped=True)
         vm = launch.Machine(cmd.kernel(kernel, 'initramfs.cpio.gz'),
@@ -73,6 +79,35 @@ class StartupTest(unittest.TestCase):
                     self.assertRegex(bsp, r'CS =0010 .* CS64')
                     rip = '1000200' if kernel == 'bzImage' else '1000000'
                     self.assertRegex(bsp, r'RIP=0*' + rip)
+
+
+class StartupBenchTcgTest(unittest.TestCase):
+    """make bench-startup's runs (its tiny guest on pc-lite, the HLT
+    firmware on microvm), briefly and under TCG: they start and the
+    benchmark writes its JSON on a machine without /dev/kvm too."""
+
+    def test_startup_bench_under_tcg(self):
+        if not os.path.exists(paths.QEMU_FULL):
+            self.skipTest(f'{paths.QEMU_FULL} is not built (make qemu-full)')
+        with tempfile.TemporaryDirectory(prefix='pc-lite-startup-') as tmp:
+            out = os.path.join(tmp, 'startup.json')
+            p = subprocess.run(
+                [sys.executable, os.path.join(paths.TOP, 'tests', 'boot-time',
+                                              'startup.py'),
+                 '--accel', 'tcg', '--smp', '1,2', '--runs', '1',
+                 '--out', out], capture_output=True, text=True, timeout=300,
+                check=False)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            with open(out, encoding='utf-8') as f:
+                data = json.load(f)
+        self.assertEqual(data['accel'], 'tcg')
+        rows = {(r['config'], r['smp']): r for r in data['results']}
+        self.assertEqual(set(rows), {(c, n) for c in ('pc-lite', 'microvm')
+                                     for n in (1, 2)})
+        for row in rows.values():
+            self.assertGreater(row['first_insn_ms']['median'], 0)
+            self.assertEqual(row['ioctls']['kvm_fds'], 0)
+        self.assertEqual(data['targets'], [])
 
 
 if __name__ == '__main__':

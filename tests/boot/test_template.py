@@ -15,6 +15,7 @@ import time
 import unittest
 from unittest import mock
 
+from pclite import accel as accels
 from pclite import channel
 from pclite import image
 from pclite import launch
@@ -209,8 +210,9 @@ class KvmCloneTest(TemplateTestCase):
 
     def test_clone_under_kvm(self):
         if launch.boot_accel() != 'kvm':
-            self.skipTest('KVM does not boot the guest on this host '
-                          '(build/accel-probe.json): clones run under TCG')
+            self.skipTest(accels.needs_kvm(
+                'KVM does not boot the guest on this host '
+                '(build/accel-probe.json): clones run under TCG'))
         p = self.clone('--', 'echo $(nproc) ok; date +%s')
         self.assertEqual(p.returncode, 0, p.stderr)
         first, clock = p.stdout.decode().splitlines()
