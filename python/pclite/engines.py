@@ -45,8 +45,11 @@ def make_rootfs(path, shell=True):
     return path
 
 
-def oci_processes():
-    """pids of pc-lite-oci processes (monitors) and of their QEMUs."""
+def oci_processes(mentioning=None):
+    """pids of pc-lite-oci processes (monitors) and of their QEMUs; with
+    mentioning, only those whose command line names that path (a test's
+    or benchmark's own --root, bundle or storage directory), so that VMs
+    of others running beside it are not counted."""
     out = []
     for pid in os.listdir('/proc'):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -56,7 +59,10 @@ def oci_processes():
                 cmd = f.read()
         except OSError:
             continue
-        if cmd.startswith(OCI.encode()) or b'mount_tag=pclite-root' in cmd:
+        if not (cmd.startswith(OCI.encode()) or
+                b'mount_tag=pclite-root' in cmd):
+            continue
+        if mentioning is None or os.fsencode(mentioning) in cmd:
             out.append(int(pid))
     return out
 

@@ -20,7 +20,10 @@ back.
            plus, per process, the exec cost of pc-lite-oci measured
            directly (a process spawned from this script)
   rate     --back-to-back containers one after the other: failures, and
-           any runtime process, QEMU or state directory left behind
+           any runtime process, QEMU or state directory of this benchmark
+           left behind (its own --root; processes that name its directory
+           and did not run before it: pc-lite VMs of others beside it are
+           not counted)
   network  podman's default network: a busybox httpd in the container on
            a published port (127.0.0.1), beside the same under runc:
            latency (median of --requests small GETs from this process)
@@ -29,7 +32,9 @@ back.
            to pc-lite-oci's CPU time (default network vs --network none)
 
 Writes build/bench/oci.{json,md,png} (part of make bench); checks the
-targets of the OCI runtime issue, printing met / not met.
+targets of the OCI runtime issue, printing met / not met.  Exits non-zero
+for errors of its own (a failed run, a leftover of its own), not for a
+target that is not met: the rows and the JSON say that.
 """
 
 import argparse
@@ -43,7 +48,7 @@ import time
 
 from pclite import launch
 from pclite import paths
-from pclite.engines import OCI, OCI_ROOT, Podman, make_rootfs, oci_processes
+from pclite.engines import OCI, Podman, make_rootfs, oci_processes
 
 import bench_report
 
@@ -232,11 +237,13 @@ def main():
     ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench'))
     opts = ap.parse_args()
     accel = launch.boot_accel()
+    others = set(oci_processes())
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-oci-') as tmp:
         log = os.path.join(tmp, 'cpu.log')
+        root = os.path.join(tmp, 'state')
         wrapper = os.path.join(tmp, 'pc-lite-oci')
         with open(wrapper, 'w', encoding='utf-8') as f:
-            f.write(f'#!/bin/sh\nexec {OCI} --accel {accel} '
+            f.write(f'#!/bin/sh\nexec {OCI} --root {root} --accel {accel} '
                     f'--cpu-log {log} "$@"\n')
         os.chmod(wrapper, 0o755)
         pod = Podman(tmp, runtime=wrapper)
@@ -300,8 +307,8 @@ def main():
                 failures.append({'run': i, 'status': p.returncode,
                                  'stderr': p.stderr.decode(errors='replace')})
         seconds = time.monotonic() - t0
-        left = oci_processes()
-        state = os.listdir(OCI_ROOT) if os.path.isdir(OCI_ROOT) else []
+        left = sorted(set(oci_processes(mentioning=tmp)) - others)
+        state = os.listdir(root) if os.path.isdir(root) else []
         podman_version = pod.ok('--version').split()[-1]
         pod.reset()
     ms = sorted(containers.values(), key=lambda c: c['ms'])
