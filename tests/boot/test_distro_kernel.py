@@ -11,29 +11,18 @@ import os
 import subprocess
 import unittest
 
+from pclite import distro
 from pclite import launch
 from pclite import paths
-
-CACHE = os.path.join(paths.CACHE, 'distro-kernel')
 
 
 def fetch_cloud_kernel():
     """(bzImage, vmlinux) of linux-image-cloud-amd64, downloaded once."""
-    vmlinux = os.path.join(CACHE, 'vmlinux')
-    found = glob.glob(os.path.join(CACHE, 'x', 'boot', 'vmlinuz-*'))
-    if found and os.path.exists(vmlinux):
-        return found[0], vmlinux
-    os.makedirs(CACHE, exist_ok=True)
-    dep = subprocess.run(['apt-cache', 'depends', 'linux-image-cloud-amd64'],
-                         capture_output=True, text=True, check=True).stdout
-    pkg = [ln.split()[-1] for ln in dep.splitlines() if 'Depends:' in ln
-           and 'linux-image-' in ln][0]
-    subprocess.run(['apt-get', 'download', '-q', pkg], cwd=CACHE, check=True,
-                   capture_output=True)
-    deb = glob.glob(os.path.join(CACHE, pkg + '_*.deb'))[0]
-    subprocess.run(['dpkg-deb', '-x', deb, os.path.join(CACHE, 'x')],
-                   check=True)
-    bz = glob.glob(os.path.join(CACHE, 'x', 'boot', 'vmlinuz-*'))[0]
+    root = distro.kernel_package('linux-image-cloud-amd64')
+    bz = distro.vmlinuz(root)
+    vmlinux = os.path.join(root, 'vmlinux')
+    if os.path.exists(vmlinux):
+        return bz, vmlinux
     extract = glob.glob(os.path.join(os.path.dirname(os.path.realpath(
         paths.guest_file('vmlinux'))), '..', 'linux-source-*',
         'scripts', 'extract-vmlinux'))
