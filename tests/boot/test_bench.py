@@ -13,8 +13,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
+from pclite import engines
 from pclite import paths
 from pclite import trace
 
@@ -158,6 +160,40 @@ class QuickBench(unittest.TestCase):
             with open(os.path.join(out, 'shared-root.png'), 'rb') as f:
                 self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
 
+
+
+def read_cmdline(pid):
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+        return f.read()
+
+
+class OwnLeftovers(unittest.TestCase):
+    """make bench's OCI benchmark counts only processes of its own: a
+    pc-lite VM of somebody else's running beside it is not a leftover."""
+
+    def test_only_processes_naming_the_directory(self):
+        with tempfile.TemporaryDirectory(prefix='pc-lite-own-') as mine, \
+                tempfile.TemporaryDirectory(prefix='pc-lite-other-') as other:
+            procs = {d: subprocess.Popen(   # pylint: disable=consider-using-with
+                ['sh', '-c', 'sleep 60; true',
+                 'virtio-9p-pci,mount_tag=pclite-root',
+                 f'local,id=fsroot,path={d}/rootfs'])
+                for d in (mine, other)}
+            try:
+                for p in procs.values():    # exec'd, their command lines set
+                    deadline = time.monotonic() + 10
+                    while b'pclite-root' not in read_cmdline(p.pid) and \
+                            time.monotonic() < deadline:
+                        time.sleep(0.01)
+                self.assertEqual(engines.oci_processes(mentioning=mine),
+                                 [procs[mine].pid])
+                self.assertEqual(set(engines.oci_processes()) &
+                                 {p.pid for p in procs.values()},
+                                 {p.pid for p in procs.values()})
+            finally:
+                for p in procs.values():
+                    p.kill()
+                    p.wait()
 
 if __name__ == '__main__':
     unittest.main()
