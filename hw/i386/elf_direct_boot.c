@@ -187,25 +187,39 @@ fail:
 }
 
 /*
+ * Guest RAM (ms->ram) as one RAM block whose host memory the loader may
+ * use directly; false when it is a container of other regions, the
+ * backends of -numa node,memdev=, which are then written through
+ * address_space_write.
+ */
+static bool ram_is_one_block(PcLiteBoot *b)
+{
+    return memory_region_is_ram(b->ms->ram) && b->ms->ram->ram_block;
+}
+
+/*
  * Map the whole pages of segment @s from the kernel file copy-on-write at
  * their place in guest RAM, so that VMs booted from one kernel share them
  * in the host's page cache until their guest writes them (the seed's "COW
  * share the kernel").  Only at the first load, into private anonymous RAM
  * (a shared or file-backed RAM block, e.g. a template's, keeps its own
- * pages), and where the segment's file offset and guest address are both
- * page-aligned; the rest of the segment is copied.  Returns the bytes
- * mapped, or -1 if the mapping failed (the range is then not usable).
+ * pages, and NUMA nodes' RAM is not one block), and where the segment's
+ * file offset and guest address are both page-aligned; the rest of the
+ * segment is copied.  Returns the bytes mapped, or -1 if the mapping
+ * failed (the range is then not usable).
  */
 static int64_t map_segment(PcLiteBoot *b, const DirectBootSegment *s)
 {
     MemoryRegion *ram = b->ms->ram;
     uint64_t page = qemu_real_host_page_size();
     uint64_t len = QEMU_ALIGN_DOWN(s->filesz, page);
-    uint8_t *host = (uint8_t *)memory_region_get_ram_ptr(ram) + s->paddr;
+    uint8_t *host;
     const char *why = NULL;
 
     if (!b->share_kernel) {
         why = "share-kernel";
+    } else if (!ram_is_one_block(b)) {
+        why = "RAM is not one RAM block (NUMA nodes)";
     } else if (qemu_ram_is_shared(ram->ram_block) ||
                memory_region_get_fd(ram) >= 0) {
         why = "RAM is not private anonymous memory";
@@ -218,6 +232,7 @@ static int64_t map_segment(PcLiteBoot *b, const DirectBootSegment *s)
         trace_pc_lite_kernel_copy(s->paddr, s->filesz, why);
         return 0;
     }
+    host = (uint8_t *)memory_region_get_ram_ptr(ram) + s->paddr;
     if (mmap(host, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
              b->kernel_fd, s->offset) == MAP_FAILED) {
         return -1;
@@ -228,8 +243,9 @@ static int64_t map_segment(PcLiteBoot *b, const DirectBootSegment *s)
 
 /*
  * Copy @len bytes of @fd at @off to guest RAM at @gpa.  The first load
- * reads straight into fresh RAM; later ones (after a guest reboot) go
- * through address_space_write so that TCG drops stale translations.
+ * reads straight into fresh RAM when it is one RAM block; later ones
+ * (after a guest reboot) go through address_space_write so that TCG drops
+ * stale translations, as does every load into NUMA nodes' RAM.
  */
 static bool load_file(PcLiteBoot *b, int fd, uint64_t off, uint64_t len,
                       hwaddr gpa)
@@ -237,7 +253,7 @@ static bool load_file(PcLiteBoot *b, int fd, uint64_t off, uint64_t len,
     g_autofree uint8_t *buf = NULL;
     uint64_t chunk;
 
-    if (!b->loaded) {
+    if (!b->loaded && ram_is_one_block(b)) {
         uint8_t *ram = memory_region_get_ram_ptr(b->ms->ram);
 
         return read_exact(fd, ram + gpa, len, off);

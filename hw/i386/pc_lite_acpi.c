@@ -2,10 +2,11 @@
  * pc-lite ACPI: hardware-reduced tables written into guest RAM by QEMU
  *
  * The tables are built with QEMU's ACPI helpers (RSDP, XSDT, FADT, MADT,
- * DSDT, MCFG, and NFIT when there are NVDIMMs).  Those helpers describe
- * the pointers and checksums to patch as "linker/loader" commands meant
- * for firmware; with no firmware, QEMU carries the commands out itself
- * (bios_linker_loader_execute()) and writes the result to PC_LITE_ACPI_ADDR.
+ * DSDT, MCFG, SRAT and SLIT with -numa, and NFIT when there are NVDIMMs).
+ * Those helpers describe the pointers and checksums to patch as
+ * "linker/loader" commands meant for firmware; with no firmware, QEMU
+ * carries the commands out itself (bios_linker_loader_execute()) and
+ * writes the result to PC_LITE_ACPI_ADDR.
  *
  * Copyright (c) 2026 The pc-lite authors
  *
@@ -23,6 +24,7 @@
 #include "hw/i386/pc_lite.h"
 #include "hw/mem/nvdimm.h"
 #include "hw/mem/pc-dimm.h"
+#include "system/numa.h"
 #include "acpi-common.h"
 #include "trace.h"
 
@@ -162,6 +164,84 @@ static void build_nfit(GArray *table_data, BIOSLinker *linker, GSList *dimms,
     acpi_table_end(linker, &table);
 }
 
+/*
+ * ACPI 6.4, 5.2.16 System Resource Affinity Table, for -numa: each
+ * possible vCPU's node, then each node's RAM where pc_lite_memory_init()
+ * maps it (the nodes one after the other in ms->ram, below 4 GiB up to
+ * below_4g_mem_size and the rest from 4 GiB on), the NVDIMMs and device
+ * memory, as hw/i386/acpi-build.c does.
+ */
+static void build_srat(GArray *table_data, BIOSLinker *linker,
+                       MachineState *ms)
+{
+    X86MachineState *x86ms = X86_MACHINE(ms);
+    const CPUArchIdList *cpus = ms->possible_cpus;
+    NumaState *numa = ms->numa_state;
+    AcpiTable table = { .sig = "SRAT", .rev = 1, .oem_id = x86ms->oem_id,
+                        .oem_table_id = x86ms->oem_table_id };
+    uint64_t base = 0, low = x86ms->below_4g_mem_size;
+    int i;
+
+    acpi_table_begin(&table, table_data);
+    build_append_int_noprefix(table_data, 1, 4);            /* Reserved */
+    build_append_int_noprefix(table_data, 0, 8);            /* Reserved */
+
+    for (i = 0; i < cpus->len; i++) {
+        uint32_t node = cpus->cpus[i].props.node_id;
+        uint32_t apic_id = cpus->cpus[i].arch_id;
+
+        if (apic_id < 255) {
+            /* 5.2.16.1 Processor Local APIC/SAPIC Affinity Structure */
+            build_append_int_noprefix(table_data, 0, 1);    /* Type */
+            build_append_int_noprefix(table_data, 16, 1);   /* Length */
+            build_append_int_noprefix(table_data, node, 1); /* Domain 7:0 */
+            build_append_int_noprefix(table_data, apic_id, 1);
+            build_append_int_noprefix(table_data, 1, 4);    /* Enabled */
+            build_append_int_noprefix(table_data, 0, 1);    /* SAPIC EID */
+            build_append_int_noprefix(table_data, node >> 8, 3);
+            build_append_int_noprefix(table_data, 0, 4);    /* Clock domain */
+        } else {
+            /* 5.2.16.3 Processor Local x2APIC Affinity Structure */
+            build_append_int_noprefix(table_data, 2, 1);    /* Type */
+            build_append_int_noprefix(table_data, 24, 1);   /* Length */
+            build_append_int_noprefix(table_data, 0, 2);    /* Reserved */
+            build_append_int_noprefix(table_data, node, 4); /* Domain */
+            build_append_int_noprefix(table_data, apic_id, 4);
+            build_append_int_noprefix(table_data, 1, 4);    /* Enabled */
+            build_append_int_noprefix(table_data, 0, 4);    /* Clock domain */
+            build_append_int_noprefix(table_data, 0, 4);    /* Reserved */
+        }
+    }
+
+    for (i = 0; i < numa->num_nodes; i++) {
+        uint64_t end = base + numa->nodes[i].node_mem;
+
+        if (base < MIN(end, low)) {
+            build_srat_memory(table_data, base, MIN(end, low) - base, i,
+                              MEM_AFFINITY_ENABLED);
+        }
+        if (end > MAX(base, low)) {
+            uint64_t above = MAX(base, low);
+
+            build_srat_memory(table_data,
+                              x86ms->above_4g_mem_start + above - low,
+                              end - above, i, MEM_AFFINITY_ENABLED);
+        }
+        base = end;
+    }
+
+    if (ms->nvdimms_state->is_enabled) {
+        nvdimm_build_srat(table_data);
+    }
+    if (ms->device_memory) {
+        build_srat_memory(table_data, ms->device_memory->base,
+                          memory_region_size(&ms->device_memory->mr),
+                          numa->num_nodes - 1,
+                          MEM_AFFINITY_HOTPLUGGABLE | MEM_AFFINITY_ENABLED);
+    }
+    acpi_table_end(linker, &table);
+}
+
 /* A device at fixed I/O ports with an ISA IRQ; uid < 0: no _UID. */
 static void build_io_device(Aml *scope, const char *name, const char *eisaid,
                             int uid, uint16_t port, uint8_t align,
@@ -276,6 +356,7 @@ static void build_dsdt(GArray *table_data, BIOSLinker *linker,
 
 static void build_tables(AcpiBuildTables *tables, PcLiteMachineState *pms)
 {
+    MachineState *ms = MACHINE(pms);
     X86MachineState *x86ms = X86_MACHINE(pms);
     GArray *blob = tables->table_data;
     g_autoptr(GArray) offsets = g_array_new(false, true, sizeof(uint32_t));
@@ -332,6 +413,16 @@ static void build_tables(AcpiBuildTables *tables, PcLiteMachineState *pms)
     acpi_add_table(offsets, blob);
     build_mcfg(blob, tables->linker, &mcfg, x86ms->oem_id,
                x86ms->oem_table_id);
+
+    if (ms->numa_state->num_nodes > 0) {
+        acpi_add_table(offsets, blob);
+        build_srat(blob, tables->linker, ms);
+        if (ms->numa_state->have_numa_distance) {
+            acpi_add_table(offsets, blob);
+            build_slit(blob, tables->linker, ms, x86ms->oem_id,
+                       x86ms->oem_table_id);
+        }
+    }
 
     if (dimms) {
         acpi_add_table(offsets, blob);

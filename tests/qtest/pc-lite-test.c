@@ -133,6 +133,7 @@ static void test_acpi_tables(gconstpointer data)
 
     g_assert(fadt && madt && mcfg && dsdt);
     g_assert_null(find_table(tables, "NFIT"));
+    g_assert_null(find_table(tables, "SRAT"));
 
     /* FADT: hardware-reduced, with reset register and PM timer. */
     g_assert_cmpint(fadt->data[8], ==, 6);
@@ -348,6 +349,271 @@ static void test_nfit(void)
 }
 
 /*
+ * -numa: the SRAT's vCPU and memory affinities.  @want lists the RAM
+ * ranges in guest-physical order with their nodes; @cpu_node[i] is the
+ * node of the vCPU with APIC ID i.  Memory ranges flagged hot-pluggable or
+ * non-volatile (device memory, NVDIMMs) are checked by the caller.
+ */
+typedef struct {
+    uint64_t base, len;
+    uint32_t node;
+} SratMem;
+
+#define SRAT_MEM_ENABLED        (1 << 0)
+#define SRAT_MEM_HOTPLUGGABLE   (1 << 1)
+#define SRAT_MEM_NON_VOLATILE   (1 << 2)
+
+static void check_srat(Table *srat, const SratMem *want, int n_mem,
+                       const uint32_t *cpu_node, int n_cpu)
+{
+    uint32_t off, node, id, flags;
+    int mem = 0, cpus = 0;
+
+    g_assert_nonnull(srat);
+    g_assert_cmpint(srat->data[8], ==, 1);                  /* revision */
+    for (off = 48; off + 2 <= srat->len; off += srat->data[off + 1]) {
+        const uint8_t *e = srat->data + off;
+
+        g_assert_cmpint(e[1], >, 0);
+        g_assert_cmpint(off + e[1], <=, srat->len);
+        switch (e[0]) {
+        case 0:                                 /* local APIC affinity */
+            g_assert_cmpint(e[1], ==, 16);
+            node = e[2] | e[9] << 8 | e[10] << 16 | e[11] << 24;
+            id = e[3];
+            flags = ldl_le_p(e + 4);
+            break;
+        case 2:                                 /* x2APIC affinity */
+            g_assert_cmpint(e[1], ==, 24);
+            node = ldl_le_p(e + 4);
+            id = ldl_le_p(e + 8);
+            flags = ldl_le_p(e + 12);
+            break;
+        case 1:                                 /* memory affinity */
+            g_assert_cmpint(e[1], ==, 40);
+            flags = ldl_le_p(e + 28);
+            g_assert_true(flags & SRAT_MEM_ENABLED);
+            if (flags & (SRAT_MEM_HOTPLUGGABLE | SRAT_MEM_NON_VOLATILE)) {
+                continue;
+            }
+            g_assert_cmpint(mem, <, n_mem);
+            g_assert_cmphex(ldq_le_p(e + 8), ==, want[mem].base);
+            g_assert_cmphex(ldq_le_p(e + 16), ==, want[mem].len);
+            g_assert_cmpuint(ldl_le_p(e + 2), ==, want[mem].node);
+            mem++;
+            continue;
+        default:
+            g_assert_not_reached();
+        }
+        g_assert_cmpuint(flags & 1, ==, 1);                /* enabled */
+        g_assert_cmpuint(id, <, n_cpu);
+        g_assert_cmpuint(node, ==, cpu_node[id]);
+        cpus++;
+    }
+    g_assert_cmpint(mem, ==, n_mem);
+    g_assert_cmpint(cpus, ==, n_cpu);
+}
+
+/* The SRAT's memory affinity entry with @flags at @base (NULL: none). */
+static const uint8_t *srat_find_mem(Table *srat, uint32_t flags,
+                                    uint64_t base)
+{
+    uint32_t off;
+
+    for (off = 48; off + 2 <= srat->len; off += srat->data[off + 1]) {
+        const uint8_t *e = srat->data + off;
+
+        if (e[0] == 1 && ldl_le_p(e + 28) == flags &&
+            ldq_le_p(e + 8) == base) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* One node with all the RAM (-m given or the default 128M). */
+static void test_numa_one_node(void)
+{
+    static const SratMem want[] = { { 0, 128 * MiB, 0 } };
+    static const uint32_t cpu_node[] = { 0, 0 };
+    static const char *const mem[] = { "-m 128M", "" };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(mem); i++) {
+        QTestState *qts = qtest_initf("-M pc-lite -smp 2 %s -object "
+                                      "memory-backend-ram,id=r0,size=128M "
+                                      "-numa node,memdev=r0", mem[i]);
+        g_autoptr(GPtrArray) tables = read_tables(qts);
+
+        check_srat(find_table(tables, "SRAT"), want, 1, cpu_node, 2);
+        g_assert_null(find_table(tables, "SLIT"));
+        qtest_quit(qts);
+    }
+}
+
+/* Two nodes, a vCPU each: the RAM split at the nodes' boundary. */
+static void test_numa_two_nodes(void)
+{
+    static const SratMem want[] = {
+        { 0, 128 * MiB, 0 }, { 128 * MiB, 128 * MiB, 1 },
+    };
+    static const uint32_t cpu_node[] = { 0, 1 };
+    QTestState *qts = qtest_init("-M pc-lite -smp 2 -m 256M "
+                                 "-object memory-backend-ram,id=r0,size=128M "
+                                 "-object memory-backend-ram,id=r1,size=128M "
+                                 "-numa node,memdev=r0,cpus=0 "
+                                 "-numa node,memdev=r1,cpus=1 "
+                                 "-numa dist,src=0,dst=1,val=21");
+    g_autoptr(GPtrArray) tables = read_tables(qts);
+    Table *slit = find_table(tables, "SLIT");
+
+    check_srat(find_table(tables, "SRAT"), want, 2, cpu_node, 2);
+    /* SLIT: 2 localities, 10 to itself, 21 to the other. */
+    g_assert_nonnull(slit);
+    g_assert_cmpint(ldq_le_p(slit->data + 36), ==, 2);
+    g_assert_cmpmem(slit->data + 44, 4, "\x0a\x15\x15\x0a", 4);
+    qtest_quit(qts);
+}
+
+/*
+ * RAM above 3 GiB: node 1 is split at the top of low memory and goes on
+ * at 4 GiB.  The vCPUs in the other order (APIC ID 0 on node 1).
+ */
+static void test_numa_high(void)
+{
+    static const SratMem want[] = {
+        { 0, 2 * GiB, 0 }, { 2 * GiB, 1 * GiB, 1 }, { 4 * GiB, 2 * GiB, 1 },
+    };
+    static const uint32_t cpu_node[] = { 1, 0 };
+    QTestState *qts = qtest_init("-M pc-lite -smp 2 -m 5G "
+                                 "-object memory-backend-ram,id=r0,size=2G "
+                                 "-object memory-backend-ram,id=r1,size=3G "
+                                 "-numa node,memdev=r0,cpus=1 "
+                                 "-numa node,memdev=r1,cpus=0");
+    g_autoptr(GPtrArray) tables = read_tables(qts);
+
+    check_srat(find_table(tables, "SRAT"), want, 3, cpu_node, 2);
+    /* The RAM at 4 GiB is node 1's from byte 1 GiB on. */
+    qtest_writeq(qts, 4 * GiB, 0x1122334455667788ULL);
+    g_assert_cmphex(qtest_readq(qts, 4 * GiB), ==, 0x1122334455667788ULL);
+    qtest_quit(qts);
+}
+
+/* More than 255 vCPUs: x2APIC affinities for APIC IDs above 254. */
+static void test_numa_x2apic(void)
+{
+    static const SratMem want[] = {
+        { 0, 128 * MiB, 0 }, { 128 * MiB, 128 * MiB, 1 },
+    };
+    uint32_t cpu_node[300];
+    QTestState *qts = qtest_init("-M pc-lite -smp 300 -m 256M "
+                                 "-object memory-backend-ram,id=r0,size=128M "
+                                 "-object memory-backend-ram,id=r1,size=128M "
+                                 "-numa node,memdev=r0,cpus=0-149 "
+                                 "-numa node,memdev=r1,cpus=150-299");
+    g_autoptr(GPtrArray) tables = read_tables(qts);
+    int i;
+
+    for (i = 0; i < 300; i++) {
+        cpu_node[i] = i >= 150;
+    }
+    check_srat(find_table(tables, "SRAT"), want, 2, cpu_node, 300);
+    qtest_quit(qts);
+}
+
+/* NVDIMMs under -numa: a non-volatile range each, and device memory. */
+static void test_numa_nvdimm(void)
+{
+    static const SratMem want[] = { { 0, 128 * MiB, 0 } };
+    static const uint32_t cpu_node[] = { 0 };
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("pc-lite-nvdimm-XXXXXX", &path, NULL);
+    g_autoptr(GPtrArray) tables = NULL;
+    const uint8_t *nv, *hot;
+    QTestState *qts;
+    QDict *rsp;
+    Table *srat;
+    uint64_t addr;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, 64 * MiB), ==, 0);
+    close(fd);
+    qts = qtest_initf("-M pc-lite,nvdimm=on -m 128M,slots=2,maxmem=1G "
+                      "-object memory-backend-ram,id=r0,size=128M "
+                      "-numa node,memdev=r0 "
+                      "-object memory-backend-file,id=mem0,mem-path=%s,"
+                      "size=64M,share=on -device nvdimm,memdev=mem0,id=nv0",
+                      path);
+    tables = read_tables(qts);
+    srat = find_table(tables, "SRAT");
+    check_srat(srat, want, 1, cpu_node, 1);
+    rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments': "
+                    "{ 'path': '/machine/peripheral/nv0', "
+                    "'property': 'addr' } }");
+    addr = qdict_get_int(rsp, "return");
+    qobject_unref(rsp);
+    nv = srat_find_mem(srat, SRAT_MEM_ENABLED | SRAT_MEM_NON_VOLATILE, addr);
+    g_assert_nonnull(nv);
+    g_assert_cmphex(ldq_le_p(nv + 16), ==, 64 * MiB);
+    /* Device memory: from the first NVDIMM's address, maxmem - RAM long */
+    hot = srat_find_mem(srat, SRAT_MEM_ENABLED | SRAT_MEM_HOTPLUGGABLE, addr);
+    g_assert_nonnull(hot);
+    g_assert_cmphex(ldq_le_p(hot + 16), >=, 1 * GiB - 128 * MiB);
+    qtest_quit(qts);
+    unlink(path);
+}
+
+/*
+ * A NUMA configuration that does not add up: QEMU exits with status 1
+ * and one error line, before the machine is built (no -kernel needed).
+ */
+static void test_numa_bad(void)
+{
+    static const struct {
+        const char *args;
+        const char *error;
+    } cases[] = {
+        { "-m 256M -object memory-backend-ram,id=r0,size=128M "
+          "-numa node,memdev=r0",
+          "total memory for NUMA nodes (0x8000000) should equal RAM size "
+          "(0x10000000)" },
+        { "-m 128M -object memory-backend-ram,id=r0,size=128M "
+          "-object memory-backend-ram,id=r1,size=128M "
+          "-numa node,memdev=r0 -numa node,memdev=r1",
+          "total memory for NUMA nodes (0x10000000) should equal RAM size "
+          "(0x8000000)" },
+        { "-object memory-backend-ram,id=r0,size=256M -numa node,memdev=r0",
+          "total memory for NUMA nodes (0x10000000) should equal RAM size "
+          "(0x8000000)" },
+        { "-m 128M -object memory-backend-ram,id=r0,size=128M "
+          "-machine memory-backend=r0 -numa node,memdev=r0",
+          "'-machine memory-backend' and '-numa memdev' properties are "
+          "mutually exclusive" },
+    };
+    const char *qemu = getenv("QTEST_QEMU_BINARY");
+    size_t i;
+
+    g_assert_nonnull(qemu);
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *cmd = g_strdup_printf("%s -M pc-lite -display none "
+                                               "-nodefaults %s", qemu,
+                                               cases[i].args);
+        g_autofree char *out = NULL, *err = NULL;
+        g_auto(GStrv) argv = NULL;
+        int status;
+
+        g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+        g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL,
+                                   NULL, &out, &err, &status, NULL));
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+        g_assert_nonnull(strstr(err, cases[i].error));
+        g_assert_nonnull(strchr(err, '\n'));
+        g_assert_cmpstr(strchr(err, '\n') + 1, ==, "");    /* one line */
+    }
+}
+
+/*
  * Expected tables, the upstream way (tests/qtest/bios-tables-test.c):
  * tests/data/acpi/x86/pc-lite/SIG holds the table SIG as the guest finds
  * it with one vCPU, SIG.VARIANT the table of another configuration where
@@ -366,6 +632,10 @@ static const AcpiVariant acpi_variants[] = {
     { "", "-smp 1 -m 256M" },
     { ".smp4", "-smp 4 -m 256M" },
     { ".nvdimm", "-m 128M,slots=2,maxmem=1G", true },
+    { ".numa", "-smp 2 -m 256M -object memory-backend-ram,id=r0,size=128M "
+      "-object memory-backend-ram,id=r1,size=128M "
+      "-numa node,memdev=r0,cpus=0 -numa node,memdev=r1,cpus=1 "
+      "-numa dist,src=0,dst=1,val=21" },
 };
 
 static char *expected_file(const char *sig, const char *variant)
@@ -771,6 +1041,58 @@ static void test_shared_kernel(void)
     }
 }
 
+/*
+ * -numa: guest RAM is a container of the nodes' backends, not one RAM
+ * block.  The kernel is copied (never mapped from its file, even with
+ * share-kernel=on) through the address space, here across the boundary of
+ * two nodes (node 0 ends 8 KiB into the segment), at boot and at reset.
+ */
+static void test_numa_kernel(void)
+{
+    g_autofree char *kernel = write_shared_kernel(0, 0444);
+    QTestState *qts = qtest_initf("-M pc-lite,share-kernel=on -m 256M "
+                                  "-object memory-backend-ram,id=r0,"
+                                  "size=%" PRIu64 " "
+                                  "-object memory-backend-ram,id=r1,"
+                                  "size=%" PRIu64 " "
+                                  "-numa node,memdev=r0 -numa node,memdev=r1 "
+                                  "-kernel %s",
+                                  SK_PADDR + 8 * KiB,
+                                  256 * MiB - SK_PADDR - 8 * KiB, kernel);
+
+    g_assert_false(qemu_maps(qts, kernel));
+    check_shared_kernel_image(qts, kernel, 0);
+    qtest_writeq(qts, SK_PADDR + 8 * KiB, 0x1122334455667788ULL);
+    qtest_system_reset(qts);
+    check_shared_kernel_image(qts, kernel, 0);
+    qtest_quit(qts);
+    g_assert_cmpint(unlink(kernel), ==, 0);
+}
+
+/* The 64-bit boot protocol's kernel and boot data with two NUMA nodes. */
+static void test_numa_boot_data(void)
+{
+    g_autofree char *kernel = write_kernel(false);
+    g_autofree gchar *file = NULL;
+    g_autofree uint8_t *ram = g_malloc(4 * KiB);
+    QTestState *qts;
+    gsize len;
+
+    g_assert_true(g_file_get_contents(kernel, &file, &len, NULL));
+    g_assert_cmpint(len, ==, 4 * KiB);
+    qts = qtest_initf("-M pc-lite -m 256M -smp 2 "
+                      "-object memory-backend-ram,id=r0,size=128M "
+                      "-object memory-backend-ram,id=r1,size=128M "
+                      "-numa node,memdev=r0,cpus=0 "
+                      "-numa node,memdev=r1,cpus=1 -kernel %s", kernel);
+    qtest_memread(qts, KERNEL_PADDR, ram, 4 * KiB);
+    g_assert_cmpmem(ram, 4 * KiB, file, 4 * KiB);
+    g_assert_cmphex(qtest_readq(qts, GDT_ADDR + 16), ==, 0x00af9b000000ffffULL);
+    g_assert_cmphex(qtest_readw(qts, ZERO_PAGE_ADDR + 0x1fe), ==, 0xaa55);
+    qtest_quit(qts);
+    unlink(kernel);
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -800,5 +1122,13 @@ int main(int argc, char **argv)
     qtest_add_func("pc-lite/boot-data/64-bit", test_boot_data_64);
     qtest_add_func("pc-lite/boot-data/pvh", test_boot_data_pvh);
     qtest_add_func("pc-lite/shared-kernel", test_shared_kernel);
+    qtest_add_func("pc-lite/numa/one-node", test_numa_one_node);
+    qtest_add_func("pc-lite/numa/two-nodes", test_numa_two_nodes);
+    qtest_add_func("pc-lite/numa/high", test_numa_high);
+    qtest_add_func("pc-lite/numa/x2apic", test_numa_x2apic);
+    qtest_add_func("pc-lite/numa/nvdimm", test_numa_nvdimm);
+    qtest_add_func("pc-lite/numa/bad", test_numa_bad);
+    qtest_add_func("pc-lite/numa/kernel", test_numa_kernel);
+    qtest_add_func("pc-lite/numa/boot-data", test_numa_boot_data);
     return g_test_run();
 }
