@@ -10,6 +10,14 @@
  * QEMU, the rules with the namespace; delete removes the rules at once
  * when the namespace is still there.
  *
+ * Never the host's network: a namespace that is the host's (PID 1's) or
+ * the runtime's own (Docker's --network host, a CRI container given a
+ * host process's namespace, any path that resolves to one of them) is
+ * refused before anything is made, as Kata Containers refuses host
+ * networking: redirecting its interfaces into a VM would cut the host
+ * off.  Tap names carry a hash of the container's ID, so that two
+ * containers in one namespace do not collide.
+ *
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -22,11 +30,13 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "oci.h"
 #include "../guest/channel.h"
 
+/* A tap's name: the prefix, 6 hex digits of the container ID's hash, k. */
 #define TAP_PREFIX "pclite"
 
 static GQuark net_quark(void)
@@ -224,9 +234,44 @@ static gboolean in_netns(const char *path,
     return ok;
 }
 
+/*
+ * The namespace at @path is the host's or ours: the same namespace
+ * (device and inode of its nsfs file) as PID 1's or this process's.
+ */
+static gboolean is_host_netns(const char *path, GError **errp)
+{
+    static const char *const own[] = { "/proc/1/ns/net", "/proc/self/ns/net" };
+    struct stat ns, other;
+    unsigned i;
+
+    if (stat(path, &ns) < 0) {
+        g_set_error(errp, net_quark(), 1, "network namespace %s: %s", path,
+                    g_strerror(errno));
+        return TRUE;
+    }
+    for (i = 0; i < G_N_ELEMENTS(own); i++) {
+        if (stat(own[i], &other) == 0 && other.st_dev == ns.st_dev &&
+            other.st_ino == ns.st_ino) {
+            g_set_error(errp, net_quark(), 1, "network namespace %s is the "
+                        "%s's own (host networking): a VM does not take the "
+                        "host's interfaces; give the container a network "
+                        "namespace of its own (or --network none)", path,
+                        i ? "runtime" : "host");
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+typedef struct {
+    GPtrArray *nics;
+    const char *id;
+} NetSetup;
+
 static gboolean setup(void *arg, GError **errp)
 {
-    GPtrArray *nics = arg;
+    NetSetup *ns = arg;
+    GPtrArray *nics = ns->nics;
     g_autoptr(GString) batch = g_string_new(NULL);
     struct if_nameindex *names = if_nameindex(), *i;
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -254,7 +299,8 @@ static gboolean setup(void *arg, GError **errp)
     for (k = 0; k < nics->len; k++) {
         OciNic *n = g_ptr_array_index(nics, k);
 
-        g_snprintf(n->tap, sizeof(n->tap), TAP_PREFIX "%u", k);
+        g_snprintf(n->tap, sizeof(n->tap), TAP_PREFIX "%06x%u",
+                   g_str_hash(ns->id) & 0xffffff, k);
         n->tap_fd = make_tap(sock, n->tap, n->mtu, errp);
         if (n->tap_fd < 0) {
             goto out;
@@ -282,11 +328,13 @@ out:
     return ok;
 }
 
-GPtrArray *oci_net_setup(const char *netns, GError **errp)
+GPtrArray *oci_net_setup(const char *netns, const char *id, GError **errp)
 {
     GPtrArray *nics = g_ptr_array_new_with_free_func(oci_nic_free);
+    NetSetup arg = { nics, id };
 
-    if (netns && *netns && !in_netns(netns, setup, nics, errp)) {
+    if (netns && *netns &&
+        (is_host_netns(netns, errp) || !in_netns(netns, setup, &arg, errp))) {
         g_ptr_array_unref(nics);
         return NULL;
     }

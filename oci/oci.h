@@ -106,7 +106,7 @@ pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
 void oci_remove_tree(const char *dir);
 
 /* net.c */
-GPtrArray *oci_net_setup(const char *netns, GError **errp);
+GPtrArray *oci_net_setup(const char *netns, const char *id, GError **errp);
 void oci_net_teardown(const char *netns, char **names);
 void oci_net_frames(GPtrArray *nics, GByteArray *out);
 void oci_nic_free(gpointer data);

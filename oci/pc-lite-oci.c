@@ -423,13 +423,14 @@ static void stop_processes(const char *dir, pid_t monitor)
  * redirects now, recorded in the state directory ("net": the namespace's
  * path, then the interfaces) for delete.
  */
-static gboolean setup_network(OciSpec *spec, const char *dir, GError **errp)
+static gboolean setup_network(OciSpec *spec, const char *id, const char *dir,
+                              GError **errp)
 {
     g_autofree char *path = g_build_filename(dir, "net", NULL);
     g_autoptr(GString) rec = g_string_new(spec->netns);
     guint i;
 
-    spec->nics = oci_net_setup(spec->netns, errp);
+    spec->nics = oci_net_setup(spec->netns, id, errp);
     if (!spec->nics) {
         return FALSE;
     }
@@ -668,7 +669,8 @@ static int cmd_create(const char *id, const char *bundle,
         oci_spec_free(spec);
         return 1;
     }
-    if (!prepare_binds(spec, dir, &err) || !setup_network(spec, dir, &err)) {
+    if (!prepare_binds(spec, dir, &err) ||
+        !setup_network(spec, id, dir, &err)) {
         goto fail;
     }
     if (spec->process->terminal) {

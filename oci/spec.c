@@ -388,6 +388,13 @@ static gboolean parse_linux(json_t *linux_, OciSpec *spec, GError **errp)
             spec->netns = g_strdup(path ? path : "");
         }
     }
+    if (!spec->netns) {
+        /* The runtime's own namespace (net.c refuses it by path too). */
+        FAIL("linux.namespaces has no network namespace, so the container "
+             "would share the runtime's (host networking): a VM does not "
+             "take the host's interfaces; give the container a network "
+             "namespace of its own (or --network none)");
+    }
     return parse_resources(linux_, spec, errp);
 }
 

@@ -34,6 +34,14 @@ IMAGE = 'localhost/pclite-test:1'
 NOSHELL = 'localhost/pclite-noshell:1'
 
 
+def host_network():
+    """The host's interfaces, addresses and routes, as ip prints them."""
+    return [subprocess.run(['ip', '-o', *args], capture_output=True,
+                           check=True).stdout
+            for args in (('link',), ('addr',), ('route',),
+                         ('-6', 'route'))]
+
+
 class PodmanBase(unittest.TestCase):
     """podman with its own storage, the test images imported."""
 
@@ -289,6 +297,15 @@ class NetworkTest(PodmanBase):
             server.shutdown()
             server.server_close()
 
+    def test_host_network_refused(self):
+        """--network host is refused with one clear error; the host's
+        interfaces, addresses and routes stay as they were."""
+        before = host_network()
+        p = self.podman('run', '--rm', '--network', 'host', IMAGE, 'true')
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b'host networking', p.stderr)
+        self.assertEqual(host_network(), before)
+
     def test_network_none_has_only_loopback(self):
         p = self.podman('run', '--rm', '--network', 'none', IMAGE, 'ls',
                         '/sys/class/net')
@@ -397,7 +414,7 @@ class BadBundleTest(unittest.TestCase):
                   encoding='utf-8') as f:
             self.config = json.load(f)
         self.config['process']['terminal'] = False
-        self.before = oci_processes()
+        self.before = oci_processes(mentioning=self.tmp)
 
     def tearDown(self):
         for d in glob.glob(os.path.join(self.tmp, 'cache', '*', '*')):
@@ -408,7 +425,8 @@ class BadBundleTest(unittest.TestCase):
     def minimal_config():
         return {'ociVersion': '1.0.2', 'root': {'path': 'rootfs'},
                 'process': {'args': ['true'], 'cwd': '/', 'env': [],
-                            'user': {'uid': 0, 'gid': 0}}}
+                            'user': {'uid': 0, 'gid': 0}},
+                'linux': {'namespaces': [{'type': 'network'}]}}
 
     def write_config(self, config):
         with open(os.path.join(self.bundle, 'config.json'), 'w',
@@ -428,7 +446,7 @@ class BadBundleTest(unittest.TestCase):
             self.assertIn(word, err)
         self.assertEqual(os.listdir(self.root)
                          if os.path.isdir(self.root) else [], [])
-        self.assertEqual(oci_processes(), self.before)
+        self.assertEqual(oci_processes(mentioning=self.tmp), self.before)
 
     def create(self):
         return self.oci('create', '--bundle', self.bundle, 'bad1')
@@ -456,6 +474,10 @@ class BadBundleTest(unittest.TestCase):
                                   'size': 1}]), ('user namespaces',)),
                 (lambda c: c.update(hooks={'prestart': [{'path': '/x'}]}),
                  ('hooks',)),
+                (lambda c: c['linux'].update(namespaces=[
+                    n for n in c['linux']['namespaces']
+                    if n['type'] != 'network']),
+                 ('no network namespace', 'host networking')),
                 (lambda c: c.setdefault('linux', {}).update(
                     resources={'memory': {'limit': 1 << 20}}),
                  ('memory.limit',)),
@@ -466,6 +488,32 @@ class BadBundleTest(unittest.TestCase):
             self.write_config(config)
             with self.subTest(words=words):
                 self.assert_refused(self.create(), *words)
+
+    def test_host_network_refused(self):
+        """The host's network namespace, by any path, is refused before
+        anything is made: no interface of the host is redirected."""
+        nsfile = os.path.join(self.tmp, 'netns-default')
+        open(nsfile, 'w', encoding='utf-8').close()
+        # As Docker's --network host hands it over: a bind mount of it.
+        subprocess.run(['mount', '--bind', '/proc/self/ns/net', nsfile],
+                       check=True)
+        before = host_network()
+        try:
+            for path in ('/proc/self/ns/net', nsfile, '/proc/1/ns/net'):
+                config = json.loads(json.dumps(self.config))
+                config.setdefault('linux', {})['namespaces'] = [
+                    {'type': 'network', 'path': path}]
+                self.write_config(config)
+                with self.subTest(path=path):
+                    p = self.create()
+                    # PID 1's namespace may not even be readable (a
+                    # sandbox): refused all the same.
+                    self.assert_refused(p, path, *(
+                        () if path.startswith('/proc/1/') else
+                        ('host networking',)))
+        finally:
+            subprocess.run(['umount', nsfile], check=False)
+        self.assertEqual(host_network(), before)
 
     def test_unknown_container(self):
         for args in (('state', 'nope'), ('start', 'nope'),
@@ -524,7 +572,7 @@ class BadBundleTest(unittest.TestCase):
         with open(state, 'rb') as f:
             self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
                              manifest['state_sha256'])
-        self.assertEqual(oci_processes(), self.before)
+        self.assertEqual(oci_processes(mentioning=self.tmp), self.before)
 
     def test_version(self):
         p = self.oci('--version')
