@@ -6,7 +6,7 @@
  *
  *   pc-lite-oci [global options] create --bundle DIR [--pid-file F]
  *                                       [--console-socket S] ID
- *   pc-lite-oci [global options] start|state ID
+ *   pc-lite-oci [global options] start|state|pause|resume ID
  *   pc-lite-oci [global options] kill [--all] ID [SIGNAL]
  *   pc-lite-oci [global options] delete [--force] ID
  *   pc-lite-oci [global options] exec --process F [--detach]
@@ -20,8 +20,8 @@
  *
  * State of container ID, in ROOT/ID: state.json (written by create),
  * ctl.sock (the monitor's control socket, oci/monitor.c), "started" once
- * started, "exit" (its exit status) once stopped, qemu.log, console.log,
- * binds/ (the sources of its bind mounts, shared into the VM).
+ * started, "exit" (its exit status) once stopped, "paused" while
+ * paused, qemu.pid, qemu.log, console.log, binds/ (the sources of its bind mounts, shared into the VM).
  *
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -290,6 +290,7 @@ static gboolean load_state(const char *dir, State *st)
     g_autofree char *path = g_build_filename(dir, "state.json", NULL);
     g_autofree char *started = g_build_filename(dir, "started", NULL);
     g_autofree char *exited = g_build_filename(dir, "exit", NULL);
+    g_autofree char *paused = g_build_filename(dir, "paused", NULL);
     json_t *t;
 
     st->o = json_load_file(path, 0, NULL);
@@ -301,8 +302,9 @@ static gboolean load_state(const char *dir, State *st)
     if (st->pid > 0 && !g_file_test(exited, G_FILE_TEST_EXISTS) &&
         start_time(st->pid) == (guint64)json_integer_value(t) &&
         kill(st->pid, 0) == 0) {
-        st->status = g_file_test(started, G_FILE_TEST_EXISTS) ? "running" :
-                     "created";
+        st->status = !g_file_test(started, G_FILE_TEST_EXISTS) ? "created" :
+                     g_file_test(paused, G_FILE_TEST_EXISTS) ? "paused" :
+                     "running";
     } else {
         st->status = "stopped";
     }
@@ -369,7 +371,16 @@ static int cmd_kill(const char *id, const char *signame, gboolean all)
         return 1;
     }
     if (!load_state(dir, &st) || !strcmp(st.status, "stopped")) {
-        oci_error("container %s is not running", id);
+        /*
+         * As runc: signalling every process of a stopped container is
+         * done (there are none); its init alone cannot be signalled, in
+         * runc's words, which containerd's shim takes for "exited".
+         */
+        if (all) {
+            ret = 0;
+        } else {
+            oci_error("container %s: container not running", id);
+        }
     } else {
         req = g_strdup_printf("kill %d %d", sig, all);
         ret = ctl_request(dir, id, req);
@@ -392,11 +403,31 @@ static void unmount_binds(const char *dir)
     }
 }
 
-/* Stop the container's monitor and QEMU for good. */
-static void stop_processes(const char *dir, pid_t monitor)
+/* The container's QEMU (qemu.pid) while it runs, else 0. */
+static pid_t container_qemu(const char *dir)
 {
     g_autofree char *qpath = g_build_filename(dir, "qemu.pid", NULL);
     g_autofree char *qtext = NULL;
+    g_autofree char *exe = NULL;
+    g_autofree char *target = NULL;
+    pid_t q;
+
+    if (!g_file_get_contents(qpath, &qtext, NULL, NULL)) {
+        return 0;
+    }
+    q = atoi(qtext);
+    if (q <= 0 || kill(q, 0) < 0) {
+        return 0;
+    }
+    exe = g_strdup_printf("/proc/%d/exe", q);
+    target = g_file_read_link(exe, NULL);
+    return target && g_str_has_suffix(target, "qemu-system-x86_64") ? q : 0;
+}
+
+/* Stop the container's monitor and QEMU for good. */
+static void stop_processes(const char *dir, pid_t monitor)
+{
+    pid_t q;
     int i;
 
     kill(monitor, SIGKILL);
@@ -404,18 +435,52 @@ static void stop_processes(const char *dir, pid_t monitor)
         g_usleep(2000);
     }
     /* QEMU dies with its monitor (PDEATHSIG); make sure of it. */
-    if (g_file_get_contents(qpath, &qtext, NULL, NULL)) {
-        pid_t q = atoi(qtext);
-
-        if (q > 0 && kill(q, 0) == 0) {
-            g_autofree char *exe = g_strdup_printf("/proc/%d/exe", q);
-            g_autofree char *target = g_file_read_link(exe, NULL);
-
-            if (target && g_str_has_suffix(target, "qemu-system-x86_64")) {
-                kill(q, SIGKILL);
-            }
-        }
+    q = container_qemu(dir);
+    if (q > 0) {
+        kill(q, SIGKILL);
     }
+}
+
+/*
+ * pause and resume: the VM stopped and continued as a whole, SIGSTOP and
+ * SIGCONT to its QEMU (as runc freezes a container's cgroup, every
+ * process of the container at once); "paused" in the state directory
+ * marks it for state.  Signals and input sent meanwhile wait for resume.
+ */
+static int cmd_pause(const char *id, gboolean pause)
+{
+    g_autofree char *dir = existing(id);
+    g_autofree char *mark = NULL;
+    g_autoptr(GError) err = NULL;
+    const char *want = pause ? "running" : "paused";
+    State st = { 0 };
+    int ret = 1;
+    pid_t q;
+
+    if (!dir) {
+        return 1;
+    }
+    mark = g_build_filename(dir, "paused", NULL);
+    if (!load_state(dir, &st) || strcmp(st.status, want)) {
+        oci_error("container %s is %s, not %s", id,
+                  st.status ? st.status : "not ready", want);
+    } else if (!(q = container_qemu(dir))) {
+        oci_error("container %s: its VM is gone", id);
+    } else if (pause && !oci_write_file(mark, "", 0, &err)) {
+        oci_error("container %s: %s", id, err->message);
+    } else if (kill(q, pause ? SIGSTOP : SIGCONT) < 0) {
+        oci_error("container %s: %s", id, g_strerror(errno));
+        if (pause) {
+            unlink(mark);
+        }
+    } else {
+        if (!pause) {
+            unlink(mark);
+        }
+        ret = 0;
+    }
+    json_decref(st.o);
+    return ret;
 }
 
 /*
@@ -463,9 +528,9 @@ static int cmd_delete(const char *id, gboolean force)
         return 1;
     }
     if (load_state(dir, &st) && strcmp(st.status, "stopped")) {
-        if (!strcmp(st.status, "running") && !force) {
-            oci_error("container %s is running: stop it first, or use "
-                      "--force", id);
+        if (strcmp(st.status, "created") && !force) {
+            oci_error("container %s is %s: stop it first, or use "
+                      "--force", id, st.status);
             json_decref(st.o);
             return 1;
         }
@@ -883,8 +948,8 @@ static int usage(void)
     fprintf(stderr, "usage: pc-lite-oci [--root DIR] [--log FILE] "
             "[--log-format text|json] [--accel kvm|tcg|auto]\n"
             "       COMMAND [options] ID\n"
-            "commands: create, start, state, kill, delete, exec, "
-            "--version\n");
+            "commands: create, start, state, kill, delete, exec, pause, "
+            "resume, --version\n");
     return 1;
 }
 
@@ -1024,6 +1089,8 @@ int main(int argc, char **argv)
         return cmd_state(o.rest[0]);
     } else if (!strcmp(cmd, "kill")) {
         return cmd_kill(o.rest[0], o.rest[0] ? o.rest[1] : NULL, o.all);
+    } else if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume")) {
+        return cmd_pause(o.rest[0], !strcmp(cmd, "pause"));
     } else if (!strcmp(cmd, "delete")) {
         return cmd_delete(o.rest[0], o.force);
     } else if (!strcmp(cmd, "exec")) {
@@ -1031,6 +1098,6 @@ int main(int argc, char **argv)
                         o.detach, o.rest[0] ? o.rest + 1 : NULL);
     }
     oci_error("%s: not supported (pc-lite-oci implements create, start, "
-              "state, kill, delete and exec)", cmd);
+              "state, kill, delete, exec, pause and resume)", cmd);
     return 1;
 }

@@ -42,6 +42,11 @@ def _status_fields(pid):
     return fields
 
 
+def state(pid):
+    """The process's state letter (R, S, T for stopped, ...)."""
+    return _status_fields(pid)['State'][:1]
+
+
 def seccomp(pid):
     """(mode, number of filters) of /proc/PID/status: mode 2 is a filter
     (QEMU's -sandbox on)."""

@@ -195,6 +195,34 @@ class PodmanTest(PodmanBase):
                          '137')
         self.podman_ok('rm', name)
 
+    def test_pause_and_unpause(self):
+        """podman pause stops the whole VM (its QEMU), unpause continues
+        it where it was; a paused container is removed with -f."""
+        name = 'pclite-pause'
+        self.podman_ok('run', '-d', '--name', name, '--network', 'none',
+                       IMAGE, 'sh', '-c', 'echo up > /tmp/up; sleep 1000')
+        try:
+            cid = self.podman_ok('inspect', '--format', '{{.Id}}',
+                                 name).strip()
+            with open(f'/run/pc-lite-oci/{cid}/qemu.pid',
+                      encoding='utf-8') as f:
+                qemu = int(f.read())
+            self.podman_ok('pause', name)
+            self.assertEqual(self.status(name), 'paused')
+            self.assertEqual(procfs.state(qemu), 'T')
+            self.assertNotEqual(self.podman('exec', name, 'true').returncode,
+                                0)
+            self.podman_ok('unpause', name)
+            self.assertEqual(self.status(name), 'running')
+            self.assertNotEqual(procfs.state(qemu), 'T')
+            self.assertEqual(self.podman_ok('exec', name, 'cat', '/tmp/up'),
+                             'up\n')
+            self.podman_ok('pause', name)
+        finally:
+            p = self.podman('rm', '-f', '-t', '0', name)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.exists(f'/proc/{qemu}'))
+
     def test_exec_and_two_at_once(self):
         names = ['pclite-a', 'pclite-b']
         for name in names:
@@ -528,9 +556,10 @@ class BadBundleTest(unittest.TestCase):
                                      '../x'), 'not a container ID')
         self.assert_refused(self.oci('kill', 'nope', 'NOSUCHSIG'))
 
-    def run_direct(self, args, env):
+    def run_direct(self, args, env, stopped=None):
         """create and start a container of the bundle running args: its
-        exit status and output (the monitor inherits create's stdout)."""
+        exit status and output (the monitor inherits create's stdout);
+        stopped(runtime's argv) runs once it has exited, before delete."""
         self.config['process']['args'] = args
         self.write_config(self.config)
         oci = [OCI, '--root', self.root, '--accel', launch.boot_accel()]
@@ -549,8 +578,32 @@ class BadBundleTest(unittest.TestCase):
         with open(os.path.join(self.root, 'direct', 'exit'),
                   encoding='utf-8') as f:
             status = int(f.read())
+        if stopped:
+            stopped(oci)
         subprocess.run(oci + ['delete', 'direct'], check=True, env=env)
         return status, out
+
+    def test_stopped_container_as_runc(self):
+        """kill and state of a container whose process has exited answer
+        as runc's do (containerd's shim takes "container not running" for
+        an exit it already saw); delete removes it."""
+        def stopped(oci):
+            p = subprocess.run(oci + ['state', 'direct'], capture_output=True,
+                               check=True)
+            self.assertEqual(json.loads(p.stdout)['status'], 'stopped')
+            p = subprocess.run(oci + ['kill', 'direct', 'KILL'],
+                               capture_output=True, check=False)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b'container not running', p.stderr)
+            p = subprocess.run(oci + ['kill', '--all', 'direct', 'KILL'],
+                               capture_output=True, check=False)
+            self.assertEqual((p.returncode, p.stderr), (0, b''))
+
+        env = dict(os.environ, PC_LITE_CACHE=os.path.join(self.tmp, 'cache'))
+        self.assertEqual(self.run_direct(['sh', '-c', 'exit 3'], env, stopped),
+                         (3, b''))
+        self.assertEqual(os.listdir(self.root), [])
+        self.assertEqual(oci_processes(mentioning=self.tmp), self.before)
 
     def test_damaged_template_is_made_again(self):
         env = dict(os.environ, PC_LITE_CACHE=os.path.join(self.tmp, 'cache'))
