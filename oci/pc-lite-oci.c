@@ -21,7 +21,8 @@
  * State of container ID, in ROOT/ID: state.json (written by create),
  * ctl.sock (the monitor's control socket, oci/monitor.c), "started" once
  * started, "exit" (its exit status) once stopped, "paused" while
- * paused, qemu.pid, qemu.log, console.log, binds/ (the sources of its bind mounts, shared into the VM).
+ * paused, qemu.pid, qemu.log, console.log, binds/ (the sources of its
+ * bind mounts, shared into the VM).
  *
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -461,10 +462,11 @@ static int cmd_pause(const char *id, gboolean pause)
         return 1;
     }
     mark = g_build_filename(dir, "paused", NULL);
+    q = container_qemu(dir);
     if (!load_state(dir, &st) || strcmp(st.status, want)) {
         oci_error("container %s is %s, not %s", id,
                   st.status ? st.status : "not ready", want);
-    } else if (!(q = container_qemu(dir))) {
+    } else if (!q) {
         oci_error("container %s: its VM is gone", id);
     } else if (pause && !oci_write_file(mark, "", 0, &err)) {
         oci_error("container %s: %s", id, err->message);
