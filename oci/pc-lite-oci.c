@@ -11,6 +11,7 @@
  *   pc-lite-oci [global options] delete [--force] ID
  *   pc-lite-oci [global options] exec --process F [--detach]
  *                                     [--pid-file F] [--console-socket S] ID
+ *   pc-lite-oci features
  *   pc-lite-oci --version
  * Global options: --root DIR (state, default /run/pc-lite-oci), --log F,
  * --log-format text|json, --systemd-cgroup, --debug (accepted), --accel
@@ -310,6 +311,33 @@ static gboolean load_state(const char *dir, State *st)
         st->status = "stopped";
     }
     return TRUE;
+}
+
+/*
+ * features (the runtime spec's features.md): what of a configuration this
+ * runtime takes.  No hooks yet (refused); every namespace but the user
+ * namespace (ID mappings are refused) is accepted, the VM being the
+ * container's boundary; cgroups, capabilities, seccomp and LSM labels are
+ * not applied inside the VM.
+ */
+static int cmd_features(void)
+{
+    json_t *f = json_pack(
+        "{s:s, s:s, s:[], s:{s:[ssssss], s:{s:b, s:b, s:b, s:b},"
+        " s:{s:b}, s:{s:b}, s:{s:b}}, s:{s:s, s:s}}",
+        "ociVersionMin", "1.0.0", "ociVersionMax", OCI_VERSION, "hooks",
+        "linux", "namespaces", "cgroup", "ipc", "mount", "network", "pid",
+        "uts", "cgroup", "v1", 0, "v2", 0, "systemd", 0, "systemdUser", 0,
+        "seccomp", "enabled", 0, "apparmor", "enabled", 0,
+        "selinux", "enabled", 0,
+        "annotations", "io.github.pc-lite.oci.version", PC_LITE_OCI_VERSION,
+        "org.pclite.template", "off: boot the VM, no template");
+    char *text = json_dumps(f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    printf("%s\n", text);
+    free(text);
+    json_decref(f);
+    return 0;
 }
 
 static int cmd_state(const char *id)
@@ -951,7 +979,7 @@ static int usage(void)
             "[--log-format text|json] [--accel kvm|tcg|auto]\n"
             "       COMMAND [options] ID\n"
             "commands: create, start, state, kill, delete, exec, pause, "
-            "resume, --version\n");
+            "resume, features, --version\n");
     return 1;
 }
 
@@ -1077,6 +1105,9 @@ int main(int argc, char **argv)
         return usage();
     }
     cmd = argv[i];
+    if (!strcmp(cmd, "features")) {
+        return cmd_features();
+    }
     if (!parse_cmd(argc - i - 1, argv + i + 1, &o)) {
         return 1;
     }
@@ -1100,6 +1131,7 @@ int main(int argc, char **argv)
                         o.detach, o.rest[0] ? o.rest + 1 : NULL);
     }
     oci_error("%s: not supported (pc-lite-oci implements create, start, "
-              "state, kill, delete, exec, pause and resume)", cmd);
+              "state, kill, delete, exec, pause, resume and features)",
+              cmd);
     return 1;
 }

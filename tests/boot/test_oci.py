@@ -627,6 +627,22 @@ class BadBundleTest(unittest.TestCase):
                              manifest['state_sha256'])
         self.assertEqual(oci_processes(mentioning=self.tmp), self.before)
 
+    def test_features(self):
+        """features says what create takes: the hooks it lists (none yet:
+        a hook is refused), no user namespace (ID mappings are refused)."""
+        p = self.oci('features')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        features = json.loads(p.stdout)
+        self.assertEqual(features['ociVersionMin'], '1.0.0')
+        self.assertRegex(features['ociVersionMax'], r'^1\.\d+\.\d+$')
+        self.assertEqual(features['hooks'], [])
+        self.assertIn('network', features['linux']['namespaces'])
+        self.assertNotIn('user', features['linux']['namespaces'])
+        config = json.loads(json.dumps(self.config))
+        config['hooks'] = {'createRuntime': [{'path': '/bin/true'}]}
+        self.write_config(config)
+        self.assert_refused(self.create(), 'hooks')
+
     def test_version(self):
         p = self.oci('--version')
         self.assertEqual(p.returncode, 0)
