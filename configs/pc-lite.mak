@@ -20,3 +20,6 @@ CONFIG_VIRTIO_9P=y
 # DAX root disk
 CONFIG_NVDIMM=y
 CONFIG_DIMM=y
+
+# 16550s for -device isa-serial (libvirt's <serial>) on the ISA bus
+CONFIG_SERIAL_ISA=y

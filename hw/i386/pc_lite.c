@@ -29,7 +29,8 @@
 #include "exec/ramblock.h"
 #include "hw/boards.h"
 #include "hw/irq.h"
-#include "hw/char/serial-mm.h"
+#include "hw/char/serial.h"
+#include "hw/char/serial-isa.h"
 #include "hw/isa/isa.h"
 #include "hw/rtc/mc146818rtc.h"
 #include "hw/i386/pc_lite.h"
@@ -45,6 +46,7 @@
 #include "hw/mem/memory-device.h"
 #include "hw/sysbus.h"
 #include "hw/qdev-properties.h"
+#include "hw/qdev-properties-system.h"
 #include "target/i386/cpu.h"
 #include "trace.h"
 
@@ -189,12 +191,15 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
         (CPUID_KVM_CLOCK | CPUID_KVM_CLOCK2)) {
         pms->rtc = ON_OFF_AUTO_OFF;
     }
+    /*
+     * An ISA bus for the RTC and the UART, and for -device isa-serial
+     * (libvirt's <serial>): ISA IRQ n is GSI n.
+     */
+    pms->isa_bus = isa_bus_new(NULL, get_system_memory(), get_system_io(),
+                               &error_fatal);
+    isa_bus_register_input_irqs(pms->isa_bus, x86ms->gsi);
     if (pms->rtc != ON_OFF_AUTO_OFF) {
-        ISABus *isa_bus = isa_bus_new(NULL, get_system_memory(),
-                                      get_system_io(), &error_fatal);
-
-        isa_bus_register_input_irqs(isa_bus, x86ms->gsi);
-        mc146818_rtc_init(isa_bus, 2000, NULL);
+        mc146818_rtc_init(pms->isa_bus, 2000, NULL);
         pms->rtc = ON_OFF_AUTO_ON;
     }
 
@@ -229,9 +234,14 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
 
     if (pms->serial == ON_OFF_AUTO_ON ||
         (pms->serial == ON_OFF_AUTO_AUTO && serial_hd(0))) {
-        serial_mm_init(get_system_io(), PC_LITE_UART_IOPORT, 0,
-                       x86ms->gsi[PC_LITE_UART_GSI], 115200, serial_hd(0),
-                       DEVICE_LITTLE_ENDIAN);
+        /* COM1's port and IRQ; a -device isa-serial then gets COM2's. */
+        pms->uart = isa_new(TYPE_ISA_SERIAL);
+        qdev_prop_set_uint32(DEVICE(pms->uart), "index", 0);
+        qdev_prop_set_uint32(DEVICE(pms->uart), "iobase",
+                             PC_LITE_UART_IOPORT);
+        qdev_prop_set_uint32(DEVICE(pms->uart), "irq", PC_LITE_UART_GSI);
+        qdev_prop_set_chr(DEVICE(pms->uart), "chardev", serial_hd(0));
+        isa_realize_and_unref(pms->uart, pms->isa_bus, &error_fatal);
         pms->serial = ON_OFF_AUTO_ON;
     } else {
         pms->serial = ON_OFF_AUTO_OFF;

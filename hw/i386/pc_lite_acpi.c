@@ -17,10 +17,12 @@
 #include "qapi/error.h"
 #include "exec/address-spaces.h"
 #include "hw/acpi/acpi.h"
+#include "hw/acpi/acpi_aml_interface.h"
 #include "hw/acpi/aml-build.h"
 #include "hw/acpi/bios-linker-loader.h"
 #include "hw/acpi/generic_event_device.h"
 #include "hw/acpi/pci.h"
+#include "hw/char/serial-isa.h"
 #include "hw/i386/pc_lite.h"
 #include "hw/mem/nvdimm.h"
 #include "hw/mem/pc-dimm.h"
@@ -300,6 +302,7 @@ static void build_dsdt(GArray *table_data, BIOSLinker *linker,
     AcpiTable table = { .sig = "DSDT", .rev = 2, .oem_id = x86ms->oem_id,
                         .oem_table_id = x86ms->oem_table_id };
     Aml *dsdt, *sb, *dev, *pkg, *scope;
+    BusChild *kid;
     GSList *l;
 
     acpi_table_begin(&table, table_data);
@@ -314,6 +317,15 @@ static void build_dsdt(GArray *table_data, BIOSLinker *linker,
     if (pms->serial == ON_OFF_AUTO_ON) {
         build_io_device(sb, "COM0", "PNP0501", 0, PC_LITE_UART_IOPORT, 0x00,
                         0x08, PC_LITE_UART_GSI);
+    }
+    /* -device isa-serial (libvirt's <serial>): COM1-COM4, as on pc. */
+    QTAILQ_FOREACH(kid, &BUS(pms->isa_bus)->children, sibling) {
+        DeviceState *isadev = kid->child;
+
+        if (object_dynamic_cast(OBJECT(isadev), TYPE_ISA_SERIAL) &&
+            isadev != DEVICE(pms->uart)) {
+            call_dev_aml_func(isadev, sb);
+        }
     }
     if (pms->rtc == ON_OFF_AUTO_ON) {
         build_io_device(sb, "RTC", "PNP0B00", -1, PC_LITE_RTC_IOPORT, 0x01,

@@ -209,6 +209,35 @@ static void test_serial(void)
     qtest_quit(qts);
 }
 
+/*
+ * -device isa-serial (libvirt's <serial>) on the machine's ISA bus: COM1's
+ * port alone, COM2's after the machine's own UART; the DSDT has each.
+ */
+static void check_isa_serial(const char *args, const char *names,
+                             uint16_t port)
+{
+    QTestState *qts = qtest_initf("-M pc-lite %s -chardev null,id=c "
+                                  "-device isa-serial,chardev=c", args);
+    g_autoptr(GPtrArray) tables = read_tables(qts);
+    Table *dsdt = find_table(tables, "DSDT");
+    g_auto(GStrv) name = g_strsplit(names, ",", -1);
+    size_t i;
+
+    for (i = 0; name[i]; i++) {
+        g_assert_nonnull(memmem(dsdt->data, dsdt->len, name[i], 4));
+    }
+    g_assert_cmpint(i, ==, 1 + !!*args);
+    qtest_outb(qts, port + 7, 0x5a);
+    g_assert_cmpint(qtest_inb(qts, port + 7), ==, 0x5a);
+    qtest_quit(qts);
+}
+
+static void test_isa_serial(void)
+{
+    check_isa_serial("", "COM1", 0x3f8);
+    check_isa_serial("-serial null", "COM0,COM2", 0x2f8);
+}
+
 static void test_no_legacy(void)
 {
     static const char *const legacy[] = {
@@ -1113,6 +1142,7 @@ int main(int argc, char **argv)
     }
     qtest_add_func("pc-lite/acpi/x2apic", test_x2apic);
     qtest_add_func("pc-lite/serial", test_serial);
+    qtest_add_func("pc-lite/isa-serial", test_isa_serial);
     qtest_add_func("pc-lite/no-legacy", test_no_legacy);
     qtest_add_func("pc-lite/marker-port", test_marker_port);
     qtest_add_func("pc-lite/rtc", test_rtc);

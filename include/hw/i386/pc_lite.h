@@ -29,7 +29,8 @@
  *
  * I/O ports: 0x70-0x71   CMOS RTC (rtc=on, the default: the guest's wall
  *                  clock at boot when it has no kvmclock),
- *            0x3f8-0x3ff 16550 UART (only with -serial or serial=on),
+ *            0x3f8-0x3ff 16550 UART (only with -serial or serial=on;
+ *                  -device isa-serial adds more on the machine's ISA bus),
  *            0x600-0x60b ACPI PM timer block (timer at 0x608),
  *            0x510 boot-phase marker: 16-bit writes traced with the host
  *                  clock (trace event pc_lite_marker).
@@ -102,6 +103,8 @@ struct PcLiteMachineState {
 
     /* State */
     struct GPEXConfig gpex;
+    ISABus *isa_bus;            /* RTC, UART and -device isa-serial */
+    ISADevice *uart;            /* the machine's own UART (COM0) or NULL */
     ACPIREGS pm;
     MemoryRegion pm_io;
     MemoryRegion marker_io;
