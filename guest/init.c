@@ -24,6 +24,10 @@
  *   pclite.action=idle   stay up doing nothing (memory measurements)
  *   pclite.action=reboot reboot instead of powering off
  *
+ * While init waits (a command, the shell, idle), the ACPI power button
+ * (QMP system_powerdown, virsh shutdown) ends every process and powers
+ * off as init does: file systems synced, the root remounted read-only.
+ *
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -43,9 +47,12 @@
 #include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/random.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
 #include <linux/random.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
@@ -1056,6 +1063,225 @@ static void channel_main(void)
     sigprocmask(SIG_UNBLOCK, &mask, NULL);
 }
 
+/*
+ * The end of every run: let the console drain, sync, and leave a clean
+ * journal, so that the next boot can mount the image read-only (no
+ * replay; the remount fails harmlessly on an initramfs root).
+ */
+static void power_off(const char *action)
+{
+    fflush(stdout);
+    /* hvc consoles write from a kernel thread: let them drain first. */
+    tcdrain(STDOUT_FILENO);
+    sync();
+    mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL);
+    if (!strcmp(action, "reboot")) {
+        reboot(RB_AUTOBOOT);
+    } else {
+        reboot(RB_POWER_OFF);
+    }
+    fprintf(stderr, "pc-lite init: reboot: %s\n", strerror(errno));
+    for (;;) {
+        pause();
+    }
+}
+
+/*
+ * The ACPI power button.  Linux's button driver sends each press as an
+ * "acpi_event" generic-netlink message of class "button/power" (what
+ * acpid reads), so that no input device (evdev) is needed.  Names and
+ * struct as in the kernel's drivers/acpi/event.c.
+ */
+#define ACPI_GENL_FAMILY     "acpi_event"
+#define ACPI_GENL_GROUP      "acpi_mc_group"
+#define ACPI_GENL_ATTR_EVENT 1
+
+struct acpi_genl_event {
+    char device_class[20];
+    char bus_id[15];
+    uint32_t type;
+    uint32_t data;
+};
+
+/* Netlink attributes in [a, end): whole ones only. */
+#define NL_ATTR_OK(a, end) \
+    ((char *)(end) - (char *)(a) >= (long)sizeof(struct nlattr) && \
+     (a)->nla_len >= sizeof(struct nlattr) && \
+     (a)->nla_len <= (char *)(end) - (char *)(a))
+#define NL_ATTR_NEXT(a) \
+    ((struct nlattr *)((char *)(a) + NLA_ALIGN((a)->nla_len)))
+#define NL_ATTR_END(a)  ((char *)(a) + (a)->nla_len)
+
+/* The first attribute of this type in [a, end) with min_len bytes. */
+static struct nlattr *nl_attr(struct nlattr *a, void *end, int type,
+                              size_t min_len)
+{
+    for (; NL_ATTR_OK(a, end); a = NL_ATTR_NEXT(a)) {
+        if ((a->nla_type & NLA_TYPE_MASK) == type &&
+            a->nla_len >= NLA_HDRLEN + min_len) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+#define NL_PAYLOAD(a)   ((void *)((char *)(a) + NLA_HDRLEN))
+
+/* A netlink socket in the ACPI events' multicast group, or -1. */
+static int acpi_event_socket(void)
+{
+    static uint32_t buf[1024];
+    struct {
+        struct nlmsghdr n;
+        struct genlmsghdr g;
+        struct nlattr a;
+        char name[sizeof(ACPI_GENL_FAMILY)];
+    } req = {
+        .n = { .nlmsg_len = sizeof(req), .nlmsg_type = GENL_ID_CTRL,
+               .nlmsg_flags = NLM_F_REQUEST },
+        .g = { .cmd = CTRL_CMD_GETFAMILY, .version = 1 },
+        .a = { .nla_len = NLA_HDRLEN + sizeof(ACPI_GENL_FAMILY),
+               .nla_type = CTRL_ATTR_FAMILY_NAME },
+        .name = ACPI_GENL_FAMILY,
+    };
+    struct nlmsghdr *n = (struct nlmsghdr *)buf;
+    struct nlattr *groups, *g;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+    ssize_t len = -1;
+
+    if (fd >= 0 && send(fd, &req, sizeof(req), 0) == sizeof(req)) {
+        len = recv(fd, buf, sizeof(buf), 0);
+    }
+    if (len < 0) {
+        goto fail;
+    }
+    /* An NLMSG_ERROR instead: the kernel has no such family. */
+    errno = ENOENT;
+    if (!NLMSG_OK(n, len) || n->nlmsg_type != GENL_ID_CTRL ||
+        n->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN)) {
+        goto fail;
+    }
+    groups = nl_attr((struct nlattr *)((char *)NLMSG_DATA(n) + GENL_HDRLEN),
+                     (char *)n + n->nlmsg_len, CTRL_ATTR_MCAST_GROUPS, 0);
+    /* One nested attribute per group: its name and its id. */
+    for (g = groups ? NL_PAYLOAD(groups) : NULL;
+         g && NL_ATTR_OK(g, NL_ATTR_END(groups)); g = NL_ATTR_NEXT(g)) {
+        struct nlattr *name = nl_attr(NL_PAYLOAD(g), NL_ATTR_END(g),
+                                      CTRL_ATTR_MCAST_GRP_NAME,
+                                      sizeof(ACPI_GENL_GROUP));
+        struct nlattr *id = nl_attr(NL_PAYLOAD(g), NL_ATTR_END(g),
+                                    CTRL_ATTR_MCAST_GRP_ID,
+                                    sizeof(uint32_t));
+
+        if (name && id && !strcmp(NL_PAYLOAD(name), ACPI_GENL_GROUP)) {
+            if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP,
+                           NL_PAYLOAD(id), sizeof(uint32_t)) < 0) {
+                goto fail;
+            }
+            return fd;
+        }
+    }
+fail:
+    fprintf(stderr, "pc-lite init: ACPI events: %s\n", strerror(errno));
+    if (fd >= 0) {
+        close(fd);
+    }
+    return -1;
+}
+
+/* Wait for a press of the power button. */
+static void wait_power_button(int fd)
+{
+    static uint32_t buf[1024];
+
+    for (;;) {
+        ssize_t len = recv(fd, buf, sizeof(buf), 0);
+        struct nlmsghdr *n = (struct nlmsghdr *)buf;
+
+        for (; len > 0 && NLMSG_OK(n, len); n = NLMSG_NEXT(n, len)) {
+            struct acpi_genl_event *e;
+            struct nlattr *a;
+
+            if (n->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN)) {
+                continue;
+            }
+            a = nl_attr((struct nlattr *)((char *)NLMSG_DATA(n) +
+                                          GENL_HDRLEN),
+                        (char *)n + n->nlmsg_len, ACPI_GENL_ATTR_EVENT,
+                        sizeof(*e));
+            e = a ? NL_PAYLOAD(a) : NULL;
+            if (e && !strncmp(e->device_class, "button/power",
+                              sizeof(e->device_class))) {
+                return;
+            }
+        }
+    }
+}
+
+/* Whether a process other than init, us and kernel threads is alive. */
+static int others_alive(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int alive = 0;
+
+    while (d && !alive && (e = readdir(d))) {
+        char path[64], stat[256], state;
+        const char *p;
+        int pid = atoi(e->d_name), ppid;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        if (pid <= 2 || pid == getpid() ||
+            read_file(path, stat, sizeof(stat)) <= 0 ||
+            !(p = strrchr(stat, ')')) ||
+            sscanf(p + 1, " %c %d", &state, &ppid) != 2) {
+            continue;
+        }
+        alive = state != 'Z' && ppid != 2;
+    }
+    if (d) {
+        closedir(d);
+    }
+    return alive;
+}
+
+/* Signal every process but init and us; wait up to ms for them to end. */
+static void end_processes(int sig, int ms)
+{
+    kill(-1, sig);
+    for (; ms > 0 && others_alive(); ms -= 10) {
+        usleep(10000);
+    }
+}
+
+/*
+ * A child of init waits for the power button, then ends every other
+ * process (SIGTERM, SIGKILL after 2 s) and powers off as init does.
+ * Init goes on with what it was doing until then.
+ */
+static void watch_power_button(void)
+{
+    int fd = acpi_event_socket();
+    pid_t pid;
+
+    if (fd < 0) {
+        return;
+    }
+    pid = fork();
+    if (pid) {
+        if (pid < 0) {
+            perror("pc-lite init: fork");
+        }
+        close(fd);
+        return;
+    }
+    wait_power_button(fd);
+    printf("pc-lite init: power button: powering off\n");
+    end_processes(SIGTERM, 2000);
+    end_processes(SIGKILL, 1000);
+    power_off("poweroff");
+}
+
 /* An interactive shell with the console's tty as its controlling tty. */
 static int run_shell(void)
 {
@@ -1132,6 +1358,11 @@ int main(void)
     marker(2);
 
     cmdline_param(cmdline, "pclite.action", action, sizeof(action));
+    if (!strcmp(action, "idle") ||
+        cmdline_param(cmdline, "pclite.channel", NULL, 0) ||
+        cmdline_param(cmdline, "pclite.shell", NULL, 0)) {
+        watch_power_button();
+    }
     if (cmdline_param(cmdline, "pclite.channel", NULL, 0)) {
         channel_main();
         marker(3);
@@ -1139,27 +1370,13 @@ int main(void)
         printf("pc-lite init: the shell exited with status %d\n",
                run_shell());
     }
-    fflush(stdout);
-    /* hvc consoles write from a kernel thread: let them drain first. */
-    tcdrain(STDOUT_FILENO);
-    sync();
-    /*
-     * A clean journal, so that the next boot can mount the image
-     * read-only (no replay); fails harmlessly on an initramfs root.
-     */
     if (!strcmp(action, "idle")) {
+        fflush(stdout);
+        tcdrain(STDOUT_FILENO);
+        sync();
         for (;;) {
             pause();
         }
     }
-    mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL);
-    if (!strcmp(action, "reboot")) {
-        reboot(RB_AUTOBOOT);
-    } else {
-        reboot(RB_POWER_OFF);
-    }
-    fprintf(stderr, "pc-lite init: reboot: %s\n", strerror(errno));
-    for (;;) {
-        pause();
-    }
+    power_off(action);
 }
