@@ -45,7 +45,7 @@ DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	strace xz-utils git file seabios libfdt-dev \
 	libseccomp-dev libjansson-dev
 
-.PHONY: all deps deps-engines deps-fuzz fuzz fuzz-loader fuzz-coverage qemu-fuzz check-fuzz oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
+.PHONY: all deps deps-engines deps-libvirt deps-fuzz fuzz fuzz-loader fuzz-coverage qemu-fuzz check-fuzz oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
 	check-boot check-series series series-build rebuild-acpi clean
 
 all: qemu guest oci
@@ -79,6 +79,15 @@ ENGINE_PACKAGES := podman conmon runc containerd netavark aardvark-dns \
 	catatonit uidmap iptables iproute2
 deps-engines:
 	@$(TOP)/scripts/install-deps.sh $(ENGINE_PACKAGES)
+
+# libvirt for tests/boot/test_libvirt.py, which runs a private libvirtd
+# of its own (config, socket, state under a temporary directory, in a
+# mount namespace).  The daemon, its QEMU driver and virsh only, without
+# recommends: not libvirt-daemon-system, whose services and default
+# network would start on the host, nor Debian's QEMU.
+LIBVIRT_PACKAGES := libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+deps-libvirt:
+	@APT_NO_RECOMMENDS=1 $(TOP)/scripts/install-deps.sh $(LIBVIRT_PACKAGES)
 
 # One recipe for both QEMU builds: prepare the tree, configure once (again
 # when the configure script, the device set or the source tree changes),
@@ -197,7 +206,7 @@ check-qtest: qemu
 # so the full QEMU and the firmware are built too: a dependency the
 # benchmark needs fails here, not in make bench.  test_bench.py also
 # imports the benchmark's bench_report.py.
-check-boot: qemu qemu-full firmware guest oci deps-engines
+check-boot: qemu qemu-full firmware guest oci deps-engines deps-libvirt
 	@PYTHONPATH=$(TOP)/tests/boot-time:$$PYTHONPATH $(PYTHON) $(TOP)/tests/boot/run.py
 
 # Fuzzing (tests/fuzz, docs/pc-lite.rst "Fuzzing"): libFuzzer targets on

@@ -33,7 +33,10 @@ export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -ne 0 ]; then
     echo "pc-lite: installing ${missing[*]}"
     apt-get update -q >/dev/null
-    apt-get install -y -q "${missing[@]}" >/dev/null
+    # APT_NO_RECOMMENDS=1: what is asked for and its dependencies only
+    # (libvirt's daemon would otherwise bring Debian's QEMU and more).
+    apt-get install -y -q ${APT_NO_RECOMMENDS:+--no-install-recommends} \
+        "${missing[@]}" >/dev/null
 fi
 if ! meson_ok; then
     echo "pc-lite: installing meson from bookworm-backports"
