@@ -1347,6 +1347,17 @@ int main(void)
         cmdline[0] = '\0';
     }
 
+    /*
+     * Listening for the power button before the report: whoever sees the
+     * report may press it at once.
+     */
+    cmdline_param(cmdline, "pclite.action", action, sizeof(action));
+    if (!strcmp(action, "idle") ||
+        cmdline_param(cmdline, "pclite.channel", NULL, 0) ||
+        cmdline_param(cmdline, "pclite.shell", NULL, 0)) {
+        watch_power_button();
+    }
+
     printf("PCLITE-REPORT uptime_ms=%.0f cpus=%d memtotal_kb=%ld acpi=%s "
            "kernel=%s pmem=%d virtio=%d pci=%d clocksource=%s "
            "rootdax=%d write=%s log_errors=%d time=%lld\n",
@@ -1357,12 +1368,6 @@ int main(void)
     fflush(stdout);
     marker(2);
 
-    cmdline_param(cmdline, "pclite.action", action, sizeof(action));
-    if (!strcmp(action, "idle") ||
-        cmdline_param(cmdline, "pclite.channel", NULL, 0) ||
-        cmdline_param(cmdline, "pclite.shell", NULL, 0)) {
-        watch_power_button();
-    }
     if (cmdline_param(cmdline, "pclite.channel", NULL, 0)) {
         channel_main();
         marker(3);

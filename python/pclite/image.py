@@ -5,9 +5,13 @@ An fsdax namespace: a Linux pfn info block at 4 KiB, and an ext4
 filesystem at the 2 MiB data offset; the size is a multiple of 2 MiB.
 """
 
+import contextlib
 import fcntl
 import os
+import shutil
 import struct
+import subprocess
+import tempfile
 
 MiB = 1 << 20
 ALIGN = 2 * MiB
@@ -100,3 +104,31 @@ def open_root(path, mode):
                          f'--persist VM was killed?): boot it once with '
                          f'--persist to replay its journal')
     return size, fd
+
+
+@contextlib.contextmanager
+def filesystem_copy(path):
+    """The path of a temporary copy of the ext4 filesystem behind the
+    image's info block (for e2fsck and debugfs, which want it at 0)."""
+    with tempfile.NamedTemporaryFile() as fs:
+        with open(path, 'rb') as f:
+            f.seek(DATA_OFFSET)
+            shutil.copyfileobj(f, fs)
+        fs.flush()
+        yield fs.name
+
+
+def read_file(path, name):
+    """The file name of the image's filesystem, as text (debugfs)."""
+    with filesystem_copy(path) as fs:
+        return subprocess.run(['debugfs', '-R', f'cat {name}', fs],
+                              capture_output=True, text=True,
+                              check=True).stdout
+
+
+def fsck(path):
+    """e2fsck -fn of the image's filesystem: (exit status, output)."""
+    with filesystem_copy(path) as fs:
+        out = subprocess.run(['e2fsck', '-fn', fs], capture_output=True,
+                             text=True, check=False)
+        return out.returncode, out.stdout + out.stderr

@@ -22,7 +22,6 @@ import signal
 import subprocess
 import tempfile
 import textwrap
-import time
 import unittest
 import xml.etree.ElementTree as ET
 

@@ -6,7 +6,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import unittest
 
@@ -20,18 +19,6 @@ from pclite import qemucmd
 def digest(path):
     with open(path, 'rb') as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-def read_guest_file(image, path):
-    """A file from the ext4 filesystem behind the image's info block."""
-    with tempfile.NamedTemporaryFile() as fs:
-        with open(image, 'rb') as f:
-            f.seek(rootimage.DATA_OFFSET)
-            shutil.copyfileobj(f, fs)
-        fs.flush()
-        out = subprocess.run(['debugfs', '-R', f'cat {path}', fs.name],
-                             capture_output=True, text=True, check=True)
-        return out.stdout
 
 
 class NvdimmRootTest(unittest.TestCase):
@@ -61,7 +48,7 @@ class NvdimmRootTest(unittest.TestCase):
         res = self.boot_root(append='pclite.write=/root/data.txt')
         self.assertEqual(res.report['write'], 'ok', res.console[-2000:])
         self.assertEqual(res.exitcode, 0)
-        self.assertEqual(read_guest_file(self.image, '/root/data.txt'),
+        self.assertEqual(rootimage.read_file(self.image, '/root/data.txt'),
                          'written by the pc-lite guest\n')
 
     def test_share_off_leaves_image_unchanged(self):

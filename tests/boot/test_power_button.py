@@ -5,7 +5,6 @@ the root remounted read-only, and QEMU exits 0."""
 
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import unittest
@@ -18,31 +17,6 @@ from pclite import process
 from pclite import report
 
 BUTTON = 'pc-lite init: power button: powering off'
-
-
-def fsck(image):
-    """e2fsck -fn of the ext4 filesystem behind the image's info block:
-    (exit status, output)."""
-    with tempfile.NamedTemporaryFile() as fs:
-        with open(image, 'rb') as f:
-            f.seek(rootimage.DATA_OFFSET)
-            shutil.copyfileobj(f, fs)
-        fs.flush()
-        out = subprocess.run(['e2fsck', '-fn', fs.name], capture_output=True,
-                             text=True, check=False)
-        return out.returncode, out.stdout + out.stderr
-
-
-def read_guest_file(image, path):
-    """A file from the ext4 filesystem behind the image's info block."""
-    with tempfile.NamedTemporaryFile() as fs:
-        with open(image, 'rb') as f:
-            f.seek(rootimage.DATA_OFFSET)
-            shutil.copyfileobj(f, fs)
-        fs.flush()
-        return subprocess.run(['debugfs', '-R', f'cat {path}', fs.name],
-                              capture_output=True, text=True,
-                              check=True).stdout
 
 
 class PowerButtonTest(unittest.TestCase):
@@ -109,9 +83,9 @@ class PowerButtonTest(unittest.TestCase):
 
         self.assertFalse(rootimage.needs_recovery(img),
                          'the guest left its root mounted')
-        status, out = fsck(img)
+        status, out = rootimage.fsck(img)
         self.assertEqual(status, 0, out)
-        self.assertEqual(read_guest_file(img, '/root/button'),
+        self.assertEqual(rootimage.read_file(img, '/root/button'),
                          'before the button\n')
 
 
