@@ -1232,9 +1232,11 @@ static int others_alive(void)
 
         snprintf(path, sizeof(path), "/proc/%d/stat", pid);
         if (pid <= 2 || pid == getpid() ||
-            read_file(path, stat, sizeof(stat)) <= 0 ||
-            !(p = strrchr(stat, ')')) ||
-            sscanf(p + 1, " %c %d", &state, &ppid) != 2) {
+            read_file(path, stat, sizeof(stat)) <= 0) {
+            continue;
+        }
+        p = strrchr(stat, ')');
+        if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2) {
             continue;
         }
         alive = state != 'Z' && ppid != 2;
