@@ -6,7 +6,8 @@
  * Those helpers describe the pointers and checksums to patch as
  * "linker/loader" commands meant for firmware; with no firmware, QEMU
  * carries the commands out itself (bios_linker_loader_execute()) and
- * writes the result to PC_LITE_ACPI_ADDR.
+ * writes the result to PC_LITE_ACPI_ADDR.  An MP table that matches the
+ * MADT follows them (write_mptable()).
  *
  * Copyright (c) 2026 The pc-lite authors
  *
@@ -26,7 +27,9 @@
 #include "hw/i386/pc_lite.h"
 #include "hw/mem/nvdimm.h"
 #include "hw/mem/pc-dimm.h"
+#include "hw/intc/ioapic.h"
 #include "system/numa.h"
+#include "target/i386/cpu.h"
 #include "acpi-common.h"
 #include "trace.h"
 
@@ -454,6 +457,129 @@ static void build_tables(AcpiBuildTables *tables, PcLiteMachineState *pms)
     g_slist_free(dimms);
 }
 
+/*
+ * Intel MultiProcessor Specification 1.4 tables matching the MADT: the
+ * vCPUs, the IOAPIC, ISA IRQs on its pins and the local interrupts.  A
+ * kernel with CONFIG_X86_MPPARSE (distributions' and ours) looks for the
+ * floating pointer before it reads ACPI, in base memory's first and last
+ * KiB and then in 16-byte steps through the BIOS area (find_smp_config());
+ * without one, that scan maps and unmaps a page per step, tens of ms
+ * under TCG.  The floating pointer goes to the last KiB, after the VM
+ * generation ID; the configuration table after the ACPI tables, in the
+ * area the e820 map reserves for them.  A kernel with ACPI takes its SMP
+ * configuration from the MADT all the same ("Using ACPI (MADT)").  None
+ * when a vCPU's APIC ID does not fit in 8 bits (the scan then goes on).
+ */
+#define MP_FLOATING_ADDR    (PC_LITE_VMGENID_ADDR + 16)
+#define MP_SPEC_REV         4
+#define MP_APIC_VERSION     0x14
+#define MP_IOAPIC_VERSION   0x20
+#define MP_ISA_IRQS         16
+
+static uint8_t mp_checksum(const uint8_t *p, size_t len)
+{
+    uint8_t sum = 0;
+
+    while (len--) {
+        sum += *p++;
+    }
+    return -sum;
+}
+
+/* The configuration table (header and entries), or NULL. */
+static GArray *build_mpc(PcLiteMachineState *pms)
+{
+    MachineState *ms = MACHINE(pms);
+    X86MachineClass *x86mc = X86_MACHINE_GET_CLASS(pms);
+    const CPUArchIdList *cpus = ms->possible_cpus;
+    CPUX86State *env = &X86_CPU(first_cpu)->env;
+    GArray *t = g_array_new(false, true, 1);
+    uint16_t count = 0;
+    int i;
+
+    g_array_append_vals(t, "PCMP", 4);
+    build_append_int_noprefix(t, 0, 2);                 /* Length, below */
+    build_append_int_noprefix(t, MP_SPEC_REV, 1);
+    build_append_int_noprefix(t, 0, 1);                 /* Checksum */
+    g_array_append_vals(t, "QEMU    PC-LITE     ", 20); /* OEM, product */
+    build_append_int_noprefix(t, 0, 4);                 /* OEM table */
+    build_append_int_noprefix(t, 0, 2);                 /* OEM table size */
+    build_append_int_noprefix(t, 0, 2);                 /* Entries, below */
+    build_append_int_noprefix(t, APIC_DEFAULT_ADDRESS, 4);
+    build_append_int_noprefix(t, 0, 4);         /* Extended table, none */
+
+    for (i = 0; i < cpus->len; i++) {
+        if (cpus->cpus[i].arch_id > 254) {
+            g_array_free(t, true);
+            return NULL;
+        }
+        build_append_int_noprefix(t, 0, 1);             /* Processor */
+        build_append_int_noprefix(t, cpus->cpus[i].arch_id, 1);
+        build_append_int_noprefix(t, MP_APIC_VERSION, 1);
+        build_append_int_noprefix(t, (cpus->cpus[i].cpu ? 1 : 0) |
+                                  (i == 0 ? 2 : 0), 1); /* Enabled, BSP */
+        build_append_int_noprefix(t, env->cpuid_version, 4);
+        build_append_int_noprefix(t, env->features[FEAT_1_EDX], 4);
+        build_append_int_noprefix(t, 0, 8);
+        count++;
+    }
+    build_append_int_noprefix(t, 1, 1);                 /* Bus 0: ISA */
+    build_append_int_noprefix(t, 0, 1);
+    g_array_append_vals(t, "ISA   ", 6);
+    build_append_int_noprefix(t, 2, 1);                 /* I/O APIC */
+    build_append_int_noprefix(t, ACPI_BUILD_IOAPIC_ID, 1);
+    build_append_int_noprefix(t, MP_IOAPIC_VERSION, 1);
+    build_append_int_noprefix(t, 1, 1);                 /* Enabled */
+    build_append_int_noprefix(t, IO_APIC_DEFAULT_ADDRESS, 4);
+    count += 2;
+    for (i = 0; i < MP_ISA_IRQS; i++) {
+        /* I/O interrupt: ISA IRQ i on the pin the MADT gives it. */
+        build_append_int_noprefix(t, 3, 1);
+        build_append_int_noprefix(t, 0, 1);             /* INT */
+        build_append_int_noprefix(t, 0, 2);             /* Bus's polarity */
+        build_append_int_noprefix(t, 0, 1);             /* Bus 0 */
+        build_append_int_noprefix(t, i, 1);
+        build_append_int_noprefix(t, ACPI_BUILD_IOAPIC_ID, 1);
+        build_append_int_noprefix(t, i == 0 && x86mc->apic_xrupt_override ?
+                                  2 : i, 1);
+        count++;
+    }
+    for (i = 0; i < 2; i++) {
+        /* Local interrupts: ExtINT on LINT0, NMI on LINT1, every CPU. */
+        build_append_int_noprefix(t, 4, 1);
+        build_append_int_noprefix(t, i ? 1 : 3, 1);
+        build_append_int_noprefix(t, 0, 2);
+        build_append_int_noprefix(t, 0, 1);
+        build_append_int_noprefix(t, 0, 1);
+        build_append_int_noprefix(t, 0xff, 1);
+        build_append_int_noprefix(t, i, 1);
+        count++;
+    }
+    stw_le_p(t->data + 4, t->len);
+    stw_le_p(t->data + 34, count);
+    t->data[7] = mp_checksum((uint8_t *)t->data, t->len);
+    return t;
+}
+
+/* The MP table, its configuration table at @mpc (16-byte aligned). */
+static void write_mptable(PcLiteMachineState *pms, hwaddr mpc)
+{
+    g_autoptr(GArray) t = build_mpc(pms);
+    uint8_t mpf[16] = { '_', 'M', 'P', '_' };
+
+    if (!t || mpc + t->len > PC_LITE_ACPI_ADDR + PC_LITE_ACPI_SIZE) {
+        return;
+    }
+    address_space_write(&address_space_memory, mpc, MEMTXATTRS_UNSPECIFIED,
+                        t->data, t->len);
+    stl_le_p(mpf + 4, mpc);
+    mpf[8] = 1;                                 /* Length, 16-byte units */
+    mpf[9] = MP_SPEC_REV;
+    mpf[10] = mp_checksum(mpf, sizeof(mpf));
+    address_space_write(&address_space_memory, MP_FLOATING_ADDR,
+                        MEMTXATTRS_UNSPECIFIED, mpf, sizeof(mpf));
+}
+
 hwaddr pc_lite_acpi_write(PcLiteMachineState *pms, Error **errp)
 {
     AcpiBuildTables tables;
@@ -477,6 +603,10 @@ hwaddr pc_lite_acpi_write(PcLiteMachineState *pms, Error **errp)
         }
         rsdp = files[0].addr;
         trace_pc_lite_acpi(rsdp, files[1].addr + files[1].blob->len - rsdp);
+        write_mptable(pms, QEMU_ALIGN_UP(MAX(files[0].addr +
+                                             files[0].blob->len,
+                                             files[1].addr +
+                                             files[1].blob->len), 16));
     }
     acpi_build_tables_cleanup(&tables, true);
     return rsdp;

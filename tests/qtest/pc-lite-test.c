@@ -238,6 +238,85 @@ static void test_isa_serial(void)
     check_isa_serial("-serial null", "COM0,COM2", 0x2f8);
 }
 
+/*
+ * The MP table: its floating pointer in base memory's last KiB (after the
+ * VM generation ID), where a kernel's scan finds it at once, pointing to a
+ * configuration table with the vCPUs, the IOAPIC and the interrupts that
+ * the MADT has; none when an APIC ID needs x2APIC.
+ */
+static uint8_t sum_bytes(const uint8_t *p, size_t len)
+{
+    uint8_t sum = 0;
+
+    while (len--) {
+        sum += *p++;
+    }
+    return sum;
+}
+
+static void test_mptable(void)
+{
+    QTestState *qts = qtest_init("-M pc-lite -smp 3,maxcpus=4");
+    uint8_t mpf[16], hdr[44], *mpc, *e;
+    uint32_t addr;
+    unsigned i, cpus = 0, ioapics = 0, irqs = 0, lints = 0;
+
+    qtest_memread(qts, 0x9fc10, mpf, sizeof(mpf));
+    g_assert_cmpmem(mpf, 4, "_MP_", 4);
+    g_assert_cmpint(sum_bytes(mpf, sizeof(mpf)), ==, 0);
+    g_assert_cmpint(mpf[8], ==, 1);
+    g_assert_cmpint(mpf[9], ==, 4);
+    addr = ldl_le_p(mpf + 4);
+    g_assert_cmphex(addr, >=, 0xe0000);
+    g_assert_cmphex(addr, <, 0x100000);
+
+    qtest_memread(qts, addr, hdr, sizeof(hdr));
+    g_assert_cmpmem(hdr, 4, "PCMP", 4);
+    g_assert_cmphex((uint32_t)ldl_le_p(hdr + 36), ==, 0xfee00000);
+    g_assert_cmphex(addr + lduw_le_p(hdr + 4), <=, 0x100000);
+    mpc = g_malloc(lduw_le_p(hdr + 4));
+    qtest_memread(qts, addr, mpc, lduw_le_p(hdr + 4));
+    g_assert_cmpint(sum_bytes(mpc, lduw_le_p(hdr + 4)), ==, 0);
+    e = mpc + sizeof(hdr);
+    for (i = 0; i < lduw_le_p(hdr + 34); i++) {
+        switch (e[0]) {
+        case 0:     /* processor: APIC ID i, enabled unless absent, BSP 0 */
+            g_assert_cmpint(e[1], ==, cpus);
+            g_assert_cmpint(e[3], ==, (cpus < 3 ? 1 : 0) | (!cpus ? 2 : 0));
+            cpus++;
+            e += 20;
+            continue;
+        case 2:     /* the IOAPIC, as in the MADT */
+            g_assert_cmpint(e[1], ==, 0);
+            g_assert_cmphex((uint32_t)ldl_le_p(e + 4), ==, 0xfec00000);
+            ioapics++;
+            break;
+        case 3:     /* ISA IRQ n on IOAPIC pin n */
+            g_assert_cmpint(e[5], ==, irqs);
+            g_assert_cmpint(e[7], ==, irqs);
+            irqs++;
+            break;
+        case 4:
+            lints++;
+            break;
+        }
+        e += 8;
+    }
+    g_assert_true(e == mpc + lduw_le_p(hdr + 4));
+    g_assert_cmpint(cpus, ==, 4);
+    g_assert_cmpint(ioapics, ==, 1);
+    g_assert_cmpint(irqs, ==, 16);
+    g_assert_cmpint(lints, ==, 2);
+    g_free(mpc);
+    qtest_quit(qts);
+
+    /* APIC IDs above 254: no MP table can describe them. */
+    qts = qtest_init("-M pc-lite -smp 300");
+    qtest_memread(qts, 0x9fc10, mpf, sizeof(mpf));
+    g_assert_cmpmem(mpf, 4, "\0\0\0\0", 4);
+    qtest_quit(qts);
+}
+
 static void test_no_legacy(void)
 {
     static const char *const legacy[] = {
@@ -1144,6 +1223,7 @@ int main(int argc, char **argv)
     qtest_add_func("pc-lite/serial", test_serial);
     qtest_add_func("pc-lite/isa-serial", test_isa_serial);
     qtest_add_func("pc-lite/no-legacy", test_no_legacy);
+    qtest_add_func("pc-lite/mptable", test_mptable);
     qtest_add_func("pc-lite/marker-port", test_marker_port);
     qtest_add_func("pc-lite/rtc", test_rtc);
     qtest_add_func("pc-lite/vmgenid", test_vmgenid);
