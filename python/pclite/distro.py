@@ -3,7 +3,7 @@
 downloaded with apt-get download and unpacked once under PC_LITE_CACHE.
 
   root = distro.kernel_package('linux-image-amd64')
-  distro.vmlinuz(root), distro.modules(root)
+  distro.vmlinuz(root), distro.module(root, 'kvm-amd')
 """
 
 import glob

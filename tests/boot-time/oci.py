@@ -21,9 +21,9 @@ back.
            directly (a process spawned from this script)
   rate     --back-to-back containers one after the other: failures, and
            any runtime process, QEMU or state directory of this benchmark
-           left behind (its own --root; processes that name its directory
-           and did not run before it: pc-lite VMs of others beside it are
-           not counted)
+           left behind (its own --root; processes that name its new
+           temporary directory: pc-lite VMs of others beside it are not
+           counted)
   network  podman's default network: a busybox httpd in the container on
            a published port (127.0.0.1), beside the same under runc:
            latency (median of --requests small GETs from this process)
@@ -237,7 +237,6 @@ def main():
     ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench'))
     opts = ap.parse_args()
     accel = launch.boot_accel()
-    others = set(oci_processes())
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-oci-') as tmp:
         log = os.path.join(tmp, 'cpu.log')
         root = os.path.join(tmp, 'state')
@@ -307,7 +306,7 @@ def main():
                 failures.append({'run': i, 'status': p.returncode,
                                  'stderr': p.stderr.decode(errors='replace')})
         seconds = time.monotonic() - t0
-        left = sorted(set(oci_processes(mentioning=tmp)) - others)
+        left = oci_processes(mentioning=tmp)
         state = os.listdir(root) if os.path.isdir(root) else []
         podman_version = pod.ok('--version').split()[-1]
         pod.reset()
