@@ -59,6 +59,7 @@ static void pc_lite_create_gpex(PcLiteMachineState *pms)
     int i;
 
     sysbus_realize_and_unref(sbd, &error_fatal);
+    pms->gpex.bus = PCI_HOST_BRIDGE(sbd)->bus;    /* the DSDT's _PRT */
 
     alias = g_new0(MemoryRegion, 1);
     memory_region_init_alias(alias, OBJECT(sbd), "pcie-ecam",

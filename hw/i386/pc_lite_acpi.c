@@ -23,6 +23,7 @@
 #include "hw/acpi/bios-linker-loader.h"
 #include "hw/acpi/generic_event_device.h"
 #include "hw/acpi/pci.h"
+#include "hw/pci/pcie_host.h"
 #include "hw/char/serial-isa.h"
 #include "hw/i386/pc_lite.h"
 #include "hw/mem/nvdimm.h"
@@ -298,6 +299,133 @@ static void build_vmgenid(Aml *scope)
     aml_append(scope, dev);
 }
 
+/*
+ * PCI Firmware Specification 3.3, 4.5.1 _OSC for PCI host bridges:
+ * grant the OS the native control it asks for among PCIe hot-plug, SHPC
+ * hot-plug, PME, AER and the PCIe capability structure (as on q35; Linux
+ * then runs pciehp and PME on -device pcie-root-port), and report the
+ * bits it did not get.  Nothing else (no _DSM: it would only say that
+ * there are no functions).
+ */
+#define PC_LITE_OSC_CTRL    0x1f
+
+static Aml *build_pci_osc(void)
+{
+    Aml *method, *ifctx, *elsectx, *masked;
+
+    method = aml_method("_OSC", 4, AML_NOTSERIALIZED);
+    aml_append(method, aml_create_dword_field(aml_arg(3), aml_int(0),
+                                              "CDW1"));
+    ifctx = aml_if(aml_equal(aml_arg(0),
+                   aml_touuid("33DB4D5B-1FF7-401C-9657-7441C03DD766")));
+    aml_append(ifctx, aml_create_dword_field(aml_arg(3), aml_int(8),
+                                             "CDW3"));
+    aml_append(ifctx, aml_and(aml_name("CDW3"), aml_int(PC_LITE_OSC_CTRL),
+                              aml_local(0)));
+    masked = aml_if(aml_lnot(aml_equal(aml_local(0), aml_name("CDW3"))));
+    aml_append(masked, aml_or(aml_name("CDW1"), aml_int(0x10),
+                              aml_name("CDW1")));     /* Capabilities masked */
+    aml_append(ifctx, masked);
+    aml_append(ifctx, aml_store(aml_local(0), aml_name("CDW3")));
+    aml_append(method, ifctx);
+    elsectx = aml_else();
+    aml_append(elsectx, aml_or(aml_name("CDW1"), aml_int(0x04),
+                               aml_name("CDW1")));    /* Unrecognized UUID */
+    aml_append(method, elsectx);
+    aml_append(method, aml_return(aml_arg(3)));
+    return method;
+}
+
+/*
+ * The PCIe host bridge.  Its _PRT has the four pins of each slot of the
+ * root bus that holds a device at this reset (the DSDT is built again at
+ * every reset, and the root bus takes no hot-plug; a device behind a
+ * root port or bridge uses its slot's entries), with the GSI itself as
+ * the source, as the GPEX wires them: pin P of slot S on GSI
+ * PC_LITE_PCIE_GSI_BASE + (S + P) % 4.  No interrupt link devices, no
+ * _DSM, _CBA (the MCFG has the ECAM), _STR, _CCA, _SEG or _BBN (their
+ * defaults).  RES0 claims the ECAM as a motherboard resource: Linux uses
+ * MMCONFIG only once it finds it reserved there.
+ */
+static void mark_slot(PCIBus *bus, PCIDevice *dev, void *opaque)
+{
+    bool *used = opaque;
+
+    /* Not the host bridge's own function: it raises no interrupt. */
+    if (pci_get_word(dev->config + PCI_CLASS_DEVICE) !=
+        PCI_CLASS_BRIDGE_HOST) {
+        used[PCI_SLOT(dev->devfn)] = true;
+    }
+}
+
+static void build_pci_host(Aml *scope, PcLiteMachineState *pms)
+{
+    struct GPEXConfig *cfg = &pms->gpex;
+    Aml *dev, *prt, *crs, *res0;
+    bool used[PCI_SLOT_MAX] = { false };
+    int slot, pin, slots = 0;
+
+    pci_for_each_device(cfg->bus, 0, mark_slot, used);
+    for (slot = 0; slot < PCI_SLOT_MAX; slot++) {
+        slots += used[slot];
+    }
+
+    dev = aml_device("PCI0");
+    aml_append(dev, aml_name_decl("_HID", aml_eisaid("PNP0A08")));
+    aml_append(dev, aml_name_decl("_CID", aml_eisaid("PNP0A03")));
+    aml_append(dev, aml_name_decl("_UID", aml_int(0)));
+
+    prt = aml_package(slots * PCI_NUM_PINS);
+    for (slot = 0; slot < PCI_SLOT_MAX; slot++) {
+        if (!used[slot]) {
+            continue;
+        }
+        for (pin = 0; pin < PCI_NUM_PINS; pin++) {
+            Aml *entry = aml_package(4);
+
+            aml_append(entry, aml_int((slot << 16) | 0xffff));
+            aml_append(entry, aml_int(pin));
+            aml_append(entry, aml_int(0));
+            aml_append(entry, aml_int(cfg->irq +
+                                      (slot + pin) % PCI_NUM_PINS));
+            aml_append(prt, entry);
+        }
+    }
+    aml_append(dev, aml_name_decl("_PRT", prt));
+
+    crs = aml_resource_template();
+    aml_append(crs, aml_word_bus_number(AML_MIN_FIXED, AML_MAX_FIXED,
+                                        AML_POS_DECODE, 0, 0,
+                                        cfg->ecam.size / PCIE_MMCFG_SIZE_MIN
+                                        - 1, 0,
+                                        cfg->ecam.size /
+                                        PCIE_MMCFG_SIZE_MIN));
+    aml_append(crs, aml_dword_memory(AML_POS_DECODE, AML_MIN_FIXED,
+                                     AML_MAX_FIXED, AML_NON_CACHEABLE,
+                                     AML_READ_WRITE, 0, cfg->mmio32.base,
+                                     cfg->mmio32.base + cfg->mmio32.size - 1,
+                                     0, cfg->mmio32.size));
+    aml_append(crs, aml_qword_memory(AML_POS_DECODE, AML_MIN_FIXED,
+                                     AML_MAX_FIXED, AML_NON_CACHEABLE,
+                                     AML_READ_WRITE, 0, cfg->mmio64.base,
+                                     cfg->mmio64.base + cfg->mmio64.size - 1,
+                                     0, cfg->mmio64.size));
+    aml_append(dev, aml_name_decl("_CRS", crs));
+    aml_append(dev, build_pci_osc());
+
+    res0 = aml_device("RES0");
+    aml_append(res0, aml_name_decl("_HID", aml_eisaid("PNP0C02")));
+    crs = aml_resource_template();
+    aml_append(crs, aml_qword_memory(AML_POS_DECODE, AML_MIN_FIXED,
+                                     AML_MAX_FIXED, AML_NON_CACHEABLE,
+                                     AML_READ_WRITE, 0, cfg->ecam.base,
+                                     cfg->ecam.base + cfg->ecam.size - 1,
+                                     0, cfg->ecam.size));
+    aml_append(res0, aml_name_decl("_CRS", crs));
+    aml_append(dev, res0);
+    aml_append(scope, dev);
+}
+
 static void build_dsdt(GArray *table_data, BIOSLinker *linker,
                        PcLiteMachineState *pms, GSList *dimms)
 {
@@ -315,7 +443,7 @@ static void build_dsdt(GArray *table_data, BIOSLinker *linker,
     build_ged_aml(sb, GED_DEVICE, x86ms->acpi_dev, PC_LITE_GED_GSI,
                   AML_SYSTEM_MEMORY, PC_LITE_GED_BASE);
     acpi_dsdt_add_power_button(sb);
-    acpi_dsdt_add_gpex(sb, &pms->gpex);
+    build_pci_host(sb, pms);
 
     if (pms->serial == ON_OFF_AUTO_ON) {
         build_io_device(sb, "COM0", "PNP0501", 0, PC_LITE_UART_IOPORT, 0x00,

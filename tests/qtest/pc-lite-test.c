@@ -168,6 +168,129 @@ static void test_acpi_tables(gconstpointer data)
     qtest_quit(qts);
 }
 
+/* An AML integer constant at *p (ACPI 6.4, 20.2.3); *p moves past it. */
+static uint64_t aml_integer(const uint8_t **p)
+{
+    const uint8_t *q = *p;
+
+    switch (q[0]) {
+    case 0x00:                                          /* ZeroOp */
+    case 0x01:                                          /* OneOp */
+        *p += 1;
+        return q[0];
+    case 0x0a:                                          /* BytePrefix */
+        *p += 2;
+        return q[1];
+    case 0x0b:                                          /* WordPrefix */
+        *p += 3;
+        return lduw_le_p(q + 1);
+    case 0x0c:                                          /* DWordPrefix */
+        *p += 5;
+        return ldl_le_p(q + 1);
+    case 0x0e:                                          /* QWordPrefix */
+        *p += 9;
+        return ldq_le_p(q + 1);
+    }
+    g_assert_not_reached();
+}
+
+/* A PkgLength at *p (ACPI 6.4, 20.2.4); *p moves past it. */
+static uint32_t aml_pkglength(const uint8_t **p)
+{
+    const uint8_t *q = *p;
+    int n = q[0] >> 6, i;
+    uint32_t len = n ? q[0] & 0x0f : q[0] & 0x3f;
+
+    for (i = 1; i <= n; i++) {
+        len |= q[i] << (4 + 8 * (i - 1));
+    }
+    *p += n + 1;
+    return len;
+}
+
+typedef struct {
+    uint32_t addr;      /* slot << 16 | 0xffff */
+    uint8_t pin;        /* 0-3: INTA-INTD */
+    uint64_t gsi;
+} PrtEntry;
+
+/* The PCIe host's _PRT: a package of packages {address, pin, 0, GSI}. */
+static GArray *read_prt(Table *dsdt)
+{
+    GArray *prt = g_array_new(false, true, sizeof(PrtEntry));
+    const uint8_t *p = memmem(dsdt->data, dsdt->len, "_PRT", 4);
+    const uint8_t *end;
+    int n, i;
+
+    g_assert_nonnull(p);
+    g_assert_null(memmem(p + 4, dsdt->data + dsdt->len - p - 4, "_PRT", 4));
+    g_assert_cmphex(p[-1], ==, 0x08);                   /* NameOp */
+    p += 4;
+    g_assert_cmphex(*p++, ==, 0x12);                    /* PackageOp */
+    end = p;
+    end += aml_pkglength(&p);
+    n = *p++;
+    for (i = 0; i < n; i++) {
+        PrtEntry e;
+
+        g_assert_cmphex(*p++, ==, 0x12);
+        aml_pkglength(&p);
+        g_assert_cmpint(*p++, ==, 4);
+        e.addr = aml_integer(&p);
+        e.pin = aml_integer(&p);
+        g_assert_cmpint(aml_integer(&p), ==, 0);        /* no link device */
+        e.gsi = aml_integer(&p);
+        g_array_append_val(prt, e);
+    }
+    g_assert_true(p == end);
+    return prt;
+}
+
+/*
+ * The _PRT: the four pins of each root-bus slot with a device (not the
+ * host bridge's slot 0), GSIs given directly, as the GPEX wires INTx:
+ * pin P of slot S on GSI 16 + (S + P) % 4.  No interrupt link devices,
+ * no _DSM; an _OSC for native PCIe control.
+ */
+static void check_prt(const char *devices, const int *slots, int n)
+{
+    QTestState *qts = qtest_initf("-M pc-lite %s", devices);
+    g_autoptr(GPtrArray) tables = read_tables(qts);
+    Table *dsdt = find_table(tables, "DSDT");
+    g_autoptr(GArray) prt = read_prt(dsdt);
+    int i, pin;
+
+    g_assert_cmpint(prt->len, ==, n * 4);
+    for (i = 0; i < n; i++) {
+        for (pin = 0; pin < 4; pin++) {
+            PrtEntry *e = &g_array_index(prt, PrtEntry, i * 4 + pin);
+
+            g_assert_cmphex(e->addr, ==, slots[i] << 16 | 0xffff);
+            g_assert_cmpint(e->pin, ==, pin);
+            g_assert_cmpint(e->gsi, ==, 16 + (slots[i] + pin) % 4);
+        }
+    }
+    g_assert_null(memmem(dsdt->data, dsdt->len, "_DSM", 4));
+    g_assert_nonnull(memmem(dsdt->data, dsdt->len, "_OSC", 4));
+    /* PNP0C0F, the interrupt link device, as an EISA ID */
+    g_assert_null(memmem(dsdt->data, dsdt->len, "\x0c\x41\xd0\x0c\x0f", 5));
+    g_assert_null(memmem(dsdt->data, dsdt->len, "PNP0C0F", 7));
+    qtest_quit(qts);
+}
+
+static void test_prt(void)
+{
+    static const int some[] = { 1, 2, 3, 4, 0x1e, 0x1f };
+
+    check_prt("", NULL, 0);
+    check_prt("-device virtio-rng-pci,addr=1 -device virtio-rng-pci,addr=2 "
+              "-device virtio-rng-pci,addr=3 -device virtio-rng-pci,addr=4 "
+              "-device pcie-root-port,id=rp,chassis=1,addr=0x1e "
+              "-device virtio-rng-pci,bus=rp "
+              "-device virtio-rng-pci,addr=0x1f.0,multifunction=on "
+              "-device virtio-rng-pci,addr=0x1f.1", some, ARRAY_SIZE(some));
+}
+
 /* More than 255 vCPUs: x2APIC entries for APIC IDs above 254. */
 static void test_x2apic(void)
 {
@@ -738,6 +861,9 @@ typedef struct {
 
 static const AcpiVariant acpi_variants[] = {
     { "", "-smp 1 -m 256M" },
+    { ".pci", "-smp 1 -m 256M -device virtio-rng-pci,addr=3 "
+      "-device pcie-root-port,id=rp,chassis=1,addr=4 "
+      "-device virtio-rng-pci,bus=rp" },
     { ".smp4", "-smp 4 -m 256M" },
     { ".nvdimm", "-m 128M,slots=2,maxmem=1G", true },
     { ".numa", "-smp 2 -m 256M -object memory-backend-ram,id=r0,size=128M "
@@ -1220,6 +1346,7 @@ int main(int argc, char **argv)
         qtest_add_data_func(name, &acpi_variants[i], test_acpi_expected);
     }
     qtest_add_func("pc-lite/acpi/x2apic", test_x2apic);
+    qtest_add_func("pc-lite/acpi/prt", test_prt);
     qtest_add_func("pc-lite/serial", test_serial);
     qtest_add_func("pc-lite/isa-serial", test_isa_serial);
     qtest_add_func("pc-lite/no-legacy", test_no_legacy);
