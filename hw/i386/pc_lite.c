@@ -159,6 +159,13 @@ static const MemoryRegionOps pc_lite_marker_ops = {
     .valid.max_access_size = 4,
 };
 
+/* KVM with the CPUID bit that kvmclock_create() looks at. */
+static bool pc_lite_has_kvmclock(void)
+{
+    return kvm_enabled() && X86_CPU(first_cpu)->env.features[FEAT_KVM] &
+           (CPUID_KVM_CLOCK | CPUID_KVM_CLOCK2);
+}
+
 static void pc_lite_devices_init(PcLiteMachineState *pms)
 {
     X86MachineState *x86ms = X86_MACHINE(pms);
@@ -174,11 +181,24 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
         kvmclock_create(true);
     }
 
-    /* ACPI PM timer: a clock the guest can calibrate its TSC against. */
-    memory_region_init(&pms->pm_io, OBJECT(pms), "pc-lite-pm", 12);
-    acpi_pm_tmr_init(&pms->pm, pc_lite_pm_tmr_update_sci, &pms->pm_io);
-    memory_region_add_subregion(get_system_io(), PC_LITE_PM_IOPORT,
-                                &pms->pm_io);
+    /*
+     * ACPI PM timer: a clock the guest calibrates its TSC (and, through
+     * it, its LAPIC timer) against when nothing tells it their frequency.
+     * auto leaves it out when the guest has kvmclock, which gives the TSC
+     * frequency and is a clocksource watchdog of its own; without kvmclock
+     * and without a PIT, Linux would have no reference to calibrate
+     * against (docs/pc-lite.rst, "Clocks and calibration").
+     */
+    if (pms->pm_timer == ON_OFF_AUTO_AUTO) {
+        pms->pm_timer = pc_lite_has_kvmclock() ? ON_OFF_AUTO_OFF
+                                                : ON_OFF_AUTO_ON;
+    }
+    if (pms->pm_timer == ON_OFF_AUTO_ON) {
+        memory_region_init(&pms->pm_io, OBJECT(pms), "pc-lite-pm", 12);
+        acpi_pm_tmr_init(&pms->pm, pc_lite_pm_tmr_update_sci, &pms->pm_io);
+        memory_region_add_subregion(get_system_io(), PC_LITE_PM_IOPORT,
+                                    &pms->pm_io);
+    }
 
     /*
      * A CMOS RTC: Linux reads its wall clock from it at boot when it has
@@ -187,9 +207,7 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
      * with the CPUID bit that kvmclock_create() looks at), as microvm
      * does under KVM; the FADT then says there is no CMOS RTC.
      */
-    if (pms->rtc == ON_OFF_AUTO_AUTO && kvm_enabled() &&
-        X86_CPU(first_cpu)->env.features[FEAT_KVM] &
-        (CPUID_KVM_CLOCK | CPUID_KVM_CLOCK2)) {
+    if (pms->rtc == ON_OFF_AUTO_AUTO && pc_lite_has_kvmclock()) {
         pms->rtc = ON_OFF_AUTO_OFF;
     }
     /*
@@ -608,6 +626,7 @@ static void pc_lite_machine_initfn(Object *obj)
 
     pms->serial = ON_OFF_AUTO_AUTO;
     pms->rtc = ON_OFF_AUTO_AUTO;
+    pms->pm_timer = ON_OFF_AUTO_AUTO;
     pms->share_kernel = ON_OFF_AUTO_AUTO;
     pms->booted_at = -1;
     pms->vmgenid = g_strdup("auto");
@@ -673,6 +692,13 @@ static void pc_lite_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, PC_LITE_MACHINE_RTC,
         "CMOS RTC at 0x70/IRQ 8, the guest's wall clock at boot "
         "(auto: on unless the guest has kvmclock)");
+    object_class_property_add(oc, PC_LITE_MACHINE_PM_TIMER, "OnOffAuto",
+                              pc_lite_get_on_off_auto, pc_lite_set_on_off_auto,
+                              NULL, (void *)offsetof(PcLiteMachineState,
+                                                     pm_timer));
+    object_class_property_set_description(oc, PC_LITE_MACHINE_PM_TIMER,
+        "ACPI PM timer at 0x608, the reference the guest calibrates its "
+        "TSC against (auto: on unless the guest has kvmclock)");
     object_class_property_add(oc, PC_LITE_MACHINE_SHARE_KERNEL, "OnOffAuto",
                               pc_lite_get_on_off_auto, pc_lite_set_on_off_auto,
                               NULL, (void *)offsetof(PcLiteMachineState,

@@ -509,8 +509,7 @@ static void build_tables(AcpiBuildTables *tables, PcLiteMachineState *pms)
         .rev = 6,
         .minor_ver = 3,
         .flags = (1 << ACPI_FADT_F_HW_REDUCED_ACPI) |
-                 (1 << ACPI_FADT_F_RESET_REG_SUP) |
-                 (1 << ACPI_FADT_F_TMR_VAL_EXT),
+                 (1 << ACPI_FADT_F_RESET_REG_SUP),
         .sleep_ctl = {
             .space_id = AML_AS_SYSTEM_MEMORY, .bit_width = 8,
             .address = PC_LITE_GED_REGS_BASE + ACPI_GED_REG_SLEEP_CTL,
@@ -524,10 +523,6 @@ static void build_tables(AcpiBuildTables *tables, PcLiteMachineState *pms)
             .address = PC_LITE_GED_REGS_BASE + ACPI_GED_REG_RESET,
         },
         .reset_val = ACPI_GED_RESET_VALUE,
-        .pm_tmr = {
-            .space_id = AML_AS_SYSTEM_IO, .bit_width = 32,
-            .address = PC_LITE_PM_TMR_IOPORT,
-        },
         /* No i8042, no VGA, no MSI quirks; a CMOS RTC only with rtc=on. */
         .iapc_boot_arch = (1 << 2) |
                           (pms->rtc == ON_OFF_AUTO_ON ? 0 : 1 << 5),
@@ -536,6 +531,14 @@ static void build_tables(AcpiBuildTables *tables, PcLiteMachineState *pms)
         .base = pms->gpex.ecam.base,
         .size = pms->gpex.ecam.size,
     };
+
+    if (pms->pm_timer == ON_OFF_AUTO_ON) {
+        fadt.flags |= 1 << ACPI_FADT_F_TMR_VAL_EXT;
+        fadt.pm_tmr = (struct AcpiGenericAddress) {
+            .space_id = AML_AS_SYSTEM_IO, .bit_width = 32,
+            .address = PC_LITE_PM_TMR_IOPORT,
+        };
+    }
 
     bios_linker_loader_alloc(tables->linker, ACPI_BUILD_TABLE_FILE, blob,
                              64, false);

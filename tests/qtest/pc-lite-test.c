@@ -533,18 +533,48 @@ static void test_vmgenid(void)
     qtest_quit(qts);
 }
 
-static void test_pm_timer(void)
+static void check_pm_timer(const char *machine, bool on)
 {
-    QTestState *qts = qtest_init("-M pc-lite");
+    QTestState *qts = qtest_initf("-M pc-lite%s", machine);
+    g_autoptr(GPtrArray) tables = read_tables(qts);
+    Table *fadt = find_table(tables, "FACP");
+    static const uint8_t none[12];
     uint32_t t0, t1;
+    QDict *rsp;
+
+    rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments': "
+                    "{ 'path': '/machine', 'property': 'pm-timer' } }");
+    g_assert_cmpstr(qdict_get_str(rsp, "return"), ==, on ? "on" : "off");
+    qobject_unref(rsp);
 
     /* 3.579545 MHz: 10 ms of virtual time is about 35795 ticks. */
     t0 = qtest_inl(qts, 0x608);
     qtest_clock_step(qts, 10 * 1000 * 1000);
     t1 = qtest_inl(qts, 0x608);
-    g_assert_cmpint(t1 - t0, >=, 35790);
-    g_assert_cmpint(t1 - t0, <=, 35800);
+    if (on) {
+        g_assert_cmpint(t1 - t0, >=, 35790);
+        g_assert_cmpint(t1 - t0, <=, 35800);
+        g_assert_cmphex((uint32_t)ldl_le_p(fadt->data + 76), ==, 0x608);
+        g_assert_cmpint(fadt->data[91], ==, 4);             /* PM_TMR_LEN */
+        g_assert_true(ldl_le_p(fadt->data + 112) & (1 << 8)); /* 32-bit */
+        g_assert_cmpint(fadt->data[208], ==, 1);            /* System I/O */
+        g_assert_cmphex(ldq_le_p(fadt->data + 212), ==, 0x608);
+    } else {
+        g_assert_cmphex(t1, ==, t0);
+        g_assert_cmphex((uint32_t)ldl_le_p(fadt->data + 76), ==, 0);
+        g_assert_cmpint(fadt->data[91], ==, 0);
+        g_assert_false(ldl_le_p(fadt->data + 112) & (1 << 8));
+        g_assert_cmpmem(fadt->data + 208, 12, none, 12);   /* X_PM_TMR_BLK */
+    }
     qtest_quit(qts);
+}
+
+/* pm-timer: auto is on without kvmclock (qtest, TCG). */
+static void test_pm_timer(void)
+{
+    check_pm_timer("", true);
+    check_pm_timer(",pm-timer=on", true);
+    check_pm_timer(",pm-timer=off", false);
 }
 
 static void test_nfit(void)
@@ -857,6 +887,7 @@ typedef struct {
     const char *variant;
     const char *args;
     bool nvdimm;
+    const char *machine;
 } AcpiVariant;
 
 static const AcpiVariant acpi_variants[] = {
@@ -864,6 +895,7 @@ static const AcpiVariant acpi_variants[] = {
     { ".pci", "-smp 1 -m 256M -device virtio-rng-pci,addr=3 "
       "-device pcie-root-port,id=rp,chassis=1,addr=4 "
       "-device virtio-rng-pci,bus=rp" },
+    { ".nopmtimer", "-smp 1 -m 256M", false, ",pm-timer=off" },
     { ".smp4", "-smp 4 -m 256M" },
     { ".nvdimm", "-m 128M,slots=2,maxmem=1G", true },
     { ".numa", "-smp 2 -m 256M -object memory-backend-ram,id=r0,size=128M "
@@ -953,7 +985,8 @@ static void test_acpi_expected(gconstpointer data)
                                  "id=mem0,mem-path=%s,size=64M,share=on "
                                  "-device nvdimm,memdev=mem0,id=nv0", path);
     }
-    qts = qtest_initf("-M pc-lite%s %s", nvdimm ?: "", v->args);
+    qts = qtest_initf("-M pc-lite%s%s %s", v->machine ?: "", nvdimm ?: "",
+                      v->args);
     acpi_fetch_rsdp_table(qts, find_rsdp(qts), rsdp);
     acpi_fetch_table(qts, &xsdt, &xsdt_len, rsdp + 24, 8, "XSDT", true);
     for (i = 36; i + 8 <= xsdt_len; i += 8) {

@@ -31,7 +31,8 @@
  *                  clock at boot when it has no kvmclock),
  *            0x3f8-0x3ff 16550 UART (only with -serial or serial=on;
  *                  -device isa-serial adds more on the machine's ISA bus),
- *            0x600-0x60b ACPI PM timer block (timer at 0x608),
+ *            0x600-0x60b ACPI PM timer block (timer at 0x608; pm-timer=on,
+ *                  the default unless the guest has kvmclock),
  *            0x510 boot-phase marker: 16-bit writes traced with the host
  *                  clock (trace event pc_lite_marker).
  *
@@ -87,6 +88,7 @@
 
 #define PC_LITE_MACHINE_SERIAL    "serial"
 #define PC_LITE_MACHINE_RTC       "rtc"
+#define PC_LITE_MACHINE_PM_TIMER  "pm-timer"
 #define PC_LITE_MACHINE_VMGENID   "vmgenid"
 #define PC_LITE_MACHINE_SHARE_KERNEL "share-kernel"
 
@@ -98,6 +100,7 @@ struct PcLiteMachineState {
     /* Properties */
     OnOffAuto serial;
     OnOffAuto rtc;
+    OnOffAuto pm_timer;         /* ACPI PM timer; auto: none with kvmclock */
     char *vmgenid;              /* "auto", "off" or a UUID */
     OnOffAuto share_kernel;     /* map the kernel from its file (COW) */
 
