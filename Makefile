@@ -77,8 +77,12 @@ deps:
 # publishes ports with iptables, pc-lite-oci joins taps with iproute2's tc.
 ENGINE_PACKAGES := podman conmon runc containerd netavark aardvark-dns \
 	catatonit uidmap iptables iproute2
+# Docker (dockerd 20.10 and its CLI) without recommends; the tests run a
+# private dockerd in namespaces of its own, never the host's service.
+DOCKER_PACKAGES := docker.io
 deps-engines:
 	@$(TOP)/scripts/install-deps.sh $(ENGINE_PACKAGES)
+	@APT_NO_RECOMMENDS=1 $(TOP)/scripts/install-deps.sh $(DOCKER_PACKAGES)
 
 # libvirt for tests/boot/test_libvirt.py, which runs a private libvirtd
 # of its own (config, socket, state under a temporary directory, in a

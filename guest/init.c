@@ -749,10 +749,10 @@ static void signal_session(struct session *s, const struct chan_frame *f)
 {
     int sig = chan_u32(f->data);
 
+    /* As runc: the command alone, or every process but init. */
     if (f->len >= 8 && (chan_u32(f->data + 4) & CHANNEL_KILL_ALL)) {
         kill(-1, sig);
-    } else if (s->pid > 0 && !s->done && kill(-s->pid, sig) < 0) {
-        /* The command leads its own process group, unless it left it. */
+    } else if (s->pid > 0 && !s->done) {
         kill(s->pid, sig);
     }
 }

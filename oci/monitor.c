@@ -1,11 +1,19 @@
 /*
  * pc-lite-oci: the monitor, the process that `create` leaves behind and
- * names in --pid-file.  It starts the container's VM (a clone of a
- * template, or a boot), sets the container up through the command
- * channel, and then lives as long as the container's process: it relays
+ * names in --pid-file, in the container's namespaces and cgroup (ns.c).
+ * It takes the network namespace's interfaces, starts the container's VM
+ * (a clone of a template, or a boot), changes its root to the container's
+ * root filesystem, sets the container up through the command channel,
+ * and then lives as long as the container's process: it relays
  * the process's streams (the engine's pipes, or a terminal), takes
  * `start`, `kill` and `exec` on a control socket in the state directory,
  * and exits with the process's exit status.
+ *
+ * With create, on a socket pair (SOCK_SEQPACKET): the monitor says "ns"
+ * once in its namespaces; create puts it in the cgroup, runs the
+ * createRuntime and prestart hooks and answers "go" with the container's
+ * state (JSON, for the hooks); the monitor says "ok" once the container's
+ * process waits for start, or why it could not be made.
  *
  * Control socket (SOCK_SEQPACKET, one request per message):
  *   "start"                  -> "ok" | "error: ..."
@@ -47,7 +55,8 @@ typedef struct {
 typedef struct {
     OciMonitorArgs *a;
     int chan, ctl, sfd;
-    pid_t qemu;
+    pid_t qemu;                 /* in our PID namespace */
+    json_t *state;              /* the state create sent, for hooks */
     struct chan_reader r;
     Session s[CHANNEL_SESSIONS];
     GPtrArray *clients;         /* GINT_TO_POINTER(fd) of open requests */
@@ -71,11 +80,11 @@ static void send_u32(Monitor *m, char type, int session, uint32_t a,
 /* Write the exit status file and end: the container has stopped. */
 static G_GNUC_NORETURN void finish(Monitor *m, int status)
 {
-    g_autofree char *path = g_build_filename(m->a->dir, "exit", NULL);
     g_autofree char *text = g_strdup_printf("%d\n", status);
     int i, st;
 
-    oci_write_file(path, text, -1, NULL);
+    /* Our working directory is the state directory. */
+    oci_write_file("exit", text, -1, NULL);
     if (m->qemu > 0) {
         /* init powers off after 'Q'; do not wait for it long. */
         for (i = 0; i < 200 && waitpid(m->qemu, &st, WNOHANG) == 0; i++) {
@@ -91,11 +100,10 @@ static G_GNUC_NORETURN void finish(Monitor *m, int status)
 /* The last line QEMU printed, for an error message. */
 static char *qemu_said(Monitor *m)
 {
-    g_autofree char *log = g_build_filename(m->a->dir, "qemu.log", NULL);
     g_autofree char *text = NULL;
     char *nl;
 
-    if (!g_file_get_contents(log, &text, NULL, NULL) || !*g_strstrip(text)) {
+    if (!g_file_get_contents("qemu.log", &text, NULL, NULL) || !*g_strstrip(text)) {
         return g_strdup("");
     }
     nl = strrchr(text, '\n');
@@ -242,21 +250,144 @@ static void send_winsize(Monitor *m, int id)
     }
 }
 
+static void guest_frame(Monitor *m, const struct chan_frame *f);
+
+/*
+ * A startContainer hook: a process of the container, in the VM (its path
+ * resolves in the container), on session 1 before the container's own
+ * process starts, with the state on its standard input; its standard
+ * error is kept for the message when it fails.
+ */
+static gboolean guest_hook(Monitor *m, json_t *h, size_t index,
+                           const char *state, GError **errp)
+{
+    const char *path = json_string_value(json_object_get(h, "path"));
+    json_t *args = json_object_get(h, "args"), *env = json_object_get(h, "env");
+    json_t *timeout = json_object_get(h, "timeout");
+    gint64 deadline = json_is_integer(timeout) ?
+        g_get_monotonic_time() + json_integer_value(timeout) * G_USEC_PER_SEC :
+        G_MAXINT64;
+    g_autoptr(GByteArray) frames = g_byte_array_new();
+    g_autoptr(GString) said = g_string_new(NULL);
+    OciProcess p = { .cwd = (char *)"/",
+                     .groups = g_array_new(FALSE, FALSE, sizeof(uint32_t)),
+                     .rlimits = g_array_new(FALSE, FALSE, sizeof(OciRlimit)) };
+    GPtrArray *argv = g_ptr_array_new(), *envp = g_ptr_array_new();
+    struct chan_frame f;
+    guint32 code = 255, sig = 0;
+    gboolean done = FALSE;
+    size_t i, off;
+    int ret;
+
+    g_ptr_array_add(argv, (char *)path);
+    for (i = 1; i < json_array_size(args); i++) {
+        g_ptr_array_add(argv, (char *)json_string_value(json_array_get(args,
+                                                                       i)));
+    }
+    g_ptr_array_add(argv, NULL);
+    for (i = 0; i < json_array_size(env); i++) {
+        g_ptr_array_add(envp, (char *)json_string_value(json_array_get(env,
+                                                                       i)));
+    }
+    g_ptr_array_add(envp, NULL);
+    p.args = (char **)argv->pdata;
+    p.env = (char **)envp->pdata;
+    oci_process_frames(&p, frames);
+    g_ptr_array_unref(argv);
+    g_ptr_array_unref(envp);
+    g_array_unref(p.groups);
+    g_array_unref(p.rlimits);
+    for (off = 0; off + 8 <= frames->len;
+         off += 8 + chan_u32(frames->data + off + 4)) {
+        send_frame(m, frames->data[off], 1, frames->data + off + 8,
+                   chan_u32(frames->data + off + 4));
+    }
+    send_u32(m, 'S', 1, CHANNEL_STDIN, 0, 1);
+    send_frame(m, 'I', 1, state, strlen(state));
+    send_frame(m, 'I', 1, NULL, 0);
+    while (!done) {
+        struct pollfd pf = { .fd = m->chan, .events = POLLIN };
+        gint64 left = deadline - g_get_monotonic_time();
+
+        while (!done && (ret = chan_next_frame(&m->r, &f)) > 0) {
+            if (f.session != 1) {
+                guest_frame(m, &f);
+            } else if (f.type == 'e') {
+                g_string_append_len(said, f.data, MIN(f.len, 4096));
+            } else if (f.type == 'x') {
+                code = f.len >= 4 ? chan_u32(f.data) : 255;
+                sig = f.len >= 8 ? chan_u32(f.data + 4) : 0;
+                done = TRUE;
+            }
+        }
+        if (done) {
+            break;
+        }
+        if (ret < 0 || left <= 0 ||
+            poll(&pf, 1, MIN(left / 1000 + 1, 60000)) < 0 ||
+            ((pf.revents & (POLLIN | POLLHUP)) &&
+             chan_fill(&m->r, m->chan) <= 0)) {
+            if (left <= 0) {
+                send_u32(m, 'K', 1, SIGKILL, 0, 2);
+            }
+            g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                        "hook startContainer[%zu] %s %s", index, path,
+                        left <= 0 ? "did not finish within its timeout" :
+                        "lost the VM");
+            return FALSE;
+        }
+    }
+    if (code || sig) {
+        g_strchomp(said->str);
+        g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                    "hook startContainer[%zu] %s %s %u%s%s", index, path,
+                    sig ? "was killed by signal" : "exited with status",
+                    sig ? sig : code, said->len ? ": " : "", said->str);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean guest_hooks(Monitor *m, GError **errp)
+{
+    json_t *a = json_object_get(m->a->spec->hooks, "startContainer");
+    g_autofree char *state = NULL;
+    size_t i;
+
+    if (!json_array_size(a)) {
+        return TRUE;
+    }
+    json_object_set_new(m->state, "status", json_string("created"));
+    state = json_dumps(m->state, JSON_COMPACT);
+    for (i = 0; i < json_array_size(a); i++) {
+        if (!guest_hook(m, json_array_get(a, i), i, state, errp)) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 static void start(Monitor *m, int client)
 {
-    g_autofree char *path = g_build_filename(m->a->dir, "started", NULL);
+    g_autoptr(GError) err = NULL;
     Session *s = &m->s[0];
 
     if (s->started) {
         reply(client, "error: the container has already started");
         return;
     }
+    if (!guest_hooks(m, &err)) {
+        /* The runtime spec: the container is stopped. */
+        reply(client, "error: %s", err->message);
+        send_frame(m, 'Q', 0, NULL, 0);
+        finish(m, 255);
+    }
     if (s->flags & CHANNEL_TTY) {
         send_winsize(m, 0);
     }
     send_u32(m, 'S', 0, s->flags, 0, 1);
     s->started = TRUE;
-    oci_write_file(path, "", -1, NULL);
+    oci_write_file("started", "", -1, NULL);
     reply(client, "ok");
 }
 
@@ -419,6 +550,21 @@ static void forward_input(Monitor *m, int id)
     }
 }
 
+/*
+ * Every child that ended (the monitor is its PID namespace's init: what
+ * QEMU or a hook left behind is ours to reap); TRUE when QEMU did.
+ */
+static gboolean reap(Monitor *m)
+{
+    gboolean qemu = FALSE;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+        qemu |= pid == m->qemu;
+    }
+    return qemu;
+}
+
 static void serve(Monitor *m)
 {
     for (;;) {
@@ -476,8 +622,7 @@ static void serve(Monitor *m)
             struct signalfd_siginfo si;
 
             if (read(m->sfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGCHLD &&
-                    waitpid(m->qemu, NULL, WNOHANG) == m->qemu) {
+                if (si.ssi_signo == SIGCHLD && reap(m)) {
                     g_autofree char *said = qemu_said(m);
 
                     m->qemu = 0;
@@ -509,15 +654,15 @@ static void serve(Monitor *m)
 }
 
 /*
- * ctl.sock in the state directory, named relative to it (the monitor's
- * working directory): an engine's --root may be longer than sun_path.
+ * ctl.sock in the state directory (our working directory), named
+ * relative to it: an engine's --root may be longer than sun_path.
  */
-static int listen_ctl(const char *dir)
+static int listen_ctl(void)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "ctl.sock" };
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
-    if (fd < 0 || chdir(dir) < 0) {
+    if (fd < 0) {
         return -1;
     }
     unlink(sa.sun_path);
@@ -529,12 +674,96 @@ static int listen_ctl(const char *dir)
     return fd;
 }
 
+/*
+ * In the container's namespaces (create cloned us into new PID, UTS, IPC
+ * and, when the configuration asks for a new one, network namespaces):
+ * the network namespace it names, the hostname; then "ns" to create,
+ * and its "go" with the state for the hooks.
+ */
+static void enter_namespaces(Monitor *m)
+{
+    OciSpec *spec = m->a->spec;
+    g_autoptr(GError) err = NULL;
+    char buf[65536];
+    ssize_t n;
+
+    if (*spec->netns && !oci_ns_join_net(spec->netns, &err)) {
+        fail_ready(m, "%s", err->message);
+    }
+    if (spec->hostname && *spec->hostname &&
+        sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
+        fail_ready(m, "hostname %s: %s", spec->hostname, g_strerror(errno));
+    }
+    chan_write_all(m->a->ready_fd, "ns", 2);
+    do {
+        n = recv(m->a->ready_fd, buf, sizeof(buf) - 1, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 3 || strncmp(buf, "go\n", 3)) {
+        _exit(1);               /* create gave up: it cleans up */
+    }
+    buf[n] = '\0';
+    m->state = json_loads(buf + 3, 0, NULL);
+    if (!json_is_object(m->state)) {
+        fail_ready(m, "a bad state from create");
+    }
+}
+
+/*
+ * The network namespace's interfaces (the hooks have filled it now) into
+ * taps for the VM; "net" in the state directory records a namespace that
+ * outlives the container, and its interfaces, for delete.
+ */
+static void take_network(Monitor *m)
+{
+    OciSpec *spec = m->a->spec;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GString) rec = g_string_new(spec->netns);
+    guint i;
+
+    spec->nics = oci_net_setup(m->a->id, &err);
+    if (!spec->nics) {
+        fail_ready(m, "%s", err->message);
+    }
+    for (i = 0; i < spec->nics->len; i++) {
+        OciNic *n = g_ptr_array_index(spec->nics, i);
+
+        g_string_append_printf(rec, "\n%s", n->name);
+    }
+    if (*spec->netns && spec->nics->len &&
+        !oci_write_file("net", rec->str, -1, &err)) {
+        fail_ready(m, "%s", err->message);
+    }
+}
+
+/*
+ * Our own mount namespace, the createContainer hooks (in the container's
+ * namespaces, before the root changes, as runc runs them), then the
+ * container's root filesystem as our root.
+ */
+static void enter_root(Monitor *m)
+{
+    OciSpec *spec = m->a->spec;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *state = NULL;
+    int dirfd = open(".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+
+    oci_logs_keep_open();
+    if (dirfd < 0 || !oci_ns_mounts(spec->root, &err)) {
+        fail_ready(m, "%s", err ? err->message : g_strerror(errno));
+    }
+    json_object_set_new(m->state, "status", json_string("creating"));
+    state = json_dumps(m->state, JSON_COMPACT);
+    if (!oci_hooks_run(spec->hooks, "createContainer", state, &err) ||
+        !oci_ns_pivot(spec->root, dirfd, &err)) {
+        fail_ready(m, "%s", err->message);
+    }
+    close(dirfd);
+}
+
 void oci_monitor_main(OciMonitorArgs *a)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *log = g_build_filename(a->dir, "qemu.log", NULL);
-    g_autofree char *pidfile = g_build_filename(a->dir, "qemu.pid", NULL);
-    g_autofree char *pidtext = NULL;
     Monitor mon = { .a = a, .chan = -1 }, *m = &mon;
     struct chan_frame f;
     GArray *keep;
@@ -545,6 +774,13 @@ void oci_monitor_main(OciMonitorArgs *a)
     setsid();
     if (a->tty) {
         ioctl(a->in, TIOCSCTTY, 0);
+        /*
+         * Nothing of the engine's own streams stays open here: a shim
+         * waits for create's output to end (docker run -t).
+         */
+        dup2(a->in, 0);
+        dup2(a->in, 1);
+        dup2(a->in, 2);
     }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&mask);
@@ -563,6 +799,11 @@ void oci_monitor_main(OciMonitorArgs *a)
                          .err = a->tty ? -1 : a->err, .client = -1,
                          .flags = CHANNEL_STDIN |
                                   (a->tty ? CHANNEL_TTY : 0) };
+    if (chdir(a->dir) < 0) {
+        fail_ready(m, "%s: %s", a->dir, g_strerror(errno));
+    }
+    enter_namespaces(m);
+    take_network(m);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch) < 0) {
         fail_ready(m, "socketpair: %s", g_strerror(errno));
     }
@@ -571,12 +812,10 @@ void oci_monitor_main(OciMonitorArgs *a)
         fail_ready(m, "%s", err->message);
     }
     m->net = g_byte_array_new();
-    if (a->spec->nics) {
-        oci_net_frames(a->spec->nics, m->net);
-    }
+    oci_net_frames(a->spec->nics, m->net);
     keep = g_array_new(FALSE, FALSE, sizeof(int));
     g_array_append_val(keep, ch[1]);
-    for (i = 0; a->spec->nics && i < (int)a->spec->nics->len; i++) {
+    for (i = 0; i < (int)a->spec->nics->len; i++) {
         OciNic *n = g_ptr_array_index(a->spec->nics, i);
 
         g_array_append_val(keep, n->tap_fd);
@@ -585,15 +824,17 @@ void oci_monitor_main(OciMonitorArgs *a)
                              &err);
     g_array_unref(keep);
     close(ch[1]);
-    if (a->spec->nics) {
-        /* QEMU has the taps: the last of them goes with QEMU. */
-        g_ptr_array_set_size(a->spec->nics, 0);
-    }
+    /* QEMU has the taps: the last of them goes with QEMU. */
+    g_ptr_array_set_size(a->spec->nics, 0);
     if (m->qemu < 0) {
         fail_ready(m, "%s", err->message);
     }
-    pidtext = g_strdup_printf("%d\n", m->qemu);
-    oci_write_file(pidfile, pidtext, -1, NULL);
+    m->ctl = listen_ctl();
+    if (m->ctl < 0) {
+        fail_ready(m, "the control socket in %s: %s", a->dir,
+                   g_strerror(errno));
+    }
+    enter_root(m);
     if (!vm.clone) {
         wait_frame(m, 'h', &f);
         g_free(f.data);
@@ -605,12 +846,11 @@ void oci_monitor_main(OciMonitorArgs *a)
         fail_ready(m, "%s", f.data);
     }
     g_free(f.data);
-    m->ctl = listen_ctl(a->dir);
-    if (m->ctl < 0) {
-        fail_ready(m, "the control socket in %s: %s", a->dir,
-                   g_strerror(errno));
+    if (send(a->ready_fd, "ok", 2, MSG_NOSIGNAL) < 0) {
+        /* create is gone (killed): nobody will know this container. */
+        send_frame(m, 'Q', 0, NULL, 0);
+        finish(m, 255);
     }
-    chan_write_all(a->ready_fd, "ok", 2);
     close(a->ready_fd);
     serve(m);
     _exit(255);

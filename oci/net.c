@@ -6,7 +6,9 @@
  * redirects in both directions (ingress qdisc, u32 match-all, mirred
  * egress redirect: no bridge, no NAT of our own), and the guest's init
  * gives the VM's virtio-net interface the interface's MAC, MTU, IPv4
- * address and routes (frames 'N', 'L', 'O').  The tap goes away with
+ * address and routes (frames 'N', 'L', 'O').  The monitor does it from
+ * inside the namespace (monitor.c), after the hooks that fill it (Docker's
+ * libnetwork-setkey moves its veth in then).  The tap goes away with
  * QEMU, the rules with the namespace; delete removes the rules at once
  * when the namespace is still there.
  *
@@ -109,7 +111,8 @@ static void read_routes(GPtrArray *nics)
         return;
     }
     lines = g_strsplit(text, "\n", -1);
-    for (i = 1; lines[i]; i++) {
+    /* Line 0 is the header; a namespace without IPv4 may have none. */
+    for (i = 0; lines[i]; i++) {
         char iface[IFNAMSIZ + 1];
         unsigned int dst, gw, flags, mask;
         OciRoute r;
@@ -328,13 +331,19 @@ out:
     return ok;
 }
 
-GPtrArray *oci_net_setup(const char *netns, const char *id, GError **errp)
+/* FALSE, with errp set, when netns (a path) must not be taken. */
+gboolean oci_net_check(const char *netns, GError **errp)
+{
+    return !netns || !*netns || !is_host_netns(netns, errp);
+}
+
+/* The interfaces of this process's network namespace, into taps. */
+GPtrArray *oci_net_setup(const char *id, GError **errp)
 {
     GPtrArray *nics = g_ptr_array_new_with_free_func(oci_nic_free);
     NetSetup arg = { nics, id };
 
-    if (netns && *netns &&
-        (is_host_netns(netns, errp) || !in_netns(netns, setup, &arg, errp))) {
+    if (!setup(&arg, errp)) {
         g_ptr_array_unref(nics);
         return NULL;
     }

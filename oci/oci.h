@@ -67,7 +67,10 @@ typedef struct {
     int cpus;
     int mem_mib;
     gboolean template;          /* start from a template (default) */
-    char *netns;                /* the network namespace's path, if any */
+    char *netns;                /* the network namespace's path, "": new */
+    char *cgroups_path;         /* linux.cgroupsPath, NULL when not given */
+    json_t *hooks;              /* the config's hooks (hooks.c), or NULL */
+    json_t *annotations;        /* or NULL */
     GPtrArray *nics;            /* OciNic, once create has set them up */
 } OciSpec;
 
@@ -78,6 +81,18 @@ OciProcess *oci_process_load(const char *path, GError **errp);
 void oci_spec_free(OciSpec *spec);
 void oci_process_free(OciProcess *p);
 int oci_signal_parse(const char *name);
+
+/* hooks.c: the runtime spec's hooks, run with the container's state */
+gboolean oci_hook_kind_known(const char *kind);
+gboolean oci_hooks_run(json_t *hooks, const char *kind, const char *state,
+                       GError **errp);
+char *oci_hook_state(const char *id, const char *status, pid_t pid,
+                     const char *bundle, json_t *annotations);
+
+/* cgroup.c: the container's cgroup, which its monitor and QEMU join */
+char **oci_cgroup_dirs(const char *cgroups_path, const char *id);
+gboolean oci_cgroup_join(char **dirs, pid_t pid, GError **errp);
+void oci_cgroup_remove(char **dirs);
 
 /* Channel frames that describe a process, for session 0 of the channel. */
 void oci_process_frames(const OciProcess *p, GByteArray *out);
@@ -106,19 +121,27 @@ pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
 void oci_remove_tree(const char *dir);
 
 /* net.c */
-GPtrArray *oci_net_setup(const char *netns, const char *id, GError **errp);
+gboolean oci_net_check(const char *netns, GError **errp);
+GPtrArray *oci_net_setup(const char *id, GError **errp);
 void oci_net_teardown(const char *netns, char **names);
 void oci_net_frames(GPtrArray *nics, GByteArray *out);
 void oci_nic_free(gpointer data);
+
+/* ns.c: the monitor's namespaces */
+pid_t oci_ns_clone(int flags);
+gboolean oci_ns_join_net(const char *path, GError **errp);
+gboolean oci_ns_mounts(const char *rootfs, GError **errp);
+gboolean oci_ns_pivot(const char *rootfs, int dirfd, GError **errp);
 
 /* monitor.c: the process that lives as long as the container */
 typedef struct {
     const OciHost *host;
     OciSpec *spec;
+    const char *id;
     char *dir;                  /* the container's state directory */
     int in, out, err;           /* the container process's streams */
     gboolean tty;
-    int ready_fd;               /* tells create "ok" or why not */
+    int ready_fd;               /* create's socket: "ns", "go", "ok" */
 } OciMonitorArgs;
 
 void oci_monitor_main(OciMonitorArgs *args) G_GNUC_NORETURN;
@@ -127,6 +150,7 @@ void oci_monitor_main(OciMonitorArgs *args) G_GNUC_NORETURN;
 void oci_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void oci_cpu_log(const char *what);
 void oci_cpu_log_us(const char *what, long long us);
+void oci_logs_keep_open(void);
 gboolean oci_write_file(const char *path, const char *data, gssize len,
                         GError **errp);
 int oci_ctl_connect(const char *dir, GError **errp);

@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -70,7 +71,7 @@ void oci_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "pc-lite-oci: %s\n", msg);
     if (!log_file && opts.log) {
-        log_file = fopen(opts.log, "a");
+        log_file = fopen(opts.log, "ae");
     }
     if (log_file) {
         if (!g_strcmp0(opts.log_format, "json")) {
@@ -122,21 +123,34 @@ gboolean oci_write_file(const char *path, const char *data, gssize len,
     return TRUE;
 }
 
+static FILE *cpu_log_file;
+
 /* A line of the CPU log: what, the container, us, us before main(). */
 static void cpu_log_line(const char *what, long long us, long long start)
 {
-    FILE *f;
-
     if (!opts.cpu_log) {
         return;
     }
-    f = fopen(opts.cpu_log, "a");
-    if (!f) {
+    if (!cpu_log_file) {
+        cpu_log_file = fopen(opts.cpu_log, "ae");
+    }
+    if (!cpu_log_file) {
         return;
     }
-    fprintf(f, "%s %s %lld %lld\n", what, opts.id ? opts.id : "-", us,
-            start);
-    fclose(f);
+    fprintf(cpu_log_file, "%s %s %lld %lld\n", what, opts.id ? opts.id : "-",
+            us, start);
+    fflush(cpu_log_file);
+}
+
+/* The logs opened now, for a monitor that is about to change its root. */
+void oci_logs_keep_open(void)
+{
+    if (!log_file && opts.log) {
+        log_file = fopen(opts.log, "ae");
+    }
+    if (!cpu_log_file && opts.cpu_log) {
+        cpu_log_file = fopen(opts.cpu_log, "ae");
+    }
 }
 
 /* Exact, unlike getrusage()'s tick-sampled times. */
@@ -313,21 +327,57 @@ static gboolean load_state(const char *dir, State *st)
     return TRUE;
 }
 
+/* The hooks create recorded (hooks.json), or NULL. */
+static json_t *recorded_hooks(const char *dir)
+{
+    g_autofree char *path = g_build_filename(dir, "hooks.json", NULL);
+
+    return json_load_file(path, 0, NULL);
+}
+
+/* poststart and poststop: a failure is reported, the command goes on. */
+static void run_post_hooks(const char *dir, const char *kind, State *st,
+                           const char *status)
+{
+    g_autoptr(GError) err = NULL;
+    json_t *hooks = recorded_hooks(dir);
+    g_autofree char *state = NULL;
+
+    if (!json_array_size(json_object_get(hooks, kind))) {
+        json_decref(hooks);
+        return;
+    }
+    state = oci_hook_state(
+        json_string_value(json_object_get(st->o, "id")), status,
+        strcmp(status, "stopped") ? st->pid : 0,
+        json_string_value(json_object_get(st->o, "bundle")),
+        json_object_get(st->o, "annotations"));
+    if (!oci_hooks_run(hooks, kind, state, &err)) {
+        oci_error("container %s: %s (ignored)",
+                  json_string_value(json_object_get(st->o, "id")),
+                  err->message);
+    }
+    json_decref(hooks);
+}
+
 /*
  * features (the runtime spec's features.md): what of a configuration this
- * runtime takes.  No hooks yet (refused); every namespace but the user
- * namespace (ID mappings are refused) is accepted, the VM being the
- * container's boundary; cgroups, capabilities, seccomp and LSM labels are
- * not applied inside the VM.
+ * runtime takes.  Every hook (hooks.c); every namespace but the user
+ * namespace (ID mappings are refused), the VM being the container's
+ * boundary and the monitor living in the others (ns.c); cgroups v1 and
+ * v2 for the VM's processes (cgroup.c), not systemd's API; capabilities,
+ * seccomp and LSM labels are not applied inside the VM.
  */
 static int cmd_features(void)
 {
     json_t *f = json_pack(
-        "{s:s, s:s, s:[], s:{s:[ssssss], s:{s:b, s:b, s:b, s:b},"
+        "{s:s, s:s, s:[ssssss], s:{s:[ssssss], s:{s:b, s:b, s:b, s:b},"
         " s:{s:b}, s:{s:b}, s:{s:b}}, s:{s:s, s:s}}",
         "ociVersionMin", "1.0.0", "ociVersionMax", OCI_VERSION, "hooks",
+        "prestart", "createRuntime", "createContainer", "startContainer",
+        "poststart", "poststop",
         "linux", "namespaces", "cgroup", "ipc", "mount", "network", "pid",
-        "uts", "cgroup", "v1", 0, "v2", 0, "systemd", 0, "systemdUser", 0,
+        "uts", "cgroup", "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0,
         "seccomp", "enabled", 0, "apparmor", "enabled", 0,
         "selinux", "enabled", 0,
         "annotations", "io.github.pc-lite.oci.version", PC_LITE_OCI_VERSION,
@@ -380,6 +430,9 @@ static int cmd_start(const char *id)
                   st.status ? st.status : "not ready");
     } else {
         ret = ctl_request(dir, id, "start");
+        if (ret == 0) {
+            run_post_hooks(dir, "poststart", &st, "running");
+        }
     }
     json_decref(st.o);
     return ret;
@@ -513,30 +566,6 @@ static int cmd_pause(const char *id, gboolean pause)
     return ret;
 }
 
-/*
- * The engine's network namespace into the VM (net.c): taps and tc
- * redirects now, recorded in the state directory ("net": the namespace's
- * path, then the interfaces) for delete.
- */
-static gboolean setup_network(OciSpec *spec, const char *id, const char *dir,
-                              GError **errp)
-{
-    g_autofree char *path = g_build_filename(dir, "net", NULL);
-    g_autoptr(GString) rec = g_string_new(spec->netns);
-    guint i;
-
-    spec->nics = oci_net_setup(spec->netns, id, errp);
-    if (!spec->nics) {
-        return FALSE;
-    }
-    for (i = 0; i < spec->nics->len; i++) {
-        OciNic *n = g_ptr_array_index(spec->nics, i);
-
-        g_string_append_printf(rec, "\n%s", n->name);
-    }
-    return !spec->nics->len || oci_write_file(path, rec->str, -1, errp);
-}
-
 static void teardown_network(const char *dir)
 {
     g_autofree char *path = g_build_filename(dir, "net", NULL);
@@ -549,9 +578,22 @@ static void teardown_network(const char *dir)
     }
 }
 
+/* The cgroups create recorded ("cgroup": one directory a line). */
+static char **recorded_cgroups(const char *dir)
+{
+    g_autofree char *path = g_build_filename(dir, "cgroup", NULL);
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) || !*text) {
+        return NULL;
+    }
+    return g_strsplit(text, "\n", -1);
+}
+
 static int cmd_delete(const char *id, gboolean force)
 {
     g_autofree char *dir = existing(id);
+    g_auto(GStrv) cgroups = NULL;
     State st = { 0 };
 
     if (!dir) {
@@ -566,8 +608,13 @@ static int cmd_delete(const char *id, gboolean force)
         }
         stop_processes(dir, st.pid);
     }
-    json_decref(st.o);
     teardown_network(dir);
+    cgroups = recorded_cgroups(dir);
+    oci_cgroup_remove(cgroups);
+    if (st.o) {
+        run_post_hooks(dir, "poststop", &st, "stopped");
+    }
+    json_decref(st.o);
     unmount_binds(dir);
     oci_remove_tree(dir);
     return 0;
@@ -717,8 +764,12 @@ static gboolean write_state(const char *dir, const char *id,
                           "bundle", spec->bundle, "rootfs", spec->root,
                           "created", created, "owner", "",
                           "monitorStart", (json_int_t)start_time(pid));
-    int ret = o ? json_dump_file(o, path, JSON_PRESERVE_ORDER) : -1;
+    int ret;
 
+    if (o && spec->annotations) {
+        json_object_set(o, "annotations", spec->annotations);
+    }
+    ret = o ? json_dump_file(o, path, JSON_PRESERVE_ORDER) : -1;
     json_decref(o);
     if (ret < 0) {
         g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_FAILED,
@@ -728,20 +779,81 @@ static gboolean write_state(const char *dir, const char *id,
     return TRUE;
 }
 
+/* For delete: the container's cgroups (@name) and hooks (hooks.json). */
+static gboolean record(const char *dir, const char *name, char **cgroups,
+                       json_t *hooks, GError **errp)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autofree char *text = g_strjoinv("\n", cgroups);
+    g_autofree char *hpath = g_build_filename(dir, "hooks.json", NULL);
+
+    if (!oci_write_file(path, text, -1, errp)) {
+        return FALSE;
+    }
+    if (hooks && json_dump_file(hooks, hpath, 0) < 0) {
+        g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                    "%s: cannot write it", hpath);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* One message from the monitor ("" when it ended). */
+static char *monitor_says(int fd)
+{
+    char buf[8192];
+    ssize_t n;
+
+    do {
+        n = recv(fd, buf, sizeof(buf) - 1, 0);
+    } while (n < 0 && errno == EINTR);
+    return g_strndup(buf, MAX(n, 0));
+}
+
+/* The monitor's QEMU, as this PID namespace numbers it; 0: none. */
+static pid_t monitor_qemu(pid_t monitor)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/children",
+                                            monitor, monitor);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) pids = NULL;
+    guint i;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return 0;
+    }
+    pids = g_strsplit(g_strstrip(text), " ", -1);
+    for (i = 0; pids[i]; i++) {
+        g_autofree char *exe = g_strdup_printf("/proc/%s/exe", pids[i]);
+        g_autofree char *target = g_file_read_link(exe, NULL);
+
+        if (target && g_str_has_suffix(target, "qemu-system-x86_64")) {
+            return atoi(pids[i]);
+        }
+    }
+    return 0;
+}
+
+/*
+ * create: the monitor cloned into the container's namespaces (ns.c), put
+ * in its cgroup, the createRuntime and prestart hooks run with its PID;
+ * then the monitor takes the network, starts the VM and answers.
+ */
 static int cmd_create(const char *id, const char *bundle,
                       const char *pid_file, const char *console_socket)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *dir = NULL;
     g_autofree char *msg = NULL;
+    g_autofree char *state = NULL;
+    g_autofree char *go = NULL;
+    g_autofree char *qpid = NULL;
+    g_auto(GStrv) cgroups = NULL;
     OciSpec *spec;
     OciHost host;
     OciMonitorArgs args = { 0 };
-    GString *answer = g_string_new(NULL);
-    int ready[2], tty = -1;
-    pid_t pid;
-    char buf[4096];
-    ssize_t n;
+    int ready[2] = { -1, -1 }, tty = -1, flags;
+    pid_t pid = -1;
 
     if (!valid_id(id)) {
         oci_error("%s: not a container ID", id ? id : "(none)");
@@ -757,6 +869,11 @@ static int cmd_create(const char *id, const char *bundle,
         oci_spec_free(spec);
         return 1;
     }
+    if (!oci_net_check(spec->netns, &err)) {
+        oci_error("container %s: %s", id, err->message);
+        oci_spec_free(spec);
+        return 1;
+    }
     dir = state_dir(id);
     if (g_mkdir_with_parents(opts.root, 0700) < 0 || g_mkdir(dir, 0700) < 0) {
         oci_error(errno == EEXIST ? "container %s already exists" :
@@ -764,8 +881,9 @@ static int cmd_create(const char *id, const char *bundle,
         oci_spec_free(spec);
         return 1;
     }
-    if (!prepare_binds(spec, dir, &err) ||
-        !setup_network(spec, id, dir, &err)) {
+    cgroups = oci_cgroup_dirs(spec->cgroups_path, id);
+    if (!record(dir, "cgroup", cgroups, spec->hooks, &err) ||
+        !prepare_binds(spec, dir, &err)) {
         goto fail;
     }
     if (spec->process->terminal) {
@@ -775,15 +893,18 @@ static int cmd_create(const char *id, const char *bundle,
         }
     }
     oci_host_init(&host, opts.accel);
-    if (pipe2(ready, O_CLOEXEC) < 0) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ready) < 0) {
         g_set_error(&err, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "pipe: %s", g_strerror(errno));
+                    "socketpair: %s", g_strerror(errno));
         goto fail;
     }
-    pid = fork();
+    flags = CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
+            (*spec->netns ? 0 : CLONE_NEWNET);
+    pid = oci_ns_clone(flags);
     if (pid == 0) {
         close(ready[0]);
-        args = (OciMonitorArgs){ .host = &host, .spec = spec, .dir = dir,
+        args = (OciMonitorArgs){ .host = &host, .spec = spec, .id = id,
+                                 .dir = dir,
                                  .in = tty >= 0 ? tty : 0,
                                  .out = tty >= 0 ? tty : 1,
                                  .err = tty >= 0 ? tty : 2,
@@ -791,29 +912,49 @@ static int cmd_create(const char *id, const char *bundle,
         oci_monitor_main(&args);
     }
     close(ready[1]);
+    ready[1] = -1;
     if (tty >= 0) {
         close(tty);
     }
     if (pid < 0) {
         g_set_error(&err, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "fork: %s", g_strerror(errno));
+                    "new namespaces for the container: %s",
+                    g_strerror(errno));
         goto fail;
     }
-    while ((n = read(ready[0], buf, sizeof(buf))) > 0 ||
-           (n < 0 && errno == EINTR)) {
-        g_string_append_len(answer, buf, MAX(n, 0));
-    }
-    close(ready[0]);
-    msg = g_string_free(answer, FALSE);
-    if (strcmp(msg, "ok")) {
-        waitpid(pid, NULL, 0);
+    msg = monitor_says(ready[0]);
+    if (strcmp(msg, "ns")) {
         g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s",
                     *msg ? msg : "the monitor died");
         goto fail;
     }
-    if (!write_state(dir, id, spec, pid, &err) ||
+    g_clear_pointer(&msg, g_free);
+    state = oci_hook_state(id, "creating", pid, spec->bundle,
+                           spec->annotations);
+    if (!oci_cgroup_join(cgroups, pid, &err) ||
+        !oci_hooks_run(spec->hooks, "prestart", state, &err) ||
+        !oci_hooks_run(spec->hooks, "createRuntime", state, &err)) {
+        goto fail;
+    }
+    go = g_strconcat("go\n", state, NULL);
+    if (send(ready[0], go, strlen(go), MSG_NOSIGNAL) < 0) {
+        g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                    "the monitor died");
+        goto fail;
+    }
+    msg = monitor_says(ready[0]);
+    if (strcmp(msg, "ok")) {
+        g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s",
+                    *msg ? msg : "the monitor died");
+        goto fail;
+    }
+    close(ready[0]);
+    ready[0] = -1;
+    qpid = g_build_filename(dir, "qemu.pid", NULL);
+    msg = g_strdup_printf("%d\n", monitor_qemu(pid));
+    if (!oci_write_file(qpid, msg, -1, &err) ||
+        !write_state(dir, id, spec, pid, &err) ||
         !write_pid_file(pid_file, pid, &err)) {
-        stop_processes(dir, pid);
         goto fail;
     }
     oci_spec_free(spec);
@@ -821,7 +962,16 @@ static int cmd_create(const char *id, const char *bundle,
 
 fail:
     oci_error("container %s: %s", id, err->message);
+    if (ready[0] >= 0) {
+        close(ready[0]);
+    }
+    if (pid > 0) {
+        /* Its PID namespace, QEMU too, ends with it. */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
     teardown_network(dir);
+    oci_cgroup_remove(cgroups);
     unmount_binds(dir);
     oci_remove_tree(dir);
     oci_spec_free(spec);

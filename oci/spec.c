@@ -4,12 +4,14 @@
  *
  * What is taken: ociVersion 1.x, root, hostname, process (args, env, cwd,
  * user, rlimits, terminal, consoleSize), mounts, the CPU quota and memory
- * limit of linux.resources (the VM's size) and the network namespace's
- * path.  What a VM cannot honour as asked is refused with one message:
- * user-namespace ID mappings and hooks.  The rest (seccomp, capabilities,
- * AppArmor, SELinux, cgroups other than the VM's size, masked and
- * read-only paths) is about isolating a process on the host's kernel: the
- * container has a kernel of its own.
+ * limit of linux.resources (the VM's size), the network namespace's
+ * path, cgroupsPath (where the VM's host-side processes go), hooks and
+ * annotations.  What a VM cannot honour as asked is refused with one
+ * message: user-namespace ID mappings, and sharing the runtime's network
+ * namespace.  The rest (seccomp, capabilities, AppArmor, SELinux, cgroup
+ * limits other than the VM's size, masked and read-only paths) is about
+ * isolating a process on the host's kernel: the container has a kernel of
+ * its own.
  *
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -388,6 +390,10 @@ static gboolean parse_linux(json_t *linux_, OciSpec *spec, GError **errp)
             spec->netns = g_strdup(path ? path : "");
         }
     }
+    if (!member_string(linux_, "cgroupsPath", "linux", &spec->cgroups_path,
+                       errp)) {
+        return FALSE;
+    }
     if (!spec->netns) {
         /* The runtime's own namespace (net.c refuses it by path too). */
         FAIL("linux.namespaces has no network namespace, so the container "
@@ -398,18 +404,51 @@ static gboolean parse_linux(json_t *linux_, OciSpec *spec, GError **errp)
     return parse_resources(linux_, spec, errp);
 }
 
-/* Any hook at all: a VM cannot run the host-side hooks as runc does. */
-static gboolean has_hooks(json_t *hooks)
+/*
+ * hooks (the runtime spec's config.md, "POSIX-platform Hooks"): each kind
+ * an array of {path, args, env, timeout}; the object is kept as it was
+ * written, for the commands that run them (hooks.c), once checked here.
+ */
+static gboolean check_hooks(json_t *hooks, GError **errp)
 {
-    const char *name;
+    const char *kind;
     json_t *a;
 
-    json_object_foreach(hooks, name, a) {
-        if (json_is_array(a) && json_array_size(a)) {
-            return TRUE;
+    json_object_foreach(hooks, kind, a) {
+        size_t i;
+
+        if (!oci_hook_kind_known(kind)) {
+            continue;           /* a later spec's kind: not ours to run */
+        }
+        if (!json_is_array(a)) {
+            FAIL("hooks.%s is not an array", kind);
+        }
+        for (i = 0; i < json_array_size(a); i++) {
+            json_t *h = json_array_get(a, i);
+            g_autofree char *where = g_strdup_printf("hooks.%s[%zu]", kind, i);
+            g_autofree char *path = NULL;
+            g_auto(GStrv) args = NULL, env = NULL;
+            guint64 timeout = 0;
+
+            if (!json_is_object(h)) {
+                FAIL("%s is not an object", where);
+            }
+            if (!member_string(h, "path", where, &path, errp) ||
+                !member_strv(h, "args", where, &args, errp) ||
+                !member_strv(h, "env", where, &env, errp) ||
+                !member_uint(h, "timeout", where, G_MAXINT32, &timeout,
+                             errp)) {
+                return FALSE;
+            }
+            if (!path || !g_path_is_absolute(path)) {
+                FAIL("%s.path is not an absolute path", where);
+            }
+            if (json_object_get(h, "timeout") && !timeout) {
+                FAIL("%s.timeout must be greater than zero", where);
+            }
         }
     }
-    return FALSE;
+    return TRUE;
 }
 
 OciSpec *oci_spec_load(const char *bundle, GError **errp)
@@ -444,11 +483,15 @@ OciSpec *oci_spec_load(const char *bundle, GError **errp)
         g_set_error(errp, oci_quark(), 1, "%s: no process", path);
         goto fail;
     }
-    if (has_hooks(member_object(o, "hooks"))) {
-        g_set_error(errp, oci_quark(), 1, "%s: hooks are not supported",
+    if (json_object_get(o, "hooks") && !member_object(o, "hooks")) {
+        g_set_error(errp, oci_quark(), 1, "%s: hooks is not an object",
                     path);
         goto fail;
     }
+    if (!check_hooks(member_object(o, "hooks"), errp)) {
+        goto fail;
+    }
+    spec->hooks = json_incref(member_object(o, "hooks"));
     if (!root_path) {
         g_set_error(errp, oci_quark(), 1, "%s: no root.path", path);
         goto fail;
@@ -473,6 +516,7 @@ OciSpec *oci_spec_load(const char *bundle, GError **errp)
         goto fail;
     }
     annotations = member_object(o, "annotations");
+    spec->annotations = json_incref(annotations);
     if (!g_strcmp0(json_string_value(json_object_get(
             annotations, "org.pclite.template")), "off")) {
         spec->template = FALSE;
@@ -499,6 +543,9 @@ void oci_spec_free(OciSpec *spec)
     g_free(spec->root);
     g_free(spec->hostname);
     g_free(spec->netns);
+    g_free(spec->cgroups_path);
+    json_decref(spec->hooks);
+    json_decref(spec->annotations);
     oci_process_free(spec->process);
     g_ptr_array_unref(spec->mounts);
     if (spec->nics) {

@@ -32,6 +32,14 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -ne 0 ]; then
     echo "pc-lite: installing ${missing[*]}"
+    # No service of a package starts on the host (docker.io's dockerd
+    # would make its bridge and firewall rules there): the tests start
+    # private daemons themselves.  policy-rc.d's 101 is "action forbidden".
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -q >/dev/null
     # APT_NO_RECOMMENDS=1: what is asked for and its dependencies only
     # (libvirt's daemon would otherwise bring Debian's QEMU and more).

@@ -500,8 +500,11 @@ class BadBundleTest(unittest.TestCase):
                 (lambda c: c.setdefault('linux', {}).update(
                     uidMappings=[{'containerID': 0, 'hostID': 1000,
                                   'size': 1}]), ('user namespaces',)),
-                (lambda c: c.update(hooks={'prestart': [{'path': '/x'}]}),
-                 ('hooks',)),
+                (lambda c: c.update(hooks={'prestart': [{'path': 'x'}]}),
+                 ('hooks.prestart[0].path', 'absolute')),
+                (lambda c: c.update(hooks={'poststop': [
+                    {'path': '/bin/true', 'timeout': 0}]}),
+                 ('hooks.poststop[0].timeout',)),
                 (lambda c: c['linux'].update(namespaces=[
                     n for n in c['linux']['namespaces']
                     if n['type'] != 'network']),
@@ -628,20 +631,18 @@ class BadBundleTest(unittest.TestCase):
         self.assertEqual(oci_processes(mentioning=self.tmp), self.before)
 
     def test_features(self):
-        """features says what create takes: the hooks it lists (none yet:
-        a hook is refused), no user namespace (ID mappings are refused)."""
+        """features says what create takes: every kind of hook, no user
+        namespace (ID mappings are refused)."""
         p = self.oci('features')
         self.assertEqual(p.returncode, 0, p.stderr)
         features = json.loads(p.stdout)
         self.assertEqual(features['ociVersionMin'], '1.0.0')
         self.assertRegex(features['ociVersionMax'], r'^1\.\d+\.\d+$')
-        self.assertEqual(features['hooks'], [])
+        self.assertEqual(sorted(features['hooks']), sorted([
+            'prestart', 'createRuntime', 'createContainer', 'startContainer',
+            'poststart', 'poststop']))
         self.assertIn('network', features['linux']['namespaces'])
         self.assertNotIn('user', features['linux']['namespaces'])
-        config = json.loads(json.dumps(self.config))
-        config['hooks'] = {'createRuntime': [{'path': '/bin/true'}]}
-        self.write_config(config)
-        self.assert_refused(self.create(), 'hooks')
 
     def test_version(self):
         p = self.oci('--version')
