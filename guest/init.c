@@ -408,11 +408,13 @@ static void shell_env(void)
  * NAME=VALUE, 'D' the working directory, 'U' user, groups and umask, 'R'
  * an rlimit, 'W' a terminal's size, 'S' start (uint32 flags:
  * CHANNEL_STDIN, CHANNEL_TTY), then 'I' standard input (empty: end of
- * input), 'K' a signal (uint32, uint32 flags); 'Q' done (power off).
+ * input), 'K' a signal (uint32, uint32 flags); 'Y' list the processes;
+ * 'Q' done (power off).
  * Guest to host: 'h' hello (protocol version, uint32), 'r' the container
  * is ready (empty) or why not, and per session 'p' started (pid,
  * uint32), 'o' standard output, 'e' standard error, 'x' exit (uint32
- * status, uint32 signal or 0).  Commands write only to pipes (or a
+ * status, uint32 signal or 0); 'y' the processes ("PID UID COMMAND"
+ * lines: every process but init and the kernel's threads).  Commands write only to pipes (or a
  * terminal) that init frames, so they cannot forge a frame.
  */
 #define STDIN_BUF_MAX    (1 << 20)      /* then stop reading the channel */
@@ -518,7 +520,12 @@ static void exec_command(struct session *s, int in, int out, int err,
 
     setsid();
     if (tty) {
-        in = open(tty, O_RDWR);
+        /* The terminal's other end from its master (s->out), whichever
+         * devpts instance it is in; by name on kernels without it. */
+        in = ioctl(s->out, TIOCGPTPEER, O_RDWR);
+        if (in < 0) {
+            in = open(tty, O_RDWR);
+        }
         if (in < 0 || ioctl(in, TIOCSCTTY, 0) < 0) {
             _exit(126);
         }
@@ -605,9 +612,22 @@ static void start_session(int chan, int id)
         return;
     }
     if (s->flags & CHANNEL_TTY) {
-        int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        /*
+         * In a container with a /dev/pts of its own (engines mount a new
+         * devpts instance), its terminal comes from there, so that the
+         * command finds it by name (tty, ttyname()).
+         */
+        int m = container ? open(CONTAINER_ROOT "/dev/pts/ptmx",
+                                 O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
 
-        if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) {
+        if (m < 0) {
+            m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+            if (m >= 0 && grantpt(m) < 0) {
+                close(m);
+                m = -1;
+            }
+        }
+        if (m < 0 || unlockpt(m) < 0) {
             session_failed(chan, id, "a terminal");
             return;
         }
@@ -762,6 +782,61 @@ static int setup_failed(void)
     return container_error()[0] != '\0';
 }
 
+/* 'y': a line per process, for the runtime's ps; one frame at most. */
+static void list_processes(int chan)
+{
+    static char out[65536];
+    size_t len = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+
+    while (d && (e = readdir(d))) {
+        char path[64], cmd[256], line[400], status[1024];
+        long pid = strtol(e->d_name, NULL, 10);
+        unsigned int uid = 0;
+        ssize_t n, i;
+        char *u;
+        int fd;
+
+        if (pid <= 1) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        n = fd >= 0 ? read(fd, cmd, sizeof(cmd) - 1) : -1;
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (n <= 0) {
+            continue;           /* a kernel thread, or gone */
+        }
+        for (i = 0; i < n - 1; i++) {
+            cmd[i] = cmd[i] ? cmd[i] : ' ';
+        }
+        cmd[n] = '\0';
+        snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        n = fd >= 0 ? read(fd, status, sizeof(status) - 1) : -1;
+        if (fd >= 0) {
+            close(fd);
+        }
+        status[n > 0 ? n : 0] = '\0';
+        u = strstr(status, "\nUid:");
+        if (u) {
+            uid = strtoul(u + 5, NULL, 10);
+        }
+        n = snprintf(line, sizeof(line), "%ld %u %s\n", pid, uid, cmd);
+        if (n > 0 && len + n <= sizeof(out)) {
+            memcpy(out + len, line, n);
+            len += n;
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    chan_send(chan, 'y', 0, out, len);
+}
+
 /* One frame from the host; 1 when it says 'Q'. */
 static int handle_frame(int chan, const struct chan_frame *f)
 {
@@ -895,6 +970,9 @@ static int handle_frame(int chan, const struct chan_frame *f)
         if (f->len >= 4) {
             signal_session(s, f);
         }
+        break;
+    case 'Y':
+        list_processes(chan);
         break;
     case 'Q':
         return 1;

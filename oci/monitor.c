@@ -18,6 +18,8 @@
  * Control socket (SOCK_SEQPACKET, one request per message):
  *   "start"                  -> "ok" | "error: ..."
  *   "kill SIG ALL"           -> "ok"
+ *   "ps"                     -> the guest's processes ("PID UID COMMAND"
+ *                               lines, from its init)
  *   "exec FLAGS" + frames + fds (a terminal, or stdin/stdout/stderr)
  *                            -> "started PID", then "exit STATUS SIGNAL"
  *
@@ -60,6 +62,7 @@ typedef struct {
     struct chan_reader r;
     Session s[CHANNEL_SESSIONS];
     GPtrArray *clients;         /* GINT_TO_POINTER(fd) of open requests */
+    GPtrArray *ps_waiting;      /* clients of "ps", answered in order */
     GByteArray *net;            /* the interfaces' frames */
 } Monitor;
 
@@ -471,6 +474,9 @@ static gboolean request(Monitor *m, int client)
         }
         send_u32(m, 'K', 0, sig, all ? CHANNEL_KILL_ALL : 0, 2);
         reply(client, "ok");
+    } else if (!strcmp(buf, "ps")) {
+        send_frame(m, 'Y', 0, NULL, 0);
+        g_ptr_array_add(m->ps_waiting, GINT_TO_POINTER(client));
     } else if (g_str_has_prefix(buf, "exec ") &&
                exec_request(m, client, buf, n, fds, nfds)) {
         return TRUE;            /* the session has its fds now */
@@ -496,6 +502,14 @@ static void guest_frame(Monitor *m, const struct chan_frame *f)
     Session *s = &m->s[f->session];
 
     switch (f->type) {
+    case 'y':
+        if (m->ps_waiting->len) {
+            int fd = GPOINTER_TO_INT(g_ptr_array_index(m->ps_waiting, 0));
+
+            send(fd, f->data, f->len, MSG_NOSIGNAL);
+            g_ptr_array_remove_index(m->ps_waiting, 0);
+        }
+        break;
     case 'p':
         if (s->client >= 0 && f->len == 4) {
             reply(s->client, "started %u", chan_u32(f->data));
@@ -647,6 +661,7 @@ static void serve(Monitor *m)
                 forward_input(m, who[i]);
             } else if (!request(m, p[i].fd)) {
                 g_ptr_array_remove(m->clients, GINT_TO_POINTER(p[i].fd));
+                g_ptr_array_remove(m->ps_waiting, GINT_TO_POINTER(p[i].fd));
                 close(p[i].fd);
             }
         }
@@ -792,6 +807,7 @@ void oci_monitor_main(OciMonitorArgs *a)
     sigprocmask(SIG_BLOCK, &mask, NULL);
     m->sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     m->clients = g_ptr_array_new();
+    m->ps_waiting = g_ptr_array_new();
     for (i = 0; i < CHANNEL_SESSIONS; i++) {
         m->s[i] = (Session){ .in = -1, .out = -1, .err = -1, .client = -1 };
     }

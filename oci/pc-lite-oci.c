@@ -7,6 +7,9 @@
  *   pc-lite-oci [global options] create --bundle DIR [--pid-file F]
  *                                       [--console-socket S] ID
  *   pc-lite-oci [global options] start|state|pause|resume ID
+ *   pc-lite-oci [global options] ps [--format table|json] ID
+ *   pc-lite-oci [global options] update [--resources F|-] [--cpu-quota N]
+ *                                       [--cpu-period N] [--cpu-share N] ID
  *   pc-lite-oci [global options] kill [--all] ID [SIGNAL]
  *   pc-lite-oci [global options] delete [--force] ID
  *   pc-lite-oci [global options] exec --process F [--detach]
@@ -169,6 +172,16 @@ static void cpu_log_at_exit(void)
 {
     oci_cpu_log(opts.command);
 }
+
+/* Commands' options: --name VALUE, --name=VALUE, flags. */
+typedef struct {
+    const char *bundle, *pid_file, *console_socket, *process, *format;
+    const char *resources, *cpu_quota, *cpu_period, *cpu_share, *memory;
+    const char *pids_limit;
+    const char *unmapped;       /* a valued option of runc's not taken */
+    gboolean force, all, detach, tty;
+    char **rest;
+} CmdOpts;
 
 static char *state_dir(const char *id)
 {
@@ -485,25 +498,28 @@ static void unmount_binds(const char *dir)
     }
 }
 
+/* pid runs a QEMU (its binary may since have been replaced). */
+static gboolean is_qemu(pid_t pid)
+{
+    g_autofree char *exe = g_strdup_printf("/proc/%d/exe", pid);
+    g_autofree char *target = g_file_read_link(exe, NULL);
+    g_autofree char *base = target ? g_path_get_basename(target) : NULL;
+
+    return base && g_str_has_prefix(base, "qemu-system-x86_64");
+}
+
 /* The container's QEMU (qemu.pid) while it runs, else 0. */
 static pid_t container_qemu(const char *dir)
 {
     g_autofree char *qpath = g_build_filename(dir, "qemu.pid", NULL);
     g_autofree char *qtext = NULL;
-    g_autofree char *exe = NULL;
-    g_autofree char *target = NULL;
     pid_t q;
 
     if (!g_file_get_contents(qpath, &qtext, NULL, NULL)) {
         return 0;
     }
     q = atoi(qtext);
-    if (q <= 0 || kill(q, 0) < 0) {
-        return 0;
-    }
-    exe = g_strdup_printf("/proc/%d/exe", q);
-    target = g_file_read_link(exe, NULL);
-    return target && g_str_has_suffix(target, "qemu-system-x86_64") ? q : 0;
+    return q > 0 && kill(q, 0) == 0 && is_qemu(q) ? q : 0;
 }
 
 /* Stop the container's monitor and QEMU for good. */
@@ -566,6 +582,257 @@ static int cmd_pause(const char *id, gboolean pause)
     return ret;
 }
 
+/* The cgroups create recorded ("cgroup": one directory a line). */
+static char **recorded_cgroups(const char *dir)
+{
+    g_autofree char *path = g_build_filename(dir, "cgroup", NULL);
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) || !*text) {
+        return NULL;
+    }
+    return g_strsplit(text, "\n", -1);
+}
+
+/*
+ * ps: --format json lists the container's processes on the host, the
+ * monitor and its QEMU (what Docker's top and containerd's task ps look
+ * up on the host by PID: never a process of anyone else); the table is
+ * the guest's processes, from its init through the channel.
+ */
+static int cmd_ps(const char *id, const char *format)
+{
+    g_autofree char *dir = existing(id);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *buf = NULL;
+    State st = { 0 };
+    int fd = -1, ret = 1;
+    ssize_t n;
+
+    if (!dir) {
+        return 1;
+    }
+    if (format && strcmp(format, "json") && strcmp(format, "table")) {
+        oci_error("--format %s: json or table", format);
+        return 1;
+    }
+    if (!load_state(dir, &st) || !strcmp(st.status, "stopped")) {
+        oci_error("container %s: container not running", id);
+    } else if (!g_strcmp0(format, "json")) {
+        pid_t q = container_qemu(dir);
+
+        if (q) {
+            printf("[%d,%d]\n", st.pid, q);
+        } else {
+            printf("[%d]\n", st.pid);
+        }
+        ret = 0;
+    } else if ((fd = oci_ctl_connect(dir, &err)) < 0 ||
+               !oci_ctl_send(fd, "ps", 2, NULL, 0, &err)) {
+        oci_error("container %s: %s", id, err->message);
+    } else {
+        buf = g_malloc(CHANNEL_MAX + 1);
+        n = recv(fd, buf, CHANNEL_MAX, 0);
+        if (n < 0) {
+            oci_error("container %s: %s", id, g_strerror(errno));
+        } else {
+            buf[n] = '\0';
+            printf("PID UID COMMAND\n%s", buf);
+            ret = 0;
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    json_decref(st.o);
+    return ret;
+}
+
+static gboolean cgroup2(void)
+{
+    return g_file_test("/sys/fs/cgroup/cgroup.controllers",
+                       G_FILE_TEST_EXISTS);
+}
+
+/* A CPU control: v1's file of the cpu hierarchy, or v2's. */
+static gboolean write_cpu(char **cgroups, const char *v1, const char *v2,
+                          const char *value, GError **errp)
+{
+    guint i;
+
+    for (i = 0; cgroups && cgroups[i]; i++) {
+        g_autofree char *path = NULL;
+
+        if (!cgroup2() &&
+            !g_str_has_prefix(cgroups[i], "/sys/fs/cgroup/cpu/") &&
+            !g_str_has_prefix(cgroups[i], "/sys/fs/cgroup/cpu,cpuacct/")) {
+            continue;
+        }
+        path = g_build_filename(cgroups[i], cgroup2() ? v2 : v1, NULL);
+        return oci_write_file(path, value, -1, errp);
+    }
+    g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                "the container has no CPU cgroup");
+    return FALSE;
+}
+
+/*
+ * A member of linux.resources that is set: not null, 0, false or [], nor
+ * an object with nothing set (engines send every field, most of them 0).
+ */
+static gboolean is_set(json_t *v)
+{
+    const char *name;
+    json_t *m;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, name, m) {
+            if (is_set(m)) {
+                return TRUE;
+            }
+        }
+        return FALSE;
+    }
+    return v && !json_is_null(v) &&
+           !(json_is_integer(v) && !json_integer_value(v)) &&
+           !(json_is_array(v) && !json_array_size(v)) &&
+           !json_is_false(v);
+}
+
+/*
+ * update: what maps to a VM.  The CPU controls of linux.resources
+ * (shares, quota, period) go to the cgroup of the VM's processes and so
+ * limit the VM; the memory limit can only stay what the VM has (its RAM
+ * is fixed when it starts); anything else is refused with its name.
+ */
+static int cmd_update(const char *id, const char *resources, CmdOpts *o)
+{
+    g_autofree char *dir = existing(id);
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) cgroups = NULL;
+    json_t *r = NULL, *cpu, *v;
+    json_error_t je;
+    const char *name;
+    State st = { 0 };
+    OciSpec *spec = NULL;
+    int ret = 1;
+
+    if (!dir) {
+        return 1;
+    }
+    if (resources) {
+        r = !strcmp(resources, "-") ? json_loadf(stdin, 0, &je) :
+            json_load_file(resources, 0, &je);
+        if (!json_is_object(r)) {
+            oci_error("--resources %s: %s", resources,
+                      r ? "not a JSON object" : je.text);
+            json_decref(r);
+            return 1;
+        }
+    } else {
+        r = json_object();
+    }
+#define FLAG(field, obj, key) \
+    if (o->field) { \
+        json_t *c_ = json_object_get(r, obj) ?: json_object(); \
+        json_object_set(r, obj, c_); \
+        json_object_set_new(c_, key, json_integer( \
+            g_ascii_strtoll(o->field, NULL, 10))); \
+        json_decref(c_); \
+    }
+    FLAG(cpu_quota, "cpu", "quota");
+    FLAG(cpu_period, "cpu", "period");
+    FLAG(cpu_share, "cpu", "shares");
+    FLAG(memory, "memory", "limit");
+    FLAG(pids_limit, "pids", "limit");
+#undef FLAG
+    cgroups = recorded_cgroups(dir);
+    if (!load_state(dir, &st) || !strcmp(st.status, "stopped")) {
+        oci_error("container %s: container not running", id);
+        goto out;
+    }
+    spec = oci_spec_load(json_string_value(json_object_get(st.o, "bundle")),
+                         &err);
+    json_object_foreach(r, name, v) {
+        if (!strcmp(name, "cpu") || !is_set(v)) {
+            continue;
+        }
+        if (!strcmp(name, "memory")) {
+            json_t *limit = json_object_get(v, "limit");
+            const char *key;
+            json_t *m;
+
+            json_object_foreach(v, key, m) {
+                if (strcmp(key, "limit") && strcmp(key, "swap") &&
+                    strcmp(key, "reservation") && is_set(m)) {
+                    oci_error("container %s: linux.resources.memory.%s "
+                              "cannot be changed for a VM", id, key);
+                    goto out;
+                }
+            }
+            if (is_set(limit) && json_integer_value(limit) > 0 &&
+                (!spec || json_integer_value(limit) >> 20 != spec->mem_mib)) {
+                oci_error("container %s: linux.resources.memory.limit: a "
+                          "VM's memory is fixed when it starts (%d MiB)", id,
+                          spec ? spec->mem_mib : 0);
+                goto out;
+            }
+            continue;
+        }
+        oci_error("container %s: linux.resources.%s cannot be changed for "
+                  "a VM (only the CPU's shares, quota and period)", id, name);
+        goto out;
+    }
+    cpu = json_object_get(r, "cpu");
+    json_object_foreach(cpu, name, v) {
+        if (is_set(v) && (!json_is_integer(v) ||
+                          (strcmp(name, "shares") && strcmp(name, "quota") &&
+                           strcmp(name, "period")))) {
+            oci_error("container %s: linux.resources.cpu.%s cannot be "
+                      "changed for a VM", id, name);
+            goto out;
+        }
+    }
+    v = json_object_get(cpu, "shares");
+    if (is_set(v)) {
+        guint64 sh = MAX(json_integer_value(v), 2);
+        /* v2's weight from v1's shares, as runc converts them. */
+        g_autofree char *text = g_strdup_printf(
+            "%" G_GUINT64_FORMAT,
+            cgroup2() ? 1 + ((sh - 2) * 9999) / 262142 : sh);
+
+        write_cpu(cgroups, "cpu.shares", "cpu.weight", text, &err);
+    }
+    if (!err && (is_set(json_object_get(cpu, "quota")) ||
+                 is_set(json_object_get(cpu, "period")))) {
+        json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
+        json_int_t period = json_integer_value(json_object_get(cpu,
+                                                               "period"));
+        g_autofree char *q = g_strdup_printf("%" JSON_INTEGER_FORMAT,
+                                             quota > 0 ? quota : -1);
+        g_autofree char *p = g_strdup_printf("%" JSON_INTEGER_FORMAT,
+                                             period > 0 ? period : 100000);
+        g_autofree char *max = g_strdup_printf("%s %s", quota > 0 ? q : "max",
+                                               p);
+
+        if (cgroup2()) {
+            write_cpu(cgroups, NULL, "cpu.max", max, &err);
+        } else if (write_cpu(cgroups, "cpu.cfs_period_us", NULL, p, &err)) {
+            write_cpu(cgroups, "cpu.cfs_quota_us", NULL, q, &err);
+        }
+    }
+    if (err) {
+        oci_error("container %s: %s", id, err->message);
+    } else {
+        ret = 0;
+    }
+out:
+    oci_spec_free(spec);
+    json_decref(st.o);
+    json_decref(r);
+    return ret;
+}
+
 static void teardown_network(const char *dir)
 {
     g_autofree char *path = g_build_filename(dir, "net", NULL);
@@ -578,17 +845,6 @@ static void teardown_network(const char *dir)
     }
 }
 
-/* The cgroups create recorded ("cgroup": one directory a line). */
-static char **recorded_cgroups(const char *dir)
-{
-    g_autofree char *path = g_build_filename(dir, "cgroup", NULL);
-    g_autofree char *text = NULL;
-
-    if (!g_file_get_contents(path, &text, NULL, NULL) || !*text) {
-        return NULL;
-    }
-    return g_strsplit(text, "\n", -1);
-}
 
 static int cmd_delete(const char *id, gboolean force)
 {
@@ -824,10 +1080,7 @@ static pid_t monitor_qemu(pid_t monitor)
     }
     pids = g_strsplit(g_strstrip(text), " ", -1);
     for (i = 0; pids[i]; i++) {
-        g_autofree char *exe = g_strdup_printf("/proc/%s/exe", pids[i]);
-        g_autofree char *target = g_file_read_link(exe, NULL);
-
-        if (target && g_str_has_suffix(target, "qemu-system-x86_64")) {
+        if (atoi(pids[i]) > 0 && is_qemu(atoi(pids[i]))) {
             return atoi(pids[i]);
         }
     }
@@ -1129,23 +1382,22 @@ static int usage(void)
             "[--log-format text|json] [--accel kvm|tcg|auto]\n"
             "       COMMAND [options] ID\n"
             "commands: create, start, state, kill, delete, exec, pause, "
-            "resume, features, --version\n");
+            "resume, ps, update, features, --version\n");
     return 1;
 }
 
-/* Commands' options: --name VALUE, --name=VALUE, flags. */
-typedef struct {
-    const char *bundle, *pid_file, *console_socket, *process;
-    gboolean force, all, detach, tty;
-    char **rest;
-} CmdOpts;
 
 static gboolean parse_cmd(int argc, char **argv, CmdOpts *o)
 {
     static const char *const with_value[] = {
         "bundle", "b", "pid-file", "console-socket", "process", "p", "cwd",
         "env", "e", "user", "u", "process-label", "apparmor", "preserve-fds",
-        "cap", "c", "criu", "image-path", "work-path",
+        "cap", "c", "criu", "image-path", "work-path", "format", "f",
+        "resources", "r", "cpu-quota", "cpu-period", "cpu-share", "memory",
+        "pids-limit", "blkio-weight", "cpuset-cpus", "cpuset-mems",
+        "kernel-memory", "kernel-memory-tcp", "memory-reservation",
+        "memory-swap", "cpu-rt-period", "cpu-rt-runtime", "l3-cache-schema",
+        "mem-bw-schema",
     };
     GPtrArray *rest = g_ptr_array_new();
     int i;
@@ -1190,8 +1442,30 @@ static gboolean parse_cmd(int argc, char **argv, CmdOpts *o)
             o->console_socket = value;
         } else if (!strcmp(name, "process") || !strcmp(name, "p")) {
             o->process = value;
-        } else if (!strcmp(name, "force") || !strcmp(name, "f")) {
+        } else if (!strcmp(name, "force") ||
+                   (!strcmp(name, "f") && !value)) {
             o->force = TRUE;
+        } else if (!strcmp(name, "format") || !strcmp(name, "f")) {
+            o->format = value;
+        } else if (!strcmp(name, "resources") || !strcmp(name, "r")) {
+            o->resources = value;
+        } else if (!strcmp(name, "cpu-quota")) {
+            o->cpu_quota = value;
+        } else if (!strcmp(name, "cpu-period")) {
+            o->cpu_period = value;
+        } else if (!strcmp(name, "cpu-share")) {
+            o->cpu_share = value;
+        } else if (!strcmp(name, "memory")) {
+            o->memory = value;
+        } else if (!strcmp(name, "pids-limit")) {
+            o->pids_limit = value;
+        } else if (needs && strcmp(name, "cwd") && strcmp(name, "env") &&
+                   strcmp(name, "e") && strcmp(name, "user") &&
+                   strcmp(name, "u") && strcmp(name, "preserve-fds") &&
+                   strcmp(name, "process-label") &&
+                   strcmp(name, "apparmor") && strcmp(name, "cap") &&
+                   strcmp(name, "c")) {
+            o->unmapped = name;
         } else if (!strcmp(name, "all") || !strcmp(name, "a")) {
             o->all = TRUE;
         } else if (!strcmp(name, "detach") || !strcmp(name, "d")) {
@@ -1276,12 +1550,21 @@ int main(int argc, char **argv)
         return cmd_pause(o.rest[0], !strcmp(cmd, "pause"));
     } else if (!strcmp(cmd, "delete")) {
         return cmd_delete(o.rest[0], o.force);
+    } else if (!strcmp(cmd, "ps")) {
+        return cmd_ps(o.rest[0], o.format);
+    } else if (!strcmp(cmd, "update")) {
+        if (o.unmapped) {
+            oci_error("update --%s: cannot be changed for a VM (only the "
+                      "CPU's shares, quota and period)", o.unmapped);
+            return 1;
+        }
+        return cmd_update(o.rest[0], o.resources, &o);
     } else if (!strcmp(cmd, "exec")) {
         return cmd_exec(o.rest[0], o.process, o.pid_file, o.console_socket,
                         o.detach, o.rest[0] ? o.rest + 1 : NULL);
     }
     oci_error("%s: not supported (pc-lite-oci implements create, start, "
-              "state, kill, delete, exec, pause, resume and features)",
-              cmd);
+              "state, kill, delete, exec, pause, resume, ps, update and "
+              "features)", cmd);
     return 1;
 }
