@@ -9,21 +9,20 @@ container's process saw and did.  Bad bundles go to the runtime itself.
 import calendar
 import glob
 import hashlib
-import http.server
 import json
+import re
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
-import urllib.request
 
 from pclite import launch
 from pclite import procfs
-from pclite.engines import OCI, Podman, make_rootfs, missing, oci_processes
+from pclite.engines import (OCI, Podman, Sandbox, host_state, make_rootfs,
+                            missing, oci_processes)
 
 import benchrun
 
@@ -47,9 +46,11 @@ class PodmanBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        cls.host_before = host_state()
         cls.tmp = tempfile.mkdtemp(prefix='pc-lite-oci-')
+        cls.sandbox = Sandbox()
         cls.pod = Podman(cls.tmp, runtime_flags=[
-            f'accel={launch.boot_accel()}'])
+            f'accel={launch.boot_accel()}'], sandbox=cls.sandbox)
         for name, shell in ((IMAGE, True), (NOSHELL, False)):
             cls.pod.import_image(make_rootfs(os.path.join(
                 cls.tmp, name.split('/')[1].replace(':', '-')), shell), name)
@@ -57,7 +58,14 @@ class PodmanBase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.pod.reset()
+        cls.sandbox.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_zz_host_untouched(self):
+        """Last: podman ran in a network namespace and /run of its own;
+        the host's interfaces, routes and files are as they were."""
+        self.assertEqual(host_state(), self.host_before)
+        self.assertEqual(oci_processes(mentioning=self.tmp), [])
 
     def podman(self, *args, stdin=b'', timeout=300):
         return self.pod.run(*args, stdin=stdin, timeout=timeout)
@@ -204,7 +212,7 @@ class PodmanTest(PodmanBase):
         try:
             cid = self.podman_ok('inspect', '--format', '{{.Id}}',
                                  name).strip()
-            with open(f'/run/pc-lite-oci/{cid}/qemu.pid',
+            with open(self.sandbox.path(f'/run/pc-lite-oci/{cid}/qemu.pid'),
                       encoding='utf-8') as f:
                 qemu = int(f.read())
             self.podman_ok('pause', name)
@@ -223,6 +231,48 @@ class PodmanTest(PodmanBase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertFalse(os.path.exists(f'/proc/{qemu}'))
 
+    def test_cp_top_stats(self):
+        """What podman does through the container's PID acts on the
+        container: cp writes and reads the container's files (the VM sees
+        them), top lists the monitor and its QEMU and nothing of the
+        host, stats are the VM's figures."""
+        self.podman_ok('run', '-d', '--name', 'pclite-cp', '--network', 'none',
+                       IMAGE, 'sleep', '1000')
+        try:
+            src = os.path.join(self.tmp, 'to-container')
+            with open(src, 'w', encoding='utf-8') as f:
+                f.write('copied in\n')
+            self.podman_ok('cp', src, 'pclite-cp:/copied')
+            self.assertFalse(os.path.exists('/copied'))
+            p = self.podman('exec', 'pclite-cp', 'cat', '/copied')
+            self.assertEqual((p.returncode, p.stdout), (0, b'copied in\n'),
+                             p.stderr)
+            self.podman_ok('exec', 'pclite-cp', 'sh', '-c',
+                           'echo written in the VM > /from-vm')
+            dst = os.path.join(self.tmp, 'from-container')
+            self.podman_ok('cp', 'pclite-cp:/from-vm', dst)
+            with open(dst, encoding='utf-8') as f:
+                self.assertEqual(f.read(), 'written in the VM\n')
+            top = self.podman_ok('top', 'pclite-cp', 'pid', 'comm')
+            rows = [line.split() for line in top.splitlines()[1:]]
+            self.assertTrue(rows, top)
+            for pid, comm in rows:
+                self.assertIn(comm, ('pc-lite-oci', 'qemu-system-x86'),
+                              top)
+            stats = self.podman_ok('stats', '--no-stream', '--format',
+                                   '{{.MemUsage}}|{{.CPUPerc}}', 'pclite-cp')
+            mem, cpu = stats.strip().split('|')
+            value, unit = re.match(r'([\d.]+)\s*([kKMG]i?B)', mem).groups()
+            mib = float(value) * {'kB': 1e3, 'KiB': 2 ** 10, 'MB': 1e6,
+                                  'MiB': 2 ** 20, 'GB': 1e9,
+                                  'GiB': 2 ** 30}[unit] / 2 ** 20
+            self.assertGreater(mib, 5, stats)
+            self.assertLess(mib, 1024, stats)
+            self.assertLessEqual(float(cpu.rstrip('%')),
+                                 100 * os.cpu_count(), stats)
+        finally:
+            self.podman('rm', '-f', '-t', '0', 'pclite-cp')
+
     def test_exec_and_two_at_once(self):
         names = ['pclite-a', 'pclite-b']
         for name in names:
@@ -230,7 +280,7 @@ class PodmanTest(PodmanBase):
                            '--network', 'none', IMAGE, 'sleep', '1000')
         try:
             # Each VM's QEMU under its seccomp filter (-sandbox on).
-            qemus = [pid for pid in oci_processes()
+            qemus = [pid for pid in oci_processes(mentioning=self.tmp)
                      if procfs.comm(pid).startswith('qemu-system')]
             self.assertEqual(len(qemus), 2)
             for pid in qemus:
@@ -267,19 +317,6 @@ HTTPD = ('sh', '-c', 'mkdir -p /www; echo "served by $(hostname)" > '
          '/www/index.html; exec busybox httpd -f -p 80 -h /www')
 
 
-def fetch(url, timeout=60):
-    """The body at url, retried until the server answers."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                return r.read()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 @unittest.skipIf(missing('podman', 'conmon', 'iptables'),
                  'skipped: podman/iptables not installed (make check '
                  'installs them)')
@@ -290,7 +327,7 @@ class NetworkTest(PodmanBase):
         self.podman_ok('run', '-d', '--name', 'pclite-web', '--hostname',
                        'web', '-p', '127.0.0.1:18480:80', IMAGE, *HTTPD)
         try:
-            self.assertEqual(fetch('http://127.0.0.1:18480/'),
+            self.assertEqual(self.fetch('http://127.0.0.1:18480/'),
                              b'served by web\n')
             # A second container reaches it by its address.
             ip = self.podman_ok('inspect', '--format',
@@ -303,36 +340,46 @@ class NetworkTest(PodmanBase):
         finally:
             self.podman('rm', '-f', '-t', '0', 'pclite-web')
 
+    def fetch(self, url, timeout=60):
+        """The body at url, fetched inside the sandbox, retried until the
+        server answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            p = self.sandbox.run(['busybox', 'wget', '-q', '-O', '-', url])
+            if p.returncode == 0 or time.monotonic() > deadline:
+                return p.stdout
+            time.sleep(0.2)
+
     def test_reaches_host(self):
-        """A server on the host side of the engine's bridge."""
-        handler = type('Handler', (http.server.BaseHTTPRequestHandler,), {
-            'do_GET': lambda h: (h.send_response(200), h.end_headers(),
-                                 h.wfile.write(b'from the host\n')),
-            'log_message': lambda *a: None})
-        server = http.server.HTTPServer(('0.0.0.0', 0), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
+        """A server on the host side of the engine's bridge (in the
+        sandbox: the engine's host)."""
+        www = os.path.join(self.tmp, 'www')
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, 'index.html'), 'w',
+                  encoding='utf-8') as f:
+            f.write('from the host\n')
+        server = subprocess.Popen(self.sandbox.cmd(
+            ['busybox', 'httpd', '-f', '-p', '0.0.0.0:18482', '-h', www]))
         try:
             p = self.podman('run', '--rm', IMAGE, 'sh', '-c',
                             'gw=$(busybox route -n | '
                             'busybox awk \'$1 == "0.0.0.0" {print $2}\'); '
                             'cat /proc/net/dev | grep -c eth0; '
-                            f'busybox wget -q -O - http://$gw:'
-                            f'{server.server_port}/')
+                            'busybox wget -q -O - http://$gw:18482/')
             self.assertEqual((p.returncode, p.stdout),
                              (0, b'1\nfrom the host\n'), p.stderr)
         finally:
-            server.shutdown()
-            server.server_close()
+            server.kill()
+            server.wait()
 
     def test_host_network_refused(self):
         """--network host is refused with one clear error; the host's
         interfaces, addresses and routes stay as they were."""
-        before = host_network()
+        before = host_network(), self.sandbox.uplink()
         p = self.podman('run', '--rm', '--network', 'host', IMAGE, 'true')
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b'host networking', p.stderr)
-        self.assertEqual(host_network(), before)
+        self.assertEqual((host_network(), self.sandbox.uplink()), before)
 
     def test_network_none_has_only_loopback(self):
         p = self.podman('run', '--rm', '--network', 'none', IMAGE, 'ls',
@@ -342,19 +389,18 @@ class NetworkTest(PodmanBase):
     def test_many_leave_nothing_behind(self):
         """Containers started and removed: no tap, tc rule or namespace
         left, on the host or in a namespace."""
-        before = set(os.listdir('/run/netns')) \
-            if os.path.isdir('/run/netns') else set()
+        def netns():
+            return set(self.sandbox.run(['ls', '/run/netns']).stdout.split())
+
+        before = netns()
         for i in range(50):
             p = self.podman('run', '--rm', IMAGE, 'echo', str(i))
             self.assertEqual((p.returncode, p.stdout),
                              (0, f'{i}\n'.encode()), p.stderr)
-        after = set(os.listdir('/run/netns')) \
-            if os.path.isdir('/run/netns') else set()
-        self.assertEqual(after - before, set())
-        links = subprocess.run(['ip', '-o', 'link'], capture_output=True,
-                               check=True).stdout
+        self.assertEqual(netns() - before, set())
+        links = self.sandbox.run(['ip', '-o', 'link']).stdout
         self.assertNotIn(b'pclite', links)
-        self.assertEqual(oci_processes(), [])
+        self.assertEqual(oci_processes(mentioning=self.tmp), [])
 
 
 @unittest.skipIf(missing('containerd', 'ctr', 'podman'),
@@ -377,9 +423,12 @@ class ContainerdTest(unittest.TestCase):
                     '  disable_apparmor = true\n')
         cls.log = open(os.path.join(cls.tmp, 'containerd.log'), 'wb')
         # The runc shim runs the runtime with containerd's environment.
+        # In a sandbox: its state and ctr's FIFOs under a /run of their
+        # own, a network namespace of its own.
+        cls.sandbox = Sandbox()
         cls.daemon = subprocess.Popen(
-            ['containerd', '--config', config], stdout=cls.log,
-            stderr=cls.log,
+            cls.sandbox.cmd(['containerd', '--config', config]),
+            stdout=cls.log, stderr=cls.log,
             env=dict(os.environ, PC_LITE_ACCEL=launch.boot_accel()))
         for _ in range(200):
             if os.path.exists(cls.sock):
@@ -391,9 +440,9 @@ class ContainerdTest(unittest.TestCase):
                              IMAGE)
         archive = os.path.join(cls.tmp, 'image.tar')
         cls.pod.ok('save', '--format', 'oci-archive', '-o', archive, IMAGE)
-        subprocess.run(['ctr', '--address', cls.sock, 'images', 'import',
-                        '--base-name', IMAGE.split(':')[0], archive],
-                       check=True, capture_output=True, timeout=300)
+        cls.sandbox.run(['ctr', '--address', cls.sock, 'images', 'import',
+                         '--base-name', IMAGE.split(':')[0], archive],
+                        check=True, timeout=300)
 
     @classmethod
     def tearDownClass(cls):
@@ -404,14 +453,12 @@ class ContainerdTest(unittest.TestCase):
         except subprocess.TimeoutExpired:
             cls.daemon.kill()
         cls.log.close()
-        subprocess.run(['umount', '-R', os.path.join(cls.tmp, 'state')],
-                       capture_output=True, check=False)
+        cls.sandbox.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def ctr(self, *args, timeout=300):
-        return subprocess.run(['ctr', '--address', self.sock, *args],
-                              capture_output=True, check=False,
-                              timeout=timeout)
+        return self.sandbox.run(['ctr', '--address', self.sock, *args],
+                                timeout=timeout)
 
     def test_ctr_run(self):
         p = self.ctr('run', '--rm', '--runc-binary', OCI,
