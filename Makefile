@@ -76,7 +76,7 @@ deps:
 # (tests/boot/test_oci.py, tests/boot-time/oci.py), from Debian; netavark
 # publishes ports with iptables, pc-lite-oci joins taps with iproute2's tc.
 ENGINE_PACKAGES := podman conmon runc containerd netavark aardvark-dns \
-	catatonit uidmap iptables iproute2
+	catatonit uidmap slirp4netns iptables iproute2
 # Docker (dockerd 20.10 and its CLI) without recommends; the tests run a
 # private dockerd in namespaces of its own, never the host's service.
 DOCKER_PACKAGES := docker.io

@@ -151,6 +151,7 @@ void oci_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void oci_cpu_log(const char *what);
 void oci_cpu_log_us(const char *what, long long us);
 void oci_logs_keep_open(void);
+gboolean oci_rootless(void);
 gboolean oci_write_file(const char *path, const char *data, gssize len,
                         GError **errp);
 int oci_ctl_connect(const char *dir, GError **errp);

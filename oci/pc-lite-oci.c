@@ -183,6 +183,25 @@ typedef struct {
     char **rest;
 } CmdOpts;
 
+/*
+ * Not the host's root: a user, or root of a user namespace that maps
+ * less than every ID (rootless podman's).
+ */
+gboolean oci_rootless(void)
+{
+    g_autofree char *map = NULL;
+    unsigned long inside, outside, count;
+
+    if (geteuid() != 0) {
+        return TRUE;
+    }
+    if (!g_file_get_contents("/proc/self/uid_map", &map, NULL, NULL) ||
+        sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3) {
+        return FALSE;
+    }
+    return outside != 0 || count != 4294967295UL;
+}
+
 static char *state_dir(const char *id)
 {
     return g_build_filename(opts.root, id, NULL);
@@ -1129,8 +1148,14 @@ static int cmd_create(const char *id, const char *bundle,
     }
     dir = state_dir(id);
     if (g_mkdir_with_parents(opts.root, 0700) < 0 || g_mkdir(dir, 0700) < 0) {
-        oci_error(errno == EEXIST ? "container %s already exists" :
-                  "container %s: %s", id, g_strerror(errno));
+        if (errno == EEXIST) {
+            oci_error("container %s already exists", id);
+        } else {
+            oci_error("container %s: its state directory %s: %s%s", id, dir,
+                      g_strerror(errno), oci_rootless() ?
+                      " (not root: give --root, or set XDG_RUNTIME_DIR)" :
+                      "");
+        }
         oci_spec_free(spec);
         return 1;
     }
@@ -1490,7 +1515,14 @@ int main(int argc, char **argv)
     int i;
 
     opts.cpu_at_main = cpu_us();
-    opts.root = g_strdup(DEFAULT_ROOT);
+    /*
+     * As runc: root's state in /run, a user's (a rootless engine runs us
+     * as root of its user namespace) under XDG_RUNTIME_DIR.
+     */
+    opts.root = oci_rootless() && g_getenv("XDG_RUNTIME_DIR") ?
+                g_build_filename(g_getenv("XDG_RUNTIME_DIR"), "pc-lite-oci",
+                                 NULL) :
+                g_strdup(DEFAULT_ROOT);
     opts.cpu_log = g_strdup(g_getenv("PC_LITE_OCI_CPU_LOG"));
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i] + (argv[i][1] == '-' ? 2 : 1);

@@ -113,12 +113,19 @@ if [ ! -f "$rdir/rootfs.img" ]; then
     mv "$rdir.tmp" "$rdir"
 fi
 
+# Hard links to the cache's files (copies across file systems), not
+# symbolic links: a user who is not root runs the guest from build/ (a
+# rootless engine's runtime) without reading root's home directory.
+place() {
+    rm -f "$2"
+    ln "$1" "$2" 2>/dev/null || cp "$1" "$2"
+}
 mkdir -p "$out"
-ln -sfn "$rdir/rootfs.img" "$out/rootfs.img"
+place "$rdir/rootfs.img" "$out/rootfs.img"
 for f in vmlinux vmlinux-nopvh bzImage config; do
-    ln -sfn "$kdir/$f" "$out/$f"
+    place "$kdir/$f" "$out/$f"
 done
 for f in init initramfs.cpio.gz; do
-    ln -sfn "$idir/$f" "$out/$f"
+    place "$idir/$f" "$out/$f"
 done
 echo "build-guest: guest ready in $out (kernel $kkey, init $ikey)"
