@@ -126,7 +126,10 @@ char **oci_cgroup_dirs(const char *cgroups_path, const char *id)
                 !g_file_test(procs, G_FILE_TEST_EXISTS)) {
                 continue;
             }
-            own = own_cgroup(name);
+            /* Our own cgroup matters to a relative path only. */
+            own = cgroups_path && *cgroups_path && cgroups_path[0] != '/' &&
+                  !strchr(cgroups_path, ':') ? own_cgroup(name) :
+                  g_strdup("/");
             rel = relative_path(cgroups_path, id, own);
             g_ptr_array_add(dirs, g_strconcat(base, rel, NULL));
         }
@@ -167,21 +170,26 @@ static void inherit_cpuset(const char *dir)
 /* mkdir -p, each new level of a cpuset hierarchy given its parent's. */
 static gboolean make_dir(const char *dir, GError **errp)
 {
-    g_autofree char *parent = g_path_get_dirname(dir);
+    g_autofree char *parent = NULL;
+    int ret = g_mkdir(dir, 0755);
 
-    if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
-        return TRUE;
+    if (ret < 0 && errno == ENOENT) {
+        parent = g_path_get_dirname(dir);
+        if (strcmp(parent, CGROUP_ROOT) && make_dir(parent, errp)) {
+            ret = g_mkdir(dir, 0755);
+        } else if (errp && *errp) {
+            return FALSE;
+        }
     }
-    if (strcmp(parent, CGROUP_ROOT) && !make_dir(parent, errp)) {
-        return FALSE;
-    }
-    if (g_mkdir(dir, 0755) < 0 && errno != EEXIST) {
+    if (ret < 0 && errno != EEXIST) {
         g_set_error(errp, cgroup_quark(), errno == EACCES || errno == EPERM ||
                     errno == EROFS ? 1 : 2, "cgroup %s: %s", dir,
                     g_strerror(errno));
         return FALSE;
     }
-    inherit_cpuset(dir);
+    if (ret == 0 && strstr(dir, CGROUP_ROOT "/cpuset")) {
+        inherit_cpuset(dir);
+    }
     return TRUE;
 }
 

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""pc-lite-oci under podman beside runc: "podman run --rm IMAGE true" wall
-time, the runtime's own CPU time per container, and containers back to
-back.
+"""pc-lite-oci under podman and Docker beside runc: "podman run --rm IMAGE
+true" and "docker run --rm IMAGE true" wall time, the runtime's own CPU
+time per container, and containers back to back.  The engines run in a
+network namespace and /run of their own (pclite.engines.Sandbox: their
+bridges and firewall rules never reach the host's), entered with
+nsenter for every run, runc's as pc-lite-oci's.
 
   time     --runs times, interleaved, exec of podman to its exit:
            runc (Debian's, with --ulimit nofile/nproc=1024: the host
            refuses podman's default rlimits), pc-lite-oci booting a VM
            (annotation org.pclite.template=off), pc-lite-oci from a
            template, and beside them "pc-lite-run --clone -- true", the
-           same VM size without an engine
+           same VM size without an engine; with Debian's docker.io, a
+           private dockerd's "docker run --rm" (default network) with
+           runc and with pc-lite-oci
   cpu      pc-lite-oci's own CPU time for one container from a template
            (with tc's, which it runs for the network),
            all its processes (create, start, the monitor, delete, ...),
@@ -38,8 +43,8 @@ target that is not met: the rows and the JSON say that.
 """
 
 import argparse
+import json
 import os
-import urllib.request
 import statistics
 import subprocess
 import sys
@@ -48,7 +53,8 @@ import time
 
 from pclite import launch
 from pclite import paths
-from pclite.engines import OCI, Podman, make_rootfs, oci_processes
+from pclite.engines import (OCI, Docker, Podman, Sandbox, make_rootfs,
+                            missing, oci_processes)
 
 import bench_report
 
@@ -108,9 +114,35 @@ HTTPD = ('sh', '-c', 'mkdir -p /www; echo hi > /www/index.html; '
          'exec busybox httpd -f -p 80 -h /www')
 
 
-def get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+# Latency and throughput of the server at a port, measured inside the
+# sandbox (its loopback is the engine's): JSON on stdout.
+LOAD = r"""
+import json, sys, time, urllib.request
+port, requests, size = (int(a) for a in sys.argv[1:4])
+def get(path, timeout=5):
+    with urllib.request.urlopen(f'http://127.0.0.1:{port}{path}',
+                                timeout=timeout) as r:
         return r.read()
+deadline = time.monotonic() + 120
+while True:
+    try:
+        get('/big', timeout=60)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.2)
+lat = []
+for _ in range(requests):
+    t0 = time.monotonic()
+    get('/')
+    lat.append((time.monotonic() - t0) * 1000)
+t0 = time.monotonic()
+for _ in range(3):
+    if len(get('/big', timeout=300)) != size:
+        raise RuntimeError('short download')
+print(json.dumps({'lat': lat, 'seconds': time.monotonic() - t0}))
+"""
 
 
 def serve_and_load(pod, name, runc, port, opts):
@@ -123,29 +155,16 @@ def serve_and_load(pod, name, runc, port, opts):
     pod.ok('run', '-d', '--name', name, '-p', f'127.0.0.1:{port}:80',
            *(RUNC_LIMITS if runc else ()), IMAGE, *cmd, runtime=runtime)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                get(f'http://127.0.0.1:{port}/big', timeout=60)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        lat = []
-        for _ in range(opts.requests):
-            t0 = time.monotonic()
-            get(f'http://127.0.0.1:{port}/')
-            lat.append((time.monotonic() - t0) * 1000)
-        t0 = time.monotonic()
-        for _ in range(3):
-            if len(get(f'http://127.0.0.1:{port}/big', timeout=300)) != size:
-                raise RuntimeError('short download')
-        seconds = time.monotonic() - t0
+        p = pod.sandbox.run([sys.executable, '-c', LOAD, str(port),
+                             str(opts.requests), str(size)], timeout=900)
+        if p.returncode:
+            raise RuntimeError(p.stderr.decode(errors='replace'))
+        load = json.loads(p.stdout)
     finally:
         pod.run('rm', '-f', '-t', '0', name, runtime=runtime)
-    return {'latency_ms': median(lat),
-            'throughput_mib_s': round(3 * opts.download_mib / seconds, 1)}
+    return {'latency_ms': median(load['lat']),
+            'throughput_mib_s': round(3 * opts.download_mib /
+                                      load['seconds'], 1)}
 
 
 def median(values):
@@ -173,9 +192,12 @@ def targets(res):
 
 
 def markdown(res):
-    lines = [f'`podman run --rm IMAGE true`, exec of podman to its exit, '
+    lines = [f'`podman run --rm IMAGE true` (`--network none`) and '
+             f'`docker run --rm IMAGE true` (Docker\'s default network), '
+             f'exec of the client to its exit, '
              f'median of {res["runs"]} runs (guest under {res["accel"]}; '
-             f'podman {res["podman"]}):', '',
+             f'podman {res["podman"]}, dockerd {res["docker"]}; both in a '
+             f'network namespace of their own, entered by nsenter):', '',
              '| runtime | ms |', '|---|---:|']
     for name, ms in res['time'].items():
         lines.append(f'| {name} | {ms} |')
@@ -221,7 +243,7 @@ def chart(res, path):
     fig, ax = plt.subplots(figsize=(6, 3))
     names = list(res['time'])
     ax.barh(names, [res['time'][n] for n in names],
-            color=['C7', 'C0', 'C1', 'C2'][:len(names)])
+            color=['C7', 'C0', 'C1', 'C2', 'C7', 'C1'][:len(names)])
     ax.invert_yaxis()
     ax.set_xlabel('ms, exec to exit (median)')
     ax.set_title(f'podman run --rm IMAGE true ({res["accel"]})', fontsize=9)
@@ -245,9 +267,15 @@ def main():
             f.write(f'#!/bin/sh\nexec {OCI} --root {root} --accel {accel} '
                     f'--cpu-log {log} "$@"\n')
         os.chmod(wrapper, 0o755)
-        pod = Podman(tmp, runtime=wrapper)
+        sandbox = Sandbox()
+        pod = Podman(tmp, runtime=wrapper, sandbox=sandbox)
         pod.import_image(make_rootfs(os.path.join(tmp, 'rootfs')), IMAGE)
         env = dict(os.environ, PC_LITE_ACCEL=accel)
+        dock = None
+        if not missing('dockerd') and os.path.exists(Docker.CLI):
+            dock = Docker(os.path.join(tmp, 'docker'), sandbox,
+                          runtime_args=[f'--accel={accel}'])
+            dock.import_image(os.path.join(tmp, 'rootfs'), IMAGE)
         argv = {
             'runc': pod.cmd('run', '--rm', '--network', 'none', *RUNC_LIMITS,
                             IMAGE, 'true', runtime='runc'),
@@ -258,6 +286,11 @@ def main():
                                             'none', IMAGE, 'true'),
             'pc-lite-run --clone': [RUNNER, '--clone', '-n', '--', 'true'],
         }
+        if dock:
+            for runtime in ('runc', 'pc-lite'):
+                argv[f'docker {runtime}'] = [
+                    Docker.CLI, '-H', f'unix://{dock.sock}', 'run', '--rm',
+                    '--runtime', runtime, IMAGE, 'true']
         for name in ('pc-lite-oci template', 'pc-lite-run --clone'):
             subprocess.run(argv[name], env=dict(env, CONTAINERS_CONF=pod.conf),
                            capture_output=True, check=True)   # templates
@@ -309,10 +342,16 @@ def main():
         left = oci_processes(mentioning=tmp)
         state = os.listdir(root) if os.path.isdir(root) else []
         podman_version = pod.ok('--version').split()[-1]
+        docker_version = dock.ok('version', '-f', '{{.Server.Version}}') \
+            .strip() if dock else None
+        if dock:
+            dock.close()
         pod.reset()
+        sandbox.close()
     ms = sorted(containers.values(), key=lambda c: c['ms'])
     mid = ms[len(ms) // 2]
     res = {'accel': accel, 'runs': opts.runs, 'podman': podman_version,
+           'docker': docker_version,
            'time': {n: median(v) for n, v in runs.items()},
            'time_runs': runs,
            'cpu': {'median_ms': mid['ms'], 'exec_us': exec_us,

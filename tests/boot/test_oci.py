@@ -717,8 +717,11 @@ class OciBenchmarkTest(unittest.TestCase):
             self.assertGreaterEqual(c['processes'], 3)
             self.assertIn('monitor', c['by_command'])
             self.assertGreater(c['ms'], 0)
-        for name in ('runc', 'pc-lite-oci boot', 'pc-lite-oci template',
-                     'pc-lite-run --clone'):
+        names = ['runc', 'pc-lite-oci boot', 'pc-lite-oci template',
+                 'pc-lite-run --clone']
+        if not missing('dockerd'):
+            names += ['docker runc', 'docker pc-lite']
+        for name in names:
             self.assertGreater(res['time'][name], 0)
         for name in ('runc', 'pc-lite-oci'):
             self.assertGreater(res['network'][name]['throughput_mib_s'], 0)
