@@ -339,6 +339,7 @@ static gboolean load_state(const char *dir, State *st)
     g_autofree char *started = g_build_filename(dir, "started", NULL);
     g_autofree char *exited = g_build_filename(dir, "exit", NULL);
     g_autofree char *paused = g_build_filename(dir, "paused", NULL);
+    g_autofree char *creating = g_build_filename(dir, "creating", NULL);
     json_t *t;
 
     st->o = json_load_file(path, 0, NULL);
@@ -350,7 +351,8 @@ static gboolean load_state(const char *dir, State *st)
     if (st->pid > 0 && !g_file_test(exited, G_FILE_TEST_EXISTS) &&
         start_time(st->pid) == (guint64)json_integer_value(t) &&
         kill(st->pid, 0) == 0) {
-        st->status = !g_file_test(started, G_FILE_TEST_EXISTS) ? "created" :
+        st->status = g_file_test(creating, G_FILE_TEST_EXISTS) ? "creating" :
+                     !g_file_test(started, G_FILE_TEST_EXISTS) ? "created" :
                      g_file_test(paused, G_FILE_TEST_EXISTS) ? "paused" :
                      "running";
     } else {
@@ -1207,6 +1209,13 @@ static int cmd_create(const char *id, const char *bundle,
         goto fail;
     }
     g_clear_pointer(&msg, g_free);
+    /* state says "creating" from now on, as runc's does. */
+    msg = g_build_filename(dir, "creating", NULL);
+    if (!oci_write_file(msg, "", 0, &err) ||
+        !write_state(dir, id, spec, pid, &err)) {
+        goto fail;
+    }
+    g_clear_pointer(&msg, g_free);
     state = oci_hook_state(id, "creating", pid, spec->bundle,
                            spec->annotations);
     if (!oci_cgroup_join(cgroups, pid, &err) ||
@@ -1231,10 +1240,12 @@ static int cmd_create(const char *id, const char *bundle,
     qpid = g_build_filename(dir, "qemu.pid", NULL);
     msg = g_strdup_printf("%d\n", monitor_qemu(pid));
     if (!oci_write_file(qpid, msg, -1, &err) ||
-        !write_state(dir, id, spec, pid, &err) ||
         !write_pid_file(pid_file, pid, &err)) {
         goto fail;
     }
+    g_free(qpid);
+    qpid = g_build_filename(dir, "creating", NULL);
+    unlink(qpid);
     oci_spec_free(spec);
     return 0;
 

@@ -8,6 +8,7 @@ reports CPUs, memory, ACPI tables and kernel-log errors, then powers off.
 import os
 import sys
 import tempfile
+import time
 import unittest
 
 from pclite import launch
@@ -139,6 +140,39 @@ class BootTest(unittest.TestCase):
                 self.assertIsNotNone(res.report, res.console[-2000:])
                 self.assertEqual(res.exitcode, 0)
                 self.assertRegex(res.console, r'tsc: (Detected|Refined)')
+
+    def test_clocks_not_calibrated(self):
+        """The guest is told its TSC's and LAPIC timer's frequencies and
+        calibrates neither (TCG: CPUID leaf 0x15 for a TSC counting the
+        virtual clock; KVM: kvmclock and the TSC-deadline timer), and the
+        frequency it was told is right: the ACPI PM timer's clocksource
+        watchdog (TCG), checking the TSC every 0.5 s while the guest
+        idles, does not find it unstable."""
+        with tempfile.TemporaryDirectory(prefix='pc-lite-') as tmp:
+            cmd = launch.guest().append('apic=verbose', 'pclite.action=idle')
+            vm, rep = launch.start(cmd.serial_console(
+                os.path.join(tmp, 'console.log')), tmp, timeout=120)
+            try:
+                self.assertIsNotNone(rep, vm.console_text()[-3000:])
+                time.sleep(3)
+                console = vm.console_text()
+            finally:
+                vm.stop()
+        self.assertRegex(console, r'tsc: Detected \d+\.\d+ MHz')
+        for calibration in ('Fast TSC calibration',
+                            'PMTIMER reference calibration',
+                            'calibrating APIC timer',
+                            'APIC calibration not consistent',
+                            'Marking TSC unstable'):
+            self.assertFalse(calibration in console,
+                             f'{calibration!r} on the console:\n' +
+                             console[-3000:])
+        if cmd.accel.startswith('kvm'):
+            self.assertIn('TSC deadline timer available', console)
+        else:
+            self.assertIn('lapic timer already calibrated', console)
+            self.assertIn('clocksource: Switched to clocksource tsc\n',
+                          console)
 
     def test_reboot_resets_machine(self):
         # Without -no-reboot, "reboot" resets: kernel, tables and boot data

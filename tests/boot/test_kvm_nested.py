@@ -49,10 +49,12 @@ for c in on off; do
         i=$((i + 1))
     done
     echo "pmemsave 0x1001000 0x5000 \"/dump-$c\"" >&3
+    echo 'qom-get /machine pm-timer' >&3
     echo quit >&3
     exec 3>&-
     wait
     echo "L1: qemu x-query-cache=$c exited $?"
+    echo "L1: pm-timer $c: $(grep -o '"o[nf]*"' /out-$c | head -1)"
     grep -v '^(qemu)\|^QEMU\|xp /1wx\|^0000000001001000' /out-$c
     echo "L1: dump $c begin"
     od -A n -t x1 -v /dump-$c | tr -d ' \n'
@@ -143,6 +145,14 @@ class NestedKvmTest(unittest.TestCase):
         # In long mode, which its PVH entry code switched to, as the BSP.
         self.assertEqual(on['msrs'][0xc0000080] & 0x500, 0x500)
         self.assertEqual(on['msrs'][0x1b] & 0xfffff900, 0xfee00900)
+        # pc-lite under KVM: the TSC-deadline timer (CPUID.01H:ECX bit 24)
+        # on the default qemu64, so that Linux does not calibrate its
+        # LAPIC timer, and no ACPI PM timer beside kvmclock (pm-timer=auto).
+        leaf1 = on['cpuid'][(1, 0)]
+        self.assertTrue(leaf1[2] & (1 << 24), leaf1)
+        self.assertTrue(on['cpuid'][(0x40000001, 0)][0] & (1 << 3))
+        for c in ('on', 'off'):
+            self.assertIn(f'L1: pm-timer {c}: "off"', console)
         # The query cache changes nothing the guest sees.
         self.assertEqual(on['cpuid'], off['cpuid'])
         self.assertEqual(on['msrs'], off['msrs'])

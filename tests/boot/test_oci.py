@@ -131,9 +131,22 @@ class PodmanTest(PodmanBase):
 
     def test_terminal(self):
         p = self.run_rm('-t', IMAGE, 'sh', '-c',
-                        'test -t 0 && test -t 1 && echo tty-yes')
+                        'test -t 0 && test -t 1 && echo tty-yes; tty')
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn(b'tty-yes', p.stdout)
+        self.assertRegex(p.stdout.decode(), r'tty-yes\r?\n/dev/pts/\d+')
+        if shutil.which('script'):
+            # -it from a real terminal, as a user types it.
+            cmd = ' '.join(self.pod.cmd('run', '--rm', '-it', '--network',
+                                        'none', IMAGE, 'sh', '-c',
+                                        '"tty; echo done"'))
+            p = subprocess.run(['script', '-qec', cmd, '/dev/null'],
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=120, check=False,
+                               env=dict(os.environ,
+                                        CONTAINERS_CONF=self.pod.conf))
+            self.assertEqual(p.returncode, 0, p.stdout)
+            self.assertRegex(p.stdout.decode(errors='replace'),
+                             r'/dev/pts/\d+\r?\n(.*\n)?done')
 
     def test_no_shell_image(self):
         p = self.run_rm(NOSHELL, '/busybox', 'echo', 'no shell here')

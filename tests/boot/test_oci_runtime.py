@@ -128,10 +128,16 @@ class RuntimeTest(unittest.TestCase):
         """Each kind once, in the runtime spec's order, with the state;
         createRuntime in the runtime's namespaces, createContainer in the
         container's, startContainer inside the VM."""
-        self.hooks('prestart', 'createRuntime', 'createContainer',
-                   'poststart', 'poststop', startContainer=[{
+        self.hooks('prestart', 'createContainer', 'poststart', 'poststop',
+                   startContainer=[{
                        'path': '/bin/sh',
                        'args': ['sh', '-c', 'cat > /start-state']}])
+        # Two createRuntime hooks, in order; the second asks for the state.
+        self.config['hooks']['createRuntime'] = [
+            {'path': self.hook, 'args': ['hook.sh', 'createRuntime']},
+            {'path': '/bin/sh', 'args': [
+                'sh', '-c', f'{OCI} --root {self.root} state c1 > '
+                            f'{self.out}/state-during']}]
         p = self.create(['sh', '-c', 'cat /start-state'])
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(os.path.join(self.tmp, 'pid'), encoding='utf-8') as f:
@@ -147,6 +153,10 @@ class RuntimeTest(unittest.TestCase):
                              ('c1', pid, 'creating', self.bundle), kind)
             self.assertEqual(where, monitor if kind == 'createContainer'
                              else mine, kind)
+        with open(os.path.join(self.out, 'state-during'),
+                  encoding='utf-8') as f:
+            self.assertEqual(json.load(f)['status'], 'creating')
+        self.assertEqual(self.state()['status'], 'created')
         self.assertEqual(self.run_oci('start', 'c1').returncode, 0)
         state, _ = self.read_hook('poststart')
         self.assertEqual((state['pid'], state['status']), (pid, 'running'))
