@@ -24,6 +24,7 @@
 #include "system/reset.h"
 #include "system/runstate.h"
 #include "system/kvm.h"
+#include "system/tcg.h"
 #include "exec/address-spaces.h"
 #include "exec/cpu-common.h"
 #include "exec/ramblock.h"
@@ -37,6 +38,7 @@
 #include "hw/i386/elf_direct_boot.h"
 #include "hw/i386/e820_memory_layout.h"
 #include "hw/i386/kvm/clock.h"
+#include "kvm/kvm_i386.h"
 #include "hw/i386/x86.h"
 #include "hw/i386/apic_internal.h"
 #include "hw/acpi/generic_event_device.h"
@@ -183,11 +185,13 @@ static void pc_lite_devices_init(PcLiteMachineState *pms)
 
     /*
      * ACPI PM timer: a clock the guest calibrates its TSC (and, through
-     * it, its LAPIC timer) against when nothing tells it their frequency.
-     * auto leaves it out when the guest has kvmclock, which gives the TSC
-     * frequency and is a clocksource watchdog of its own; without kvmclock
-     * and without a PIT, Linux would have no reference to calibrate
-     * against (docs/pc-lite.rst, "Clocks and calibration").
+     * it, its LAPIC timer) against when nothing tells it their frequency,
+     * and the watchdog of its TSC clocksource.  auto leaves it out when the
+     * guest has kvmclock, which gives the TSC frequency and is a watchdog
+     * of its own.  Under TCG it stays: a guest that does not read CPUID
+     * leaf 0x15 (an AMD CPU model, an older kernel) has no other reference
+     * and hangs without it, and it costs no measurable boot time there
+     * (docs/pc-lite.rst, "Clocks and calibration").
      */
     if (pms->pm_timer == ON_OFF_AUTO_AUTO) {
         pms->pm_timer = pc_lite_has_kvmclock() ? ON_OFF_AUTO_OFF
@@ -339,6 +343,45 @@ static void pc_lite_prepare_boot(PcLiteMachineState *pms)
     }
 }
 
+/*
+ * What the vCPUs tell the guest about its clocks, so that Linux calibrates
+ * neither its TSC nor its LAPIC timer (docs/pc-lite.rst, "Clocks and
+ * calibration").  Machine compat properties, applied before -cpu's (global
+ * properties): whatever -cpu says wins.
+ *
+ * Under KVM with its in-kernel LAPIC, the TSC-deadline timer (-cpu host
+ * and most named models have it, the default qemu64 does not): Linux then
+ * never calibrates the LAPIC timer (setup_boot_APIC_clock(): 100 ms of
+ * polling), and kvmclock gives it the TSC's frequency.
+ *
+ * Under TCG, a TSC counting 1 GHz of the virtual clock and CPUID leaves
+ * 0x15/0x16 that say so, with the APIC timer's 1 GHz as the crystal
+ * clock; Linux reads them only from an Intel CPU (native_calibrate_tsc()),
+ * so the default CPU model, qemu64, has Intel's vendor string here.
+ * QEMU's own LAPIC (TCG, kernel-irqchip=off) has no TSC-deadline mode.
+ */
+#define PC_LITE_TCG_TSC_HZ  "1000000000"
+
+static void pc_lite_cpu_defaults(MachineState *ms)
+{
+    static GlobalProperty kvm_props[] = {
+        { TYPE_X86_CPU, "tsc-deadline", "on" },
+    };
+    static GlobalProperty tcg_props[] = {
+        { TYPE_X86_CPU, "tsc-frequency", PC_LITE_TCG_TSC_HZ },
+        { X86_CPU_TYPE_NAME("qemu64"), "vendor", CPUID_VENDOR_INTEL },
+    };
+    GPtrArray *compat = MACHINE_GET_CLASS(ms)->compat_props;
+
+    if (kvm_enabled() && kvm_irqchip_in_kernel() &&
+        kvm_arch_get_supported_cpuid(kvm_state, 1, 0, R_ECX) &
+        CPUID_EXT_TSC_DEADLINE_TIMER) {
+        compat_props_add(compat, kvm_props, G_N_ELEMENTS(kvm_props));
+    } else if (tcg_enabled()) {
+        compat_props_add(compat, tcg_props, G_N_ELEMENTS(tcg_props));
+    }
+}
+
 static void pc_lite_machine_state_init(MachineState *ms)
 {
     PcLiteMachineState *pms = PC_LITE_MACHINE(ms);
@@ -387,6 +430,7 @@ static void pc_lite_machine_state_init(MachineState *ms)
      * for each in turn (nothing in x86_cpus_init() after qemu_init_vcpu()
      * needs the accelerator's vCPU: it is reset again with the machine).
      */
+    pc_lite_cpu_defaults(ms);
     qemu_init_vcpus_begin();
     x86_cpus_init(x86ms, CPU_VERSION_LATEST);
     qemu_init_vcpus_wait();
