@@ -55,7 +55,7 @@ all: qemu guest oci
 # libc): an engine runs it several times per container, and loading shared
 # libraries was most of its CPU time (docs/bench/oci.md).
 OCI_BIN := $(BUILD)/pc-lite-oci
-OCI_SRC := $(wildcard $(TOP)/oci/*.c $(TOP)/oci/*.h) $(TOP)/guest/channel.h
+OCI_SRC := $(wildcard $(TOP)/oci/*.c $(TOP)/oci/*.h) $(TOP)/proto/channel.h
 oci: $(OCI_BIN)
 $(OCI_BIN): $(OCI_SRC) | deps
 	@mkdir -p $(BUILD)

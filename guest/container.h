@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "channel.h"
+#include "../proto/channel.h"
 
 #define CONTAINER_ROOT      "/tmp/.pclite-root"
 #define CONTAINER_ROOT_TAG  "pclite-root"

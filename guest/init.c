@@ -60,7 +60,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "channel.h"
+#include "../proto/channel.h"
 #include "container.h"
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -592,8 +592,8 @@ static void session_failed(int chan, int id, const char *what)
 
     snprintf(msg, sizeof(msg), "pc-lite init: %s: %s\n", what,
              strerror(errno));
-    chan_send(chan, 'e', id, msg, strlen(msg));
-    chan_send_u32s(chan, 'x', id, x, 2);
+    chan_send(chan, FRAME_ERROR, id, msg, strlen(msg));
+    chan_send_u32s(chan, FRAME_EXIT, id, x, 2);
     sessions[id].done = 1;
 }
 
@@ -682,7 +682,7 @@ static void start_session(int chan, int id)
         fcntl(s->err, F_SETFL, O_NONBLOCK);
     }
     pid = s->pid;
-    chan_send_u32s(chan, 'p', id, &pid, 1);
+    chan_send_u32s(chan, FRAME_STARTED, id, &pid, 1);
 }
 
 /* Session id's command ended with @status: its output, then 'x'. */
@@ -697,9 +697,9 @@ static void end_session(int chan, int id, int status)
      * What it wrote before it exited is in the pipes: forward it (without
      * waiting for processes it left behind, which may hold them).
      */
-    drain_output(s->out, chan, 'o', id);
-    drain_output(s->err, chan, 'e', id);
-    chan_send_u32s(chan, 'x', id, x, 2);
+    drain_output(s->out, chan, FRAME_OUTPUT, id);
+    drain_output(s->err, chan, FRAME_ERROR, id);
+    chan_send_u32s(chan, FRAME_EXIT, id, x, 2);
     s->done = 1;
     close_fd(&s->in);
     close_fd(&s->out);
@@ -834,7 +834,7 @@ static void list_processes(int chan)
     if (d) {
         closedir(d);
     }
-    chan_send(chan, 'y', 0, out, len);
+    chan_send(chan, FRAME_PROCESSES, 0, out, len);
 }
 
 /* One frame from the host; 1 when it says 'Q'. */
@@ -844,7 +844,7 @@ static int handle_frame(int chan, const struct chan_frame *f)
     int unstarted = s->pid == 0 && !s->done;
 
     switch (f->type) {
-    case 'T':
+    case FRAME_TIME:
         if (f->len == 12) {
             struct timespec ts = {
                 .tv_sec = (int64_t)chan_u64(f->data),
@@ -856,7 +856,7 @@ static int handle_frame(int chan, const struct chan_frame *f)
             }
         }
         break;
-    case 'G':
+    case FRAME_GENID:
         if (f->len == 16) {
             reseed(f->data, f->len);
         }
@@ -866,71 +866,71 @@ static int handle_frame(int chan, const struct chan_frame *f)
      * container_error(), and the frames after it are not acted on; 'P'
      * answers with it (empty: ready).
      */
-    case 'C':
+    case FRAME_CONTAINER:
         container = 1;
         container_flags = f->len >= 4 ? chan_u32(f->data) : 0;
         if (container_mount_root() == 0) {
             container_loopback();
         }
         break;
-    case 'M':
+    case FRAME_MOUNT:
         if (container && !setup_failed()) {
             container_mount_frame(f);
         }
         break;
-    case 'N':
+    case FRAME_NIC:
         /* The container's next interface: MAC, two pad bytes, MTU. */
         if (f->len == 12 && !setup_failed()) {
             container_net_link(++nics - 1, (const uint8_t *)f->data,
                                chan_u32(f->data + 8));
         }
         break;
-    case 'L':
+    case FRAME_ADDR:
         /* Its IPv4 address: prefix length, three pad bytes, address. */
         if (f->len == 8 && nics && !setup_failed()) {
             container_net_addr(nics - 1, chan_raw32(f->data + 4),
                                (uint8_t)f->data[0]);
         }
         break;
-    case 'O':
+    case FRAME_ROUTE:
         /* A route: prefix length, three pad bytes, destination, gateway. */
         if (f->len == 12 && nics && !setup_failed()) {
             container_net_route(nics - 1, chan_raw32(f->data + 4),
                                 (uint8_t)f->data[0], chan_raw32(f->data + 8));
         }
         break;
-    case 'H':
+    case FRAME_HOSTNAME:
         if (!setup_failed()) {
             container_hostname(f->data);
         }
         break;
-    case 'P':
+    case FRAME_SETUP:
         if (!setup_failed() && container &&
             container_finish(container_flags) == 0 && sessions[0].argc) {
             container_find_program(sessions[0].argv[0], sessions[0].envp);
         }
-        chan_send(chan, 'r', 0, container_error(), strlen(container_error()));
+        chan_send(chan, FRAME_READY, 0, container_error(), strlen(container_error()));
         break;
-    case 'A':
+    case FRAME_ARG:
         if (unstarted) {
             add_string(&s->argv, &s->argc, f->data);
         }
         break;
-    case 'V':
+    case FRAME_ENV:
         if (unstarted) {
             add_string(&s->envp, &s->envc, f->data);
         }
         break;
-    case 'D':
+    case FRAME_CWD:
         if (unstarted) {
             free(s->cwd);
             s->cwd = strdup(f->data);
         }
         break;
-    case 'U':
+    case FRAME_USER:
         user_frame(s, f);
         break;
-    case 'R':
+    case FRAME_RLIMIT:
         if (f->len == 20 && s->user.nrlimits < CONTAINER_MAX_RLIMITS) {
             int i = s->user.nrlimits++;
 
@@ -939,7 +939,7 @@ static int handle_frame(int chan, const struct chan_frame *f)
             s->user.rlimits[i].hard = chan_u64(f->data + 12);
         }
         break;
-    case 'W':
+    case FRAME_WINSIZE:
         if (f->len == 8) {
             s->ws.ws_row = chan_u32(f->data);
             s->ws.ws_col = chan_u32(f->data + 4);
@@ -948,13 +948,13 @@ static int handle_frame(int chan, const struct chan_frame *f)
             }
         }
         break;
-    case 'S':
+    case FRAME_START:
         if (unstarted) {
             s->flags = f->len >= 4 ? chan_u32(f->data) : 0;
             start_session(chan, f->session);
         }
         break;
-    case 'I':
+    case FRAME_INPUT:
         if (s->pid <= 0 || s->done || s->in < 0 || s->stdin_eof) {
             break;
         }
@@ -966,15 +966,15 @@ static int handle_frame(int chan, const struct chan_frame *f)
             s->stdin_len += f->len;
         }
         break;
-    case 'K':
+    case FRAME_SIGNAL:
         if (f->len >= 4) {
             signal_session(s, f);
         }
         break;
-    case 'Y':
+    case FRAME_LIST:
         list_processes(chan);
         break;
-    case 'Q':
+    case FRAME_QUIT:
         return 1;
     default:
         break;              /* unknown frames are skipped */
@@ -1075,10 +1075,10 @@ static void serve(int chan, int sfd)
                     s->stdin_eof = 1;
                 }
             } else if (p[2 + i].fd == s->out &&
-                       forward_output(s->out, chan, 'o', sid) < 0) {
+                       forward_output(s->out, chan, FRAME_OUTPUT, sid) < 0) {
                 close_fd(&s->out);
             } else if (p[2 + i].fd == s->err &&
-                       forward_output(s->err, chan, 'e', sid) < 0) {
+                       forward_output(s->err, chan, FRAME_ERROR, sid) < 0) {
                 close_fd(&s->err);
             }
         }
@@ -1134,7 +1134,7 @@ static void channel_main(void)
         perror("pc-lite init: getrandom");
     }
     reseed(NULL, 0);
-    chan_send_u32s(chan, 'h', 0, (uint32_t[]){ CHANNEL_VERSION }, 1);
+    chan_send_u32s(chan, FRAME_HELLO, 0, (uint32_t[]){ CHANNEL_VERSION }, 1);
     serve(chan, sfd);
     close(sfd);
     close(chan);

@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 
 #include "oci.h"
-#include "../guest/channel.h"
+#include "../proto/channel.h"
 
 static const char *const kinds[] = {
     "prestart", "createRuntime", "createContainer", "startContainer",

@@ -42,7 +42,7 @@
 #include <time.h>
 
 #include "oci.h"
-#include "../guest/channel.h"
+#include "../proto/channel.h"
 
 #define READY_TIMEOUT_MS (120 * 1000)
 #define MAX_CLIENTS      64             /* control connections at once */
@@ -137,23 +137,24 @@ static G_GNUC_NORETURN void fail_ready(Monitor *m, const char *fmt, ...)
 static void wait_frame(Monitor *m, char type, struct chan_frame *out)
 {
     gint64 deadline = g_get_monotonic_time() + READY_TIMEOUT_MS * 1000LL;
-    struct chan_frame f;
+    g_autoptr(GError) err = NULL;
+    OciGuestEvent ev;
     int ret;
 
     for (;;) {
         struct pollfd p = { .fd = m->chan, .events = POLLIN };
         int left = (deadline - g_get_monotonic_time()) / 1000;
 
-        while ((ret = chan_next_frame(&m->r, &f)) > 0) {
-            if (f.type == type) {
-                out->type = f.type;
-                out->len = f.len;
-                out->data = g_strndup(f.data, f.len);
+        while ((ret = oci_guest_next(&m->r, &ev, &err)) > 0) {
+            if (ev.type == type) {
+                out->type = ev.type;
+                out->len = ev.len;
+                out->data = g_strndup(ev.data, ev.len);
                 return;
             }
         }
         if (ret < 0) {
-            fail_ready(m, "the VM sent a bad frame");
+            fail_ready(m, "%s", err->message);
         }
         if (left <= 0 || poll(&p, 1, left) <= 0) {
             g_autofree char *said = qemu_said(m);
@@ -186,11 +187,11 @@ static void send_setup(Monitor *m, const OciVm *vm)
         clock_gettime(CLOCK_REALTIME, &ts);
         chan_put_u64(v, ts.tv_sec);
         chan_put_u32(v + 8, ts.tv_nsec);
-        oci_frame(frames, 'T', v, 12);
-        oci_frame(frames, 'G', vm->generation, 16);
+        oci_frame(frames, FRAME_TIME, v, 12);
+        oci_frame(frames, FRAME_GENID, vm->generation, 16);
     }
     chan_put_u32(v, spec->root_readonly ? CHANNEL_ROOT_RO : 0);
-    oci_frame(frames, 'C', v, 4);
+    oci_frame(frames, FRAME_CONTAINER, v, 4);
     g_byte_array_append(frames, m->net->data, m->net->len);
     for (i = 0; i < spec->mounts->len; i++) {
         OciMount *mnt = g_ptr_array_index(spec->mounts, i);
@@ -212,13 +213,13 @@ static void send_setup(Monitor *m, const OciVm *vm)
         for (k = 0; k < 4; k++) {
             g_string_append_len(f, field[k], strlen(field[k]) + 1);
         }
-        oci_frame(frames, 'M', f->str, f->len);
+        oci_frame(frames, FRAME_MOUNT, f->str, f->len);
     }
     if (spec->hostname && *spec->hostname) {
-        oci_frame(frames, 'H', spec->hostname, strlen(spec->hostname));
+        oci_frame(frames, FRAME_HOSTNAME, spec->hostname, strlen(spec->hostname));
     }
     oci_process_frames(spec->process, frames);
-    oci_frame(frames, 'P', NULL, 0);
+    oci_frame(frames, FRAME_SETUP, NULL, 0);
     chan_write_all(m->chan, frames->data, frames->len);
 }
 
@@ -249,11 +250,11 @@ static void send_winsize(Monitor *m, int id)
 
     if (m->s[id].in >= 0 && ioctl(m->s[id].in, TIOCGWINSZ, &ws) == 0 &&
         ws.ws_row) {
-        send_u32(m, 'W', id, ws.ws_row, ws.ws_col, 2);
+        send_u32(m, FRAME_WINSIZE, id, ws.ws_row, ws.ws_col, 2);
     }
 }
 
-static void guest_frame(Monitor *m, const struct chan_frame *f);
+static void guest_frame(Monitor *m, const OciGuestEvent *f);
 
 /*
  * A startContainer hook: a process of the container, in the VM (its path
@@ -276,7 +277,7 @@ static gboolean guest_hook(Monitor *m, json_t *h, size_t index,
                      .groups = g_array_new(FALSE, FALSE, sizeof(uint32_t)),
                      .rlimits = g_array_new(FALSE, FALSE, sizeof(OciRlimit)) };
     GPtrArray *argv = g_ptr_array_new(), *envp = g_ptr_array_new();
-    struct chan_frame f;
+    OciGuestEvent f;
     guint32 code = 255, sig = 0;
     gboolean done = FALSE;
     size_t i, off;
@@ -305,21 +306,21 @@ static gboolean guest_hook(Monitor *m, json_t *h, size_t index,
         send_frame(m, frames->data[off], 1, frames->data + off + 8,
                    chan_u32(frames->data + off + 4));
     }
-    send_u32(m, 'S', 1, CHANNEL_STDIN, 0, 1);
-    send_frame(m, 'I', 1, state, strlen(state));
-    send_frame(m, 'I', 1, NULL, 0);
+    send_u32(m, FRAME_START, 1, CHANNEL_STDIN, 0, 1);
+    send_frame(m, FRAME_INPUT, 1, state, strlen(state));
+    send_frame(m, FRAME_INPUT, 1, NULL, 0);
     while (!done) {
         struct pollfd pf = { .fd = m->chan, .events = POLLIN };
         gint64 left = deadline - g_get_monotonic_time();
 
-        while (!done && (ret = chan_next_frame(&m->r, &f)) > 0) {
+        while (!done && (ret = oci_guest_next(&m->r, &f, NULL)) > 0) {
             if (f.session != 1) {
                 guest_frame(m, &f);
-            } else if (f.type == 'e') {
+            } else if (f.type == FRAME_ERROR) {
                 g_string_append_len(said, f.data, MIN(f.len, 4096));
-            } else if (f.type == 'x') {
-                code = f.len >= 4 ? chan_u32(f.data) : 255;
-                sig = f.len >= 8 ? chan_u32(f.data + 4) : 0;
+            } else if (f.type == FRAME_EXIT) {
+                code = f.status;
+                sig = f.signal;
                 done = TRUE;
             }
         }
@@ -331,7 +332,7 @@ static gboolean guest_hook(Monitor *m, json_t *h, size_t index,
             ((pf.revents & (POLLIN | POLLHUP)) &&
              chan_fill(&m->r, m->chan) <= 0)) {
             if (left <= 0) {
-                send_u32(m, 'K', 1, SIGKILL, 0, 2);
+                send_u32(m, FRAME_SIGNAL, 1, SIGKILL, 0, 2);
             }
             g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                         "hook startContainer[%zu] %s %s", index, path,
@@ -382,13 +383,13 @@ static void start(Monitor *m, int client)
     if (!guest_hooks(m, &err)) {
         /* The runtime spec: the container is stopped. */
         reply(client, "error: %s", err->message);
-        send_frame(m, 'Q', 0, NULL, 0);
+        send_frame(m, FRAME_QUIT, 0, NULL, 0);
         finish(m, 255);
     }
     if (s->flags & CHANNEL_TTY) {
         send_winsize(m, 0);
     }
-    send_u32(m, 'S', 0, s->flags, 0, 1);
+    send_u32(m, FRAME_START, 0, s->flags, 0, 1);
     s->started = TRUE;
     oci_write_file("started", "", -1, NULL);
     reply(client, "ok");
@@ -437,7 +438,7 @@ static gboolean exec_request(Monitor *m, int client, const char *msg,
     if (flags & CHANNEL_TTY) {
         send_winsize(m, id);
     }
-    send_u32(m, 'S', id, flags, 0, 1);
+    send_u32(m, FRAME_START, id, flags, 0, 1);
     m->s[id].started = TRUE;
     g_ptr_array_remove(m->clients, GINT_TO_POINTER(client));
     return TRUE;
@@ -472,10 +473,10 @@ static gboolean request(Monitor *m, int client)
             reply(client, "ok");
             finish(m, 128 + sig);
         }
-        send_u32(m, 'K', 0, sig, all ? CHANNEL_KILL_ALL : 0, 2);
+        send_u32(m, FRAME_SIGNAL, 0, sig, all ? CHANNEL_KILL_ALL : 0, 2);
         reply(client, "ok");
     } else if (!strcmp(buf, "ps")) {
-        send_frame(m, 'Y', 0, NULL, 0);
+        send_frame(m, FRAME_LIST, 0, NULL, 0);
         g_ptr_array_add(m->ps_waiting, GINT_TO_POINTER(client));
     } else if (g_str_has_prefix(buf, "exec ") &&
                exec_request(m, client, buf, n, fds, nfds)) {
@@ -497,12 +498,12 @@ static void write_out(int fd, const char *data, size_t len)
 }
 
 /* A frame from the guest. */
-static void guest_frame(Monitor *m, const struct chan_frame *f)
+static void guest_frame(Monitor *m, const OciGuestEvent *f)
 {
     Session *s = &m->s[f->session];
 
     switch (f->type) {
-    case 'y':
+    case FRAME_PROCESSES:
         if (m->ps_waiting->len) {
             int fd = GPOINTER_TO_INT(g_ptr_array_index(m->ps_waiting, 0));
 
@@ -510,23 +511,22 @@ static void guest_frame(Monitor *m, const struct chan_frame *f)
             g_ptr_array_remove_index(m->ps_waiting, 0);
         }
         break;
-    case 'p':
-        if (s->client >= 0 && f->len == 4) {
-            reply(s->client, "started %u", chan_u32(f->data));
+    case FRAME_STARTED:
+        if (s->client >= 0) {
+            reply(s->client, "started %u", f->pid);
         }
         break;
-    case 'o':
+    case FRAME_OUTPUT:
         write_out(s->out, f->data, f->len);
         break;
-    case 'e':
+    case FRAME_ERROR:
         write_out(s->err >= 0 ? s->err : s->out, f->data, f->len);
         break;
-    case 'x': {
-        uint32_t code = f->len >= 4 ? chan_u32(f->data) : 255;
-        uint32_t sig = f->len >= 8 ? chan_u32(f->data + 4) : 0;
+    case FRAME_EXIT: {
+        uint32_t code = f->status, sig = f->signal;
 
         if (f->session == 0) {
-            send_frame(m, 'Q', 0, NULL, 0);
+            send_frame(m, FRAME_QUIT, 0, NULL, 0);
             finish(m, sig ? 128 + sig : code);
         }
         if (s->client >= 0) {
@@ -553,7 +553,7 @@ static void forward_input(Monitor *m, int id)
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
         return;
     }
-    send_frame(m, 'I', id, buf, n > 0 ? n : 0);
+    send_frame(m, FRAME_INPUT, id, buf, n > 0 ? n : 0);
     if (n <= 0) {
         /* The end of its input; a terminal's output still flows. */
         if (m->s[id].flags & CHANNEL_TTY) {
@@ -584,7 +584,8 @@ static void serve(Monitor *m)
     for (;;) {
         struct pollfd p[3 + MAX_CLIENTS + CHANNEL_SESSIONS];
         int who[3 + MAX_CLIENTS + CHANNEL_SESSIONS];
-        struct chan_frame f;
+        g_autoptr(GError) err = NULL;
+        OciGuestEvent f;
         int n = 0, i, ret;
 
         p[n++] = (struct pollfd){ .fd = m->chan, .events = POLLIN };
@@ -614,11 +615,11 @@ static void serve(Monitor *m)
                 dprintf(2, "pc-lite-oci: the VM stopped%s\n", said);
                 finish(m, 255);
             }
-            while ((ret = chan_next_frame(&m->r, &f)) > 0) {
+            while ((ret = oci_guest_next(&m->r, &f, &err)) > 0) {
                 guest_frame(m, &f);
             }
             if (ret < 0) {
-                dprintf(2, "pc-lite-oci: a bad frame from the VM\n");
+                dprintf(2, "pc-lite-oci: %s\n", err->message);
                 finish(m, 255);
             }
         }
@@ -649,7 +650,7 @@ static void serve(Monitor *m)
                     if (!m->s[0].started) {
                         finish(m, 128 + si.ssi_signo);
                     }
-                    send_u32(m, 'K', 0, si.ssi_signo, 0, 2);
+                    send_u32(m, FRAME_SIGNAL, 0, si.ssi_signo, 0, 2);
                 }
             }
         }
@@ -852,19 +853,19 @@ void oci_monitor_main(OciMonitorArgs *a)
     }
     enter_root(m);
     if (!vm.clone) {
-        wait_frame(m, 'h', &f);
+        wait_frame(m, FRAME_HELLO, &f);
         g_free(f.data);
     }
     send_setup(m, &vm);
     oci_vm_clear(&vm);
-    wait_frame(m, 'r', &f);
+    wait_frame(m, FRAME_READY, &f);
     if (f.len) {
         fail_ready(m, "%s", f.data);
     }
     g_free(f.data);
     if (send(a->ready_fd, "ok", 2, MSG_NOSIGNAL) < 0) {
         /* create is gone (killed): nobody will know this container. */
-        send_frame(m, 'Q', 0, NULL, 0);
+        send_frame(m, FRAME_QUIT, 0, NULL, 0);
         finish(m, 255);
     }
     close(a->ready_fd);

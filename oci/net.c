@@ -36,7 +36,7 @@
 #include <sys/wait.h>
 
 #include "oci.h"
-#include "../guest/channel.h"
+#include "../proto/channel.h"
 
 /* A tap's name: the prefix, 6 hex digits of the container ID's hash, k. */
 #define TAP_PREFIX "pclite"
@@ -382,11 +382,11 @@ void oci_net_frames(GPtrArray *nics, GByteArray *out)
 
         memcpy(v, n->mac, 6);
         chan_put_u32(v + 8, n->mtu);
-        oci_frame(out, 'N', v, 12);
+        oci_frame(out, FRAME_NIC, v, 12);
         if (n->addr) {
             v[0] = n->prefix;
             memcpy(v + 4, &n->addr, 4);
-            oci_frame(out, 'L', v, 8);
+            oci_frame(out, FRAME_ADDR, v, 8);
         }
         for (j = 0; j < n->routes->len; j++) {
             OciRoute *r = &g_array_index(n->routes, OciRoute, j);
@@ -395,7 +395,7 @@ void oci_net_frames(GPtrArray *nics, GByteArray *out)
             v[0] = r->prefix;
             memcpy(v + 4, &r->dst, 4);
             memcpy(v + 8, &r->gw, 4);
-            oci_frame(out, 'O', v, 12);
+            oci_frame(out, FRAME_ROUTE, v, 12);
         }
     }
 }

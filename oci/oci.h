@@ -77,6 +77,8 @@ typedef struct {
 /* spec.c */
 json_t *oci_json_load(const char *path, GError **errp);
 OciSpec *oci_spec_load(const char *bundle, GError **errp);
+OciSpec *oci_spec_parse(json_t *o, const char *bundle, const char *path,
+                        GError **errp);
 OciProcess *oci_process_load(const char *path, GError **errp);
 void oci_spec_free(OciSpec *spec);
 void oci_process_free(OciProcess *p);
@@ -146,10 +148,33 @@ typedef struct {
 
 void oci_monitor_main(OciMonitorArgs *args) G_GNUC_NORETURN;
 
-/* pc-lite-oci.c */
+/* guest.c: the channel's host end, what the guest says, checked */
+struct chan_reader;
+typedef struct {
+    char type;                  /* enum chan_frame_type */
+    int session;
+    const char *data;           /* the payload, NUL-ended: output, text */
+    uint32_t len;
+    uint32_t version, pid;      /* hello, started */
+    uint32_t status, signal;    /* exit */
+} OciGuestEvent;
+
+int oci_guest_next(struct chan_reader *r, OciGuestEvent *ev, GError **errp);
+
+/* util.c: logs, state files, rootless, the control socket's client */
+typedef struct {
+    char *log, *log_format;     /* --log, --log-format */
+    char *cpu_log;              /* --cpu-log */
+    const char *command, *id;
+    long long cpu_at_main;      /* exec and loading, before main() */
+} OciLogOpts;
+extern OciLogOpts oci_log_opts;
+
 void oci_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+long long oci_cpu_us(void);
 void oci_cpu_log(const char *what);
 void oci_cpu_log_us(const char *what, long long us);
+void oci_cpu_log_at_exit(void);
 void oci_logs_keep_open(void);
 gboolean oci_rootless(void);
 gboolean oci_write_file(const char *path, const char *data, gssize len,

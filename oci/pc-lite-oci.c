@@ -48,130 +48,14 @@
 #include <time.h>
 
 #include "oci.h"
-#include "../guest/channel.h"
+#include "../proto/channel.h"
 
 #define DEFAULT_ROOT "/run/pc-lite-oci"
 
 static struct {
     char *root;
-    char *log;
-    char *log_format;
     char *accel;
-    char *cpu_log;
-    const char *command, *id;
-    long long cpu_at_main;      /* exec and loading, before main() */
 } opts;
-
-static FILE *log_file;
-
-void oci_error(const char *fmt, ...)
-{
-    g_autofree char *msg = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "pc-lite-oci: %s\n", msg);
-    if (!log_file && opts.log) {
-        log_file = fopen(opts.log, "ae");
-    }
-    if (log_file) {
-        if (!g_strcmp0(opts.log_format, "json")) {
-            /* As runc writes it; containerd's shim reads it back. */
-            g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-            g_autofree char *time = g_date_time_format_iso8601(now);
-            json_t *o = json_pack("{s:s, s:s, s:s}", "level", "error",
-                                  "msg", msg, "time", time);
-            char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-            fprintf(log_file, "%s\n", line ? line : "{}");
-            free(line);
-            json_decref(o);
-        } else {
-            fprintf(log_file, "pc-lite-oci: %s\n", msg);
-        }
-        fflush(log_file);
-    }
-}
-
-static long long cpu_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/*
- * A small file of the state directory, written in place: the directory
- * is the runtime's own, and g_file_set_contents()'s temporary file,
- * rename and fsync cost more CPU than the container's whole start.
- */
-gboolean oci_write_file(const char *path, const char *data, gssize len,
-                        GError **errp)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-    if (fd < 0 ||
-        chan_write_all(fd, data, len < 0 ? strlen(data) : (size_t)len) < 0) {
-        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "%s: %s", path, g_strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-        return FALSE;
-    }
-    close(fd);
-    return TRUE;
-}
-
-static FILE *cpu_log_file;
-
-/* A line of the CPU log: what, the container, us, us before main(). */
-static void cpu_log_line(const char *what, long long us, long long start)
-{
-    if (!opts.cpu_log) {
-        return;
-    }
-    if (!cpu_log_file) {
-        cpu_log_file = fopen(opts.cpu_log, "ae");
-    }
-    if (!cpu_log_file) {
-        return;
-    }
-    fprintf(cpu_log_file, "%s %s %lld %lld\n", what, opts.id ? opts.id : "-",
-            us, start);
-    fflush(cpu_log_file);
-}
-
-/* The logs opened now, for a monitor that is about to change its root. */
-void oci_logs_keep_open(void)
-{
-    if (!log_file && opts.log) {
-        log_file = fopen(opts.log, "ae");
-    }
-    if (!cpu_log_file && opts.cpu_log) {
-        cpu_log_file = fopen(opts.cpu_log, "ae");
-    }
-}
-
-/* Exact, unlike getrusage()'s tick-sampled times. */
-void oci_cpu_log(const char *what)
-{
-    cpu_log_line(what, cpu_us(), opts.cpu_at_main);
-}
-
-/* A helper program's CPU time, counted as ours. */
-void oci_cpu_log_us(const char *what, long long us)
-{
-    cpu_log_line(what, us, 0);
-}
-
-static void cpu_log_at_exit(void)
-{
-    oci_cpu_log(opts.command);
-}
 
 /* Commands' options: --name VALUE, --name=VALUE, flags. */
 typedef struct {
@@ -182,25 +66,6 @@ typedef struct {
     gboolean force, all, detach, tty;
     char **rest;
 } CmdOpts;
-
-/*
- * Not the host's root: a user, or root of a user namespace that maps
- * less than every ID (rootless podman's).
- */
-gboolean oci_rootless(void)
-{
-    g_autofree char *map = NULL;
-    unsigned long inside, outside, count;
-
-    if (geteuid() != 0) {
-        return TRUE;
-    }
-    if (!g_file_get_contents("/proc/self/uid_map", &map, NULL, NULL) ||
-        sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3) {
-        return FALSE;
-    }
-    return outside != 0 || count != 4294967295UL;
-}
 
 static char *state_dir(const char *id)
 {
@@ -228,55 +93,6 @@ static char *existing(const char *id)
         return NULL;
     }
     return g_steal_pointer(&dir);
-}
-
-/* The monitor's ctl.sock, named relative to its directory (monitor.c). */
-int oci_ctl_connect(const char *dir, GError **errp)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "ctl.sock" };
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-    if (fd < 0 || chdir(dir) < 0) {
-        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "%s: %s", dir, g_strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "the container's monitor: %s", g_strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-gboolean oci_ctl_send(int fd, const void *data, size_t len, const int *fds,
-                      int nfds, GError **errp)
-{
-    char cbuf[CMSG_SPACE(3 * sizeof(int))] = { 0 };
-    struct iovec iov = { (void *)data, len };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-    if (nfds) {
-        struct cmsghdr *c;
-
-        mh.msg_control = cbuf;
-        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-        c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-    }
-    if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
-        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "the container's monitor: %s", g_strerror(errno));
-        return FALSE;
-    }
-    return TRUE;
 }
 
 /* One request and its reply ("ok" or "error: ..."): 0, or 1 after an error. */
@@ -866,7 +682,6 @@ static void teardown_network(const char *dir)
     }
 }
 
-
 static int cmd_delete(const char *id, gboolean force)
 {
     g_autofree char *dir = existing(id);
@@ -1422,7 +1237,6 @@ static int usage(void)
     return 1;
 }
 
-
 static gboolean parse_cmd(int argc, char **argv, CmdOpts *o)
 {
     static const char *const with_value[] = {
@@ -1525,7 +1339,7 @@ int main(int argc, char **argv)
     const char *cmd;
     int i;
 
-    opts.cpu_at_main = cpu_us();
+    oci_log_opts.cpu_at_main = oci_cpu_us();
     /*
      * As runc: root's state in /run, a user's (a rootless engine runs us
      * as root of its user namespace) under XDG_RUNTIME_DIR.
@@ -1534,17 +1348,17 @@ int main(int argc, char **argv)
                 g_build_filename(g_getenv("XDG_RUNTIME_DIR"), "pc-lite-oci",
                                  NULL) :
                 g_strdup(DEFAULT_ROOT);
-    opts.cpu_log = g_strdup(g_getenv("PC_LITE_OCI_CPU_LOG"));
+    oci_log_opts.cpu_log = g_strdup(g_getenv("PC_LITE_OCI_CPU_LOG"));
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i] + (argv[i][1] == '-' ? 2 : 1);
         g_autofree char *name = g_strndup(a, strcspn(a, "="));
         const char *value = a[strlen(name)] == '=' ? a + strlen(name) + 1 :
                             NULL;
         char **slot = !strcmp(name, "root") ? &opts.root :
-                      !strcmp(name, "log") ? &opts.log :
-                      !strcmp(name, "log-format") ? &opts.log_format :
+                      !strcmp(name, "log") ? &oci_log_opts.log :
+                      !strcmp(name, "log-format") ? &oci_log_opts.log_format :
                       !strcmp(name, "accel") ? &opts.accel :
-                      !strcmp(name, "cpu-log") ? &opts.cpu_log : NULL;
+                      !strcmp(name, "cpu-log") ? &oci_log_opts.cpu_log : NULL;
 
         if (!strcmp(name, "version") || !strcmp(name, "v")) {
             printf("pc-lite-oci version %s\nspec: %s\n", PC_LITE_OCI_VERSION,
@@ -1578,9 +1392,9 @@ int main(int argc, char **argv)
     if (!parse_cmd(argc - i - 1, argv + i + 1, &o)) {
         return 1;
     }
-    opts.command = cmd;
-    opts.id = o.rest[0];
-    atexit(cpu_log_at_exit);
+    oci_log_opts.command = cmd;
+    oci_log_opts.id = o.rest[0];
+    atexit(oci_cpu_log_at_exit);
     if (!strcmp(cmd, "create")) {
         return cmd_create(o.rest[0], o.bundle, o.pid_file, o.console_socket);
     } else if (!strcmp(cmd, "start")) {

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 
 #include "oci.h"
-#include "../guest/channel.h"
+#include "../proto/channel.h"
 
 #define DEFAULT_MEM_MIB 128
 #define MIN_MEM_MIB     64
@@ -454,18 +454,25 @@ static gboolean check_hooks(json_t *hooks, GError **errp)
 OciSpec *oci_spec_load(const char *bundle, GError **errp)
 {
     g_autofree char *path = g_build_filename(bundle, "config.json", NULL);
+    json_t *o = oci_json_load(path, errp);
+    OciSpec *spec = o ? oci_spec_parse(o, bundle, path, errp) : NULL;
+
+    json_decref(o);
+    return spec;
+}
+
+/* config.json's object @o, read from @path, of the bundle @bundle. */
+OciSpec *oci_spec_parse(json_t *o, const char *bundle, const char *path,
+                        GError **errp)
+{
     g_autofree char *version = NULL, *root_path = NULL;
     OciSpec *spec = g_new0(OciSpec, 1);
-    json_t *o, *root, *process, *annotations;
+    json_t *root, *process, *annotations;
     struct stat st;
 
     spec->bundle = g_canonicalize_filename(bundle, NULL);
     spec->mounts = g_ptr_array_new_with_free_func(mount_free);
     spec->template = TRUE;
-    o = oci_json_load(path, errp);
-    if (!o) {
-        goto fail;
-    }
     root = member_object(o, "root");
     process = member_object(o, "process");
     if (!member_string(o, "ociVersion", "config", &version, errp) ||
@@ -521,7 +528,6 @@ OciSpec *oci_spec_load(const char *bundle, GError **errp)
             annotations, "org.pclite.template")), "off")) {
         spec->template = FALSE;
     }
-    json_decref(o);
     return spec;
 
 fail:
@@ -529,7 +535,6 @@ fail:
         !g_str_has_prefix((*errp)->message, "root.path")) {
         g_prefix_error(errp, "%s: ", path);
     }
-    json_decref(o);
     oci_spec_free(spec);
     return NULL;
 }
@@ -611,18 +616,18 @@ void oci_process_frames(const OciProcess *p, GByteArray *out)
     guint i;
 
     for (i = 0; p->args[i]; i++) {
-        oci_frame(out, 'A', p->args[i], strlen(p->args[i]));
+        oci_frame(out, FRAME_ARG, p->args[i], strlen(p->args[i]));
     }
     for (i = 0; p->env && p->env[i]; i++) {
-        oci_frame(out, 'V', p->env[i], strlen(p->env[i]));
+        oci_frame(out, FRAME_ENV, p->env[i], strlen(p->env[i]));
     }
     if (!p->env) {
         static const char path[] = "PATH=/usr/local/sbin:/usr/local/bin:"
                                    "/usr/sbin:/usr/bin:/sbin:/bin";
 
-        oci_frame(out, 'V', path, sizeof(path) - 1);
+        oci_frame(out, FRAME_ENV, path, sizeof(path) - 1);
     }
-    oci_frame(out, 'D', p->cwd, strlen(p->cwd));
+    oci_frame(out, FRAME_CWD, p->cwd, strlen(p->cwd));
     chan_put_u32(v, p->uid);
     chan_put_u32(v + 4, p->gid);
     chan_put_u32(v + 8, p->umask);
@@ -631,7 +636,7 @@ void oci_process_frames(const OciProcess *p, GByteArray *out)
         chan_put_u32(v, g_array_index(p->groups, uint32_t, i));
         g_byte_array_append(user, v, 4);
     }
-    oci_frame(out, 'U', user->data, user->len);
+    oci_frame(out, FRAME_USER, user->data, user->len);
     g_byte_array_unref(user);
     for (i = 0; i < p->rlimits->len; i++) {
         OciRlimit *rl = &g_array_index(p->rlimits, OciRlimit, i);
@@ -639,11 +644,11 @@ void oci_process_frames(const OciProcess *p, GByteArray *out)
         chan_put_u32(v, rl->type);
         chan_put_u64(v + 4, rl->soft);
         chan_put_u64(v + 12, rl->hard);
-        oci_frame(out, 'R', v, 20);
+        oci_frame(out, FRAME_RLIMIT, v, 20);
     }
     if (p->rows && p->cols) {
         chan_put_u32(v, p->rows);
         chan_put_u32(v + 4, p->cols);
-        oci_frame(out, 'W', v, 8);
+        oci_frame(out, FRAME_WINSIZE, v, 8);
     }
 }

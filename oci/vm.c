@@ -36,7 +36,7 @@
 #include <sys/wait.h>
 
 #include "oci.h"
-#include "../guest/channel.h"
+#include "../proto/channel.h"
 
 #define TEMPLATE_FORMAT 3
 #define BOOT_TIMEOUT_MS (120 * 1000)
@@ -557,7 +557,7 @@ static gboolean template_boot_and_save(const OciHost *host,
             goto out;
         }
         while ((ret = chan_next_frame(&r, &f)) > 0) {
-            hello |= f.type == 'h';
+            hello |= f.type == FRAME_HELLO;
         }
     }
     migrate = g_strdup_printf("{\"execute\":\"migrate\",\"arguments\":"

@@ -21,7 +21,7 @@ ncpu=$(nproc)
 
 hash() { sha256sum | cut -c1-16; }
 kkey=$( { echo "$kver"; cat "$top/guest/kernel.config"; sed -n '/^# kernel-build-begin/,/^# kernel-build-end/p' "$0"; } | hash)
-ikey=$( { cat "$top"/guest/*.[ch] "$top/guest/initramfs.list"; gcc --version | head -1; echo "$kkey"; } | hash)
+ikey=$( { cat "$top"/guest/*.[ch] "$top/proto/channel.h" "$top/guest/initramfs.list"; gcc --version | head -1; echo "$kkey"; } | hash)
 kdir=$cache/guest/kernel-$kkey
 idir=$cache/guest/init-$ikey
 

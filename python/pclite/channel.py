@@ -31,10 +31,43 @@ import socket
 import struct
 import time
 
+# proto/channel.h's constants (tests/unit/test_channel_proto.py checks
+# that they are the same).
 PORT_NAME = 'org.pclite.channel.0'
 VERSION = 2
 MAX_PAYLOAD = 1 << 20
+SESSIONS = 256
 FLAG_STDIN = 1
+FLAG_TTY = 2
+FLAG_KILL_ALL = 1
+FLAG_ROOT_RO = 1
+FRAME_TIME = 'T'
+FRAME_GENID = 'G'
+FRAME_CONTAINER = 'C'
+FRAME_MOUNT = 'M'
+FRAME_NIC = 'N'
+FRAME_ADDR = 'L'
+FRAME_ROUTE = 'O'
+FRAME_HOSTNAME = 'H'
+FRAME_SETUP = 'P'
+FRAME_LIST = 'Y'
+FRAME_QUIT = 'Q'
+FRAME_ARG = 'A'
+FRAME_ENV = 'V'
+FRAME_CWD = 'D'
+FRAME_USER = 'U'
+FRAME_RLIMIT = 'R'
+FRAME_WINSIZE = 'W'
+FRAME_START = 'S'
+FRAME_INPUT = 'I'
+FRAME_SIGNAL = 'K'
+FRAME_HELLO = 'h'
+FRAME_READY = 'r'
+FRAME_STARTED = 'p'
+FRAME_OUTPUT = 'o'
+FRAME_ERROR = 'e'
+FRAME_EXIT = 'x'
+FRAME_PROCESSES = 'y'
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _HEADER = struct.Struct('<B3xI')
@@ -96,14 +129,14 @@ def command_frames(argv, env=None, cwd=None, stdin=True, now=None,
     if not argv:
         raise ChannelError('no command')
     ns = time.time_ns() if now is None else now
-    out = [frame('T', struct.pack('<qI', ns // 10**9, ns % 10**9))]
+    out = [frame(FRAME_TIME, struct.pack('<qI', ns // 10**9, ns % 10**9))]
     if generation is not None:
-        out.append(frame('G', generation))
-    out += [_cstring('A', a) for a in argv]
-    out += [_cstring('V', f'{k}={v}') for k, v in (env or {}).items()]
+        out.append(frame(FRAME_GENID, generation))
+    out += [_cstring(FRAME_ARG, a) for a in argv]
+    out += [_cstring(FRAME_ENV, f'{k}={v}') for k, v in (env or {}).items()]
     if cwd:
-        out.append(_cstring('D', cwd))
-    out.append(frame('S', struct.pack('<I', FLAG_STDIN if stdin else 0)))
+        out.append(_cstring(FRAME_CWD, cwd))
+    out.append(frame(FRAME_START, struct.pack('<I', FLAG_STDIN if stdin else 0)))
     return b''.join(out)
 
 
@@ -127,7 +160,7 @@ class Session:
                  stdout=None, stderr=None, at_once=False, generation=None):
         self.sock = sock
         self.stdin = stdin
-        self.outputs = {'o': stdout, 'e': stderr}
+        self.outputs = {FRAME_OUTPUT: stdout, FRAME_ERROR: stderr}
         self.command = command_frames(argv, env, cwd, stdin is not None,
                                       generation=generation)
         self.at_once = at_once
@@ -147,12 +180,12 @@ class Session:
             self._sent = True
 
     def _on_frame(self, kind, payload):
-        if kind == 'h':
+        if kind == FRAME_HELLO:
             self._send_command()
-        elif kind == 'p' and len(payload) >= 4:
+        elif kind == FRAME_STARTED and len(payload) >= 4:
             self.pid = struct.unpack_from('<I', payload)[0]
             for signo in self._signals:
-                self._queue(frame('K', struct.pack('<I', signo)))
+                self._queue(frame(FRAME_SIGNAL, struct.pack('<I', signo)))
         elif kind in self.outputs:
             if self.t_first_output is None and payload:
                 self.t_first_output = time.time()
@@ -160,15 +193,15 @@ class Session:
             if out is not None:
                 out.write(payload)
                 out.flush()
-        elif kind == 'x' and len(payload) >= 8:
+        elif kind == FRAME_EXIT and len(payload) >= 8:
             self._exit = exit_code(*struct.unpack_from('<II', payload))
-            self._queue(frame('Q'))
+            self._queue(frame(FRAME_QUIT))
 
     def signal(self, signo):
         """Send signo to the command (once it runs)."""
         self._signals.append(signo)
         if self.pid is not None:
-            self._queue(frame('K', struct.pack('<I', signo)))
+            self._queue(frame(FRAME_SIGNAL, struct.pack('<I', signo)))
 
     def run(self, alive=lambda: True, deadline=None, start_timeout=None,
             extra=()):
@@ -279,7 +312,7 @@ class Session:
             return True
         except OSError:
             data = b''
-        self._queue(frame('I', data))
+        self._queue(frame(FRAME_INPUT, data))
         return bool(data)
 
 

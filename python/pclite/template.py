@@ -254,7 +254,7 @@ def _boot_and_save(spec, tmp, timeout):
         hello = channel.Decoder()
         frames = []
         deadline = time.monotonic() + timeout
-        while not any(kind == 'h' for kind, _ in frames):
+        while not any(kind == channel.FRAME_HELLO for kind, _ in frames):
             if time.monotonic() > deadline:
                 raise TemplateError('the guest did not reach its init '
                                     f'within {timeout} s')

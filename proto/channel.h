@@ -1,13 +1,15 @@
 /*
- * The pc-lite command channel: framing shared by its two C ends, the
- * guest's init (guest/init.c) and the OCI runtime's monitor
- * (oci/pc-lite-oci.c).  python/pclite/channel.py is the runner's end.
- * Specification: docs/pc-lite.rst, "The command channel".
+ * The pc-lite command channel's protocol: frame types, flags, sizes and
+ * version, and the framing, in one header for both C ends, the guest's
+ * init (guest/init.c) and the host tools (oci/: the OCI runtime's
+ * monitor).  python/pclite/channel.py, the runner's end, has the same
+ * constants; tests/unit/test_channel_proto.py checks them against this
+ * file.  Specification: docs/pc-lite.rst, "The command channel".
  *
  * A frame is an 8-byte header (type, session, two zero bytes, payload
  * length as 32-bit little-endian) and the payload.  Session 0 is the
  * command (a container's process); sessions 1-255 are further commands
- * started beside it (pc-lite-oci exec).
+ * started beside it (pc-lite-oci exec, a startContainer hook).
  *
  * Copyright (c) 2026 The pc-lite authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -35,6 +37,40 @@
 
 /* 'C' flags */
 #define CHANNEL_ROOT_RO  1u             /* the container's root read-only */
+
+/* Frame types: upper case from the host, lower case from the guest. */
+enum chan_frame_type {
+    /* Host to guest, session 0: the VM and the container's set-up. */
+    FRAME_TIME      = 'T',  /* wall clock: int64 s, uint32 ns */
+    FRAME_GENID     = 'G',  /* a clone's VM generation ID, 16 bytes */
+    FRAME_CONTAINER = 'C',  /* a container: uint32 flags (CHANNEL_ROOT_RO) */
+    FRAME_MOUNT     = 'M',  /* dest, type, source, options, NUL-ended */
+    FRAME_NIC       = 'N',  /* an interface: MAC, 2 pad bytes, uint32 MTU */
+    FRAME_ADDR      = 'L',  /* its IPv4 address: prefix, 3 pad, address */
+    FRAME_ROUTE     = 'O',  /* a route: prefix, 3 pad, destination, gw */
+    FRAME_HOSTNAME  = 'H',
+    FRAME_SETUP     = 'P',  /* set the container up now (-> 'r') */
+    FRAME_LIST      = 'Y',  /* list the processes (-> 'y') */
+    FRAME_QUIT      = 'Q',  /* done: power off */
+    /* Host to guest, per session: a command. */
+    FRAME_ARG       = 'A',  /* one argument; the first is the program */
+    FRAME_ENV       = 'V',  /* one NAME=VALUE */
+    FRAME_CWD       = 'D',
+    FRAME_USER      = 'U',  /* uint32 uid, gid, umask, then groups */
+    FRAME_RLIMIT    = 'R',  /* uint32 resource, uint64 soft, uint64 hard */
+    FRAME_WINSIZE   = 'W',  /* uint32 rows, uint32 columns */
+    FRAME_START     = 'S',  /* uint32 flags (CHANNEL_STDIN, CHANNEL_TTY) */
+    FRAME_INPUT     = 'I',  /* standard input; empty: its end */
+    FRAME_SIGNAL    = 'K',  /* uint32 signal, uint32 flags (KILL_ALL) */
+    /* Guest to host. */
+    FRAME_HELLO     = 'h',  /* uint32 protocol version */
+    FRAME_READY     = 'r',  /* the container is ready (empty) or why not */
+    FRAME_STARTED   = 'p',  /* a session's command started: uint32 pid */
+    FRAME_OUTPUT    = 'o',  /* its standard output */
+    FRAME_ERROR     = 'e',  /* its standard error */
+    FRAME_EXIT      = 'x',  /* uint32 status, uint32 signal or 0 */
+    FRAME_PROCESSES = 'y',  /* "PID UID COMMAND" lines */
+};
 
 struct chan_frame {
     uint8_t type;
@@ -166,19 +202,41 @@ static inline int chan_next_frame(struct chan_reader *r, struct chan_frame *f)
     return 1;
 }
 
-/* Read what the stream has: > 0 bytes read, 0 at its end, -1 on error. */
-static inline ssize_t chan_fill(struct chan_reader *r, int fd)
+/* Room for @len more bytes in the reader; -1 when there is none. */
+static inline int chan_reserve(struct chan_reader *r, size_t len)
 {
-    ssize_t n;
-
-    if (r->size - r->len < 65536) {
-        char *buf = realloc(r->buf, r->size * 2 + 65536);
+    if (r->size - r->len < len) {
+        size_t size = r->size * 2 + len;
+        char *buf = realloc(r->buf, size);
 
         if (!buf) {
             return -1;
         }
         r->buf = buf;
-        r->size = r->size * 2 + 65536;
+        r->size = size;
+    }
+    return 0;
+}
+
+/* Bytes that came some other way than chan_fill (a test, a fuzzer). */
+static inline int chan_feed(struct chan_reader *r, const void *data,
+                            size_t len)
+{
+    if (chan_reserve(r, len) < 0) {
+        return -1;
+    }
+    memcpy(r->buf + r->len, data, len);
+    r->len += len;
+    return 0;
+}
+
+/* Read what the stream has: > 0 bytes read, 0 at its end, -1 on error. */
+static inline ssize_t chan_fill(struct chan_reader *r, int fd)
+{
+    ssize_t n;
+
+    if (chan_reserve(r, 65536) < 0) {
+        return -1;
     }
     do {
         n = read(fd, r->buf + r->len, r->size - r->len);
