@@ -45,7 +45,7 @@ DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 	strace xz-utils git file seabios libfdt-dev \
 	libseccomp-dev libjansson-dev
 
-.PHONY: all deps deps-engines deps-libvirt deps-fuzz fuzz fuzz-loader fuzz-coverage qemu-fuzz check-fuzz oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
+.PHONY: all deps deps-engines deps-libvirt deps-fuzz fuzz fuzz-loader fuzz-oci check-unit fuzz-coverage qemu-fuzz check-fuzz oci stress qemu qemu-full firmware guest demo bench bench-startup check check-qtest \
 	check-boot check-series series series-build rebuild-acpi clean
 
 all: qemu guest oci
@@ -223,6 +223,8 @@ check-boot: qemu qemu-full firmware guest oci deps-engines deps-libvirt
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_TIME ?= 60
 CHECK_FUZZ_TIME ?= 20
+# The OCI targets run longer in make fuzz: 10^7 executions each at least.
+FUZZ_OCI_TIME ?= 300
 FUZZ_LOADER := elf bzimage placement
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -I$(QEMU_BUILD) -I$(QEMU_BUILD)/qapi \
@@ -277,15 +279,48 @@ fuzz-coverage: fuzz-loader
 	    -instr-profile=$(BUILD)/fuzz/cov/all.profdata \
 	    $(TOP)/hw/i386/direct_boot_plan.c | tee $(BUILD)/fuzz/coverage.txt
 
-fuzz: fuzz-loader qemu-fuzz guest
-	@$(PYTHON) $(TOP)/tests/fuzz/fuzz.py --time $(FUZZ_TIME) $(FUZZ_ARGS)
+# The OCI runtime's parsers of untrusted input: the channel's host end
+# (what a guest writes) and config.json (what an engine hands it).
+FUZZ_OCI := guest-frames oci-config
+OCI_FUZZ_SRC := $(addprefix $(TOP)/oci/,spec.c hooks.c guest.c util.c cgroup.c)
+fuzz-oci: deps deps-fuzz
+	@mkdir -p $(BUILD)/fuzz
+	@for t in $(FUZZ_OCI); do \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=undefined \
+	        $$(pkg-config --cflags glib-2.0 jansson) \
+	        -o $(BUILD)/fuzz/fuzz-$$t \
+	        $(TOP)/tests/fuzz/fuzz_$$(echo $$t | tr - _).c $(OCI_FUZZ_SRC) \
+	        $$(pkg-config --libs glib-2.0 jansson) || exit 1; \
+	done
 
-check-fuzz: fuzz-loader qemu-fuzz guest
+fuzz: fuzz-loader fuzz-oci qemu-fuzz guest
+	@$(PYTHON) $(TOP)/tests/fuzz/fuzz.py --time $(FUZZ_TIME) \
+	    --oci-time $(FUZZ_OCI_TIME) $(FUZZ_ARGS)
+
+check-fuzz: fuzz-loader fuzz-oci qemu-fuzz guest
 	@$(PYTHON) $(TOP)/tests/fuzz/fuzz.py --time $(CHECK_FUZZ_TIME)
 
 # The last line: the boot tests this machine skipped for want of KVM, by
 # name (tests/boot/run.py), so a reader sees what was not checked here.
-check: check-series check-qtest check-boot check-fuzz
+# The fast tier (tests/unit): no VM, no engine, seconds.  The OCI
+# runtime's channel host end, config parser, cgroup paths and hook state
+# (GLib tests, ASan and UBSan), and the channel's constants in Python
+# against proto/channel.h.
+UNIT_OCI_SRC := $(addprefix $(TOP)/oci/,spec.c hooks.c guest.c util.c cgroup.c)
+check-unit: deps
+	@mkdir -p $(BUILD)/unit
+	@$(CC) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
+	    -Wno-sign-compare -Wno-missing-field-initializers \
+	    -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	    $$(pkg-config --cflags glib-2.0 jansson) -o $(BUILD)/unit/oci-unit \
+	    $(TOP)/tests/unit/oci_unit.c $(UNIT_OCI_SRC) \
+	    $$(pkg-config --libs glib-2.0 jansson)
+	@$(BUILD)/unit/oci-unit --tap -q
+	@PYTHONPATH=$(TOP)/python $(PYTHON) -m unittest discover -s $(TOP)/tests/unit \
+	    -p 'test_*.py'
+
+check: check-unit check-series check-qtest check-boot check-fuzz
 	@echo "pc-lite: make check passed"
 	@echo "pc-lite: $$(cat $(BUILD)/check-kvm-skips.txt)"
 

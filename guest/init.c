@@ -414,8 +414,9 @@ static void shell_env(void)
  * is ready (empty) or why not, and per session 'p' started (pid,
  * uint32), 'o' standard output, 'e' standard error, 'x' exit (uint32
  * status, uint32 signal or 0); 'y' the processes ("PID UID COMMAND"
- * lines: every process but init and the kernel's threads).  Commands write only to pipes (or a
- * terminal) that init frames, so they cannot forge a frame.
+ * lines: every process but init and the kernel's threads).  Commands
+ * write only to pipes (or a terminal) that init frames, so they cannot
+ * forge a frame.  The types' names are proto/channel.h's.
  */
 #define STDIN_BUF_MAX    (1 << 20)      /* then stop reading the channel */
 
@@ -520,8 +521,10 @@ static void exec_command(struct session *s, int in, int out, int err,
 
     setsid();
     if (tty) {
-        /* The terminal's other end from its master (s->out), whichever
-         * devpts instance it is in; by name on kernels without it. */
+        /*
+         * The terminal's other end from its master (s->out), whichever
+         * devpts instance it is in; by name on kernels without it.
+         */
         in = ioctl(s->out, TIOCGPTPEER, O_RDWR);
         if (in < 0) {
             in = open(tty, O_RDWR);
@@ -792,13 +795,13 @@ static void list_processes(int chan)
 
     while (d && (e = readdir(d))) {
         char path[64], cmd[256], line[400], status[1024];
-        long pid = strtol(e->d_name, NULL, 10);
+        long pid = 0;
         unsigned int uid = 0;
         ssize_t n, i;
         char *u;
         int fd;
 
-        if (pid <= 1) {
+        if (sscanf(e->d_name, "%ld", &pid) != 1 || pid <= 1) {
             continue;
         }
         snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
@@ -822,8 +825,8 @@ static void list_processes(int chan)
         }
         status[n > 0 ? n : 0] = '\0';
         u = strstr(status, "\nUid:");
-        if (u) {
-            uid = strtoul(u + 5, NULL, 10);
+        if (u && sscanf(u + 5, "%u", &uid) != 1) {
+            uid = 0;
         }
         n = snprintf(line, sizeof(line), "%ld %u %s\n", pid, uid, cmd);
         if (n > 0 && len + n <= sizeof(out)) {
@@ -909,7 +912,8 @@ static int handle_frame(int chan, const struct chan_frame *f)
             container_finish(container_flags) == 0 && sessions[0].argc) {
             container_find_program(sessions[0].argv[0], sessions[0].envp);
         }
-        chan_send(chan, FRAME_READY, 0, container_error(), strlen(container_error()));
+        chan_send(chan, FRAME_READY, 0, container_error(),
+                  strlen(container_error()));
         break;
     case FRAME_ARG:
         if (unstarted) {

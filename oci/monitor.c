@@ -106,7 +106,8 @@ static char *qemu_said(Monitor *m)
     g_autofree char *text = NULL;
     char *nl;
 
-    if (!g_file_get_contents("qemu.log", &text, NULL, NULL) || !*g_strstrip(text)) {
+    if (!g_file_get_contents("qemu.log", &text, NULL, NULL) ||
+        !*g_strstrip(text)) {
         return g_strdup("");
     }
     nl = strrchr(text, '\n');
@@ -216,7 +217,8 @@ static void send_setup(Monitor *m, const OciVm *vm)
         oci_frame(frames, FRAME_MOUNT, f->str, f->len);
     }
     if (spec->hostname && *spec->hostname) {
-        oci_frame(frames, FRAME_HOSTNAME, spec->hostname, strlen(spec->hostname));
+        oci_frame(frames, FRAME_HOSTNAME, spec->hostname,
+                  strlen(spec->hostname));
     }
     oci_process_frames(spec->process, frames);
     oci_frame(frames, FRAME_SETUP, NULL, 0);

@@ -431,6 +431,13 @@ static char **recorded_cgroups(const char *dir)
     return g_strsplit(text, "\n", -1);
 }
 
+/* A "ps" request sent to the monitor: its connection in *fd. */
+static gboolean ps_request(const char *dir, int *fd, GError **errp)
+{
+    *fd = oci_ctl_connect(dir, errp);
+    return *fd >= 0 && oci_ctl_send(*fd, "ps", 2, NULL, 0, errp);
+}
+
 /*
  * ps: --format json lists the container's processes on the host, the
  * monitor and its QEMU (what Docker's top and containerd's task ps look
@@ -464,8 +471,7 @@ static int cmd_ps(const char *id, const char *format)
             printf("[%d]\n", st.pid);
         }
         ret = 0;
-    } else if ((fd = oci_ctl_connect(dir, &err)) < 0 ||
-               !oci_ctl_send(fd, "ps", 2, NULL, 0, &err)) {
+    } else if (!ps_request(dir, &fd, &err)) {
         oci_error("container %s: %s", id, err->message);
     } else {
         buf = g_malloc(CHANNEL_MAX + 1);

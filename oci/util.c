@@ -95,8 +95,8 @@ static void cpu_log_line(const char *what, long long us, long long start)
     if (!cpu_log_file) {
         return;
     }
-    fprintf(cpu_log_file, "%s %s %lld %lld\n", what, oci_log_opts.id ? oci_log_opts.id : "-",
-            us, start);
+    fprintf(cpu_log_file, "%s %s %lld %lld\n", what,
+            oci_log_opts.id ? oci_log_opts.id : "-", us, start);
     fflush(cpu_log_file);
 }
 

@@ -14,6 +14,12 @@ Targets (docs/pc-lite.rst, "Fuzzing"):
   generic-fuzz              QEMU's own generic-fuzz target on pc-lite's
                             devices, in a clang build of the trimmed QEMU
                             with ASan and UBSan (build/qemu-fuzz)
+  guest-frames, oci-config  libFuzzer on the OCI runtime's parsers of
+                            untrusted input: the command channel's host
+                            end (oci/guest.c, fed what a guest may write)
+                            and config.json (oci/spec.c), built by make
+                            fuzz-oci (tests/fuzz/fuzz_guest_frames.c,
+                            fuzz_oci_config.c); --oci-time seconds each
 
 Each target runs for --time seconds from two corpora: build/fuzz/corpus/T
 (seeds made here from the kernels the project builds, see seeds.py, and
@@ -27,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -39,7 +46,53 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LOADER_TARGETS = ('elf', 'bzimage', 'placement')
 ACPI = 'acpi'
 GENERIC = 'generic-fuzz'
-TARGETS = LOADER_TARGETS + (ACPI, GENERIC)
+OCI_TARGETS = ('guest-frames', 'oci-config')
+TARGETS = LOADER_TARGETS + (ACPI, GENERIC) + OCI_TARGETS
+
+
+def _frame(kind, session, payload=b''):
+    return struct.pack('<BBxxI', ord(kind), session, len(payload)) + payload
+
+
+# What a guest says: a boot's hello, a container's ready and process, an
+# exec's session, a ps answer; and a frame of a later protocol.
+GUEST_SEEDS = {
+    'run': bytes([7]) + _frame('h', 0, struct.pack('<I', 2)) +
+    _frame('r', 0) + _frame('p', 0, struct.pack('<I', 42)) +
+    _frame('o', 0, b'hello\n') + _frame('e', 0, b'oops\n') +
+    _frame('x', 0, struct.pack('<II', 3, 0)),
+    'exec': bytes([99]) + _frame('p', 1, struct.pack('<I', 7)) +
+    _frame('o', 1, b'x' * 5000) + _frame('x', 1, struct.pack('<II', 0, 9)) +
+    _frame('y', 0, b'2 0 sleep 1000\n') + _frame('z', 3, b'later'),
+}
+
+# config.json as podman, Docker and runc write it (the essentials).
+OCI_CONFIG_SEED = {
+    'ociVersion': '1.0.2', 'root': {'path': 'rootfs', 'readonly': True},
+    'hostname': 'h',
+    'process': {'terminal': True, 'consoleSize': {'height': 24,
+                                                  'width': 80},
+                'user': {'uid': 1000, 'gid': 1000, 'umask': 18,
+                         'additionalGids': [5, 6]},
+                'args': ['sh', '-c', 'echo hi'], 'env': ['PATH=/bin', 'A=b'],
+                'cwd': '/tmp', 'rlimits': [{'type': 'RLIMIT_NOFILE',
+                                            'hard': 1024, 'soft': 1024}]},
+    'mounts': [{'destination': '/proc', 'type': 'proc', 'source': 'proc'},
+               {'destination': '/etc/hosts', 'type': 'bind',
+                'source': '/etc/hosts', 'options': ['rbind', 'ro']},
+               {'destination': '/dev/shm', 'type': 'tmpfs', 'source': 'shm',
+                'options': ['nosuid', 'size=65536k']}],
+    'hooks': {'prestart': [{'path': '/usr/bin/true', 'args': ['true'],
+                            'env': ['X=1'], 'timeout': 5}],
+              'poststop': [{'path': '/bin/true'}]},
+    'annotations': {'org.pclite.template': 'off', 'a': 'b'},
+    'linux': {'namespaces': [{'type': 'pid'}, {'type': 'network',
+                                               'path': '/proc/1/ns/net'},
+                             {'type': 'mount'}],
+              'cgroupsPath': 'system.slice:docker:abc',
+              'resources': {'cpu': {'quota': 150000, 'period': 100000},
+                            'memory': {'limit': 268435456}}},
+}
 BIN = os.path.join(paths.BUILD, 'fuzz')      # make fuzz-loader's targets
 QEMU_FUZZ = os.path.join(paths.BUILD, 'qemu-fuzz', 'qemu-fuzz-x86_64')
 QEMU_SANITIZED = os.path.join(paths.BUILD, 'qemu-fuzz', 'qemu-system-x86_64')
@@ -95,6 +148,14 @@ def make_seeds(out):
         with open(os.path.join(d, 'seed-' + name), 'wb') as f:
             f.write(data)
     os.makedirs(os.path.join(out, 'corpus', GENERIC), exist_ok=True)
+    for target, files in (('guest-frames', GUEST_SEEDS),
+                          ('oci-config', {'config': json.dumps(
+                              OCI_CONFIG_SEED).encode()})):
+        d = os.path.join(out, 'corpus', target)
+        os.makedirs(d, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(d, 'seed-' + name), 'wb') as f:
+                f.write(data)
 
 
 def parse(output):
@@ -148,7 +209,8 @@ def run_target(target, seconds, out):
     res['regression_inputs'] = len(os.listdir(regress)) \
         if os.path.isdir(regress) else 0
     found = re.findall(r'^(SUMMARY: .*|==\d+==ERROR: .*|.*runtime error: .*'
-                       r'|fuzz_loader: .*)$', output, re.M)
+                       r'|fuzz_loader: .*|fuzz_guest_frames: .*'
+                       r'|fuzz_oci_config: .*)$', output, re.M)
     res['crashes'] = 1 if p.returncode or found else 0
     res['finding'] = found[0] if found else (
         f'exit status {p.returncode}' if p.returncode else None)
@@ -160,6 +222,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--time', type=int, default=60,
                     help='seconds per target (default 60)')
+    ap.add_argument('--oci-time', type=int,
+                    help='seconds for each OCI target (default: --time)')
     ap.add_argument('--targets', default=','.join(TARGETS),
                     help='comma-separated (default: all)')
     ap.add_argument('--out', default=BIN,
@@ -176,8 +240,10 @@ def main():
     make_seeds(args.out)
     results = {}
     for t in targets:
-        print(f'fuzz: {t} for {args.time} s', flush=True)
-        results[t] = run_target(t, args.time, args.out)
+        seconds = args.oci_time if t in OCI_TARGETS and args.oci_time \
+            else args.time
+        print(f'fuzz: {t} for {seconds} s', flush=True)
+        results[t] = run_target(t, seconds, args.out)
     report = {
         'seconds_per_target': args.time,
         'sanitizers': 'address,undefined',
