@@ -85,6 +85,17 @@ def host_state():
     return state
 
 
+def stop_daemon(proc, timeout=60):
+    """A daemon of a test's own (dockerd, containerd) asked to stop, then
+    killed if it has not within timeout seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Sandbox:
     """A network namespace and a mount namespace (with /run a private
     tmpfs) of their own, held by a process, for the engines a test runs:
@@ -199,12 +210,7 @@ class Docker:
             ids = self.run('ps', '-aq', timeout=60).stdout.split()
             if ids:
                 self.run('rm', '-f', *[i.decode() for i in ids], timeout=120)
-            self.daemon.send_signal(signal.SIGTERM)
-            try:
-                self.daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
+            stop_daemon(self.daemon)
         self.log.close()
         for base in ('/sys/fs/cgroup',
                      *[os.path.join('/sys/fs/cgroup', d)

@@ -13,7 +13,6 @@ import json
 import re
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -22,7 +21,7 @@ import unittest
 from pclite import launch
 from pclite import procfs
 from pclite.engines import (OCI, Podman, Sandbox, host_state, make_rootfs,
-                            missing, oci_processes)
+                            missing, oci_processes, stop_daemon)
 
 import benchrun
 
@@ -460,11 +459,7 @@ class ContainerdTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.pod.reset()
-        cls.daemon.send_signal(signal.SIGTERM)
-        try:
-            cls.daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cls.daemon.kill()
+        stop_daemon(cls.daemon, timeout=30)
         cls.log.close()
         cls.sandbox.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
