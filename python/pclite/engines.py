@@ -97,15 +97,17 @@ def stop_daemon(proc, timeout=60):
 
 
 class Sandbox:
-    """A network namespace and a mount namespace (with /run a private
-    tmpfs) of their own, held by a process, for the engines a test runs:
-    the bridges, veths, firewall rules, namespaces' files and sockets
-    they make stay in them and go with them.  An interface named eth0
+    """A network namespace and a mount namespace (with /run and /var/lib
+    private tmpfs) of their own, held by a process, for the engines a test
+    runs: the bridges, veths, firewall rules, namespaces' files, sockets
+    and caches they make (podman's /var/lib/containers/cache whatever its
+    --root) stay in them and go with them.  An interface named eth0
     (one end of a veth pair, 192.0.2.10/24, a documentation address)
     stands in for a host's uplink, so that a test can check that nothing
     took it."""
 
     SETUP = ('mount -t tmpfs -o mode=755 tmpfs /run && '
+             'mount -t tmpfs -o mode=755 tmpfs /var/lib && '
              'ip link set lo up && '
              'ip link add eth0 type veth peer name eth0peer && '
              'ip addr add 192.0.2.10/24 dev eth0 && '
