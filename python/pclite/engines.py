@@ -76,11 +76,11 @@ def oci_processes(mentioning=None):
 def host_state():
     """What a test of an engine must leave as it found it on the host:
     interfaces, addresses, routes, firewall rules' tables, and the
-    entries of /run, /var/lib and /etc/cni."""
+    entries of /run, /var/lib, /etc and /etc/cni."""
     state = [subprocess.run(['ip', '-o', *args], capture_output=True,
                             check=True).stdout
              for args in (('link',), ('addr',), ('route',), ('-6', 'route'))]
-    for d in ('/run', '/var/lib', '/etc/cni', '/run/netns'):
+    for d in ('/run', '/var/lib', '/etc', '/etc/cni', '/run/netns'):
         state.append(sorted(os.listdir(d)) if os.path.isdir(d) else None)
     return state
 
@@ -173,7 +173,9 @@ class Docker:
                 'exec-root': os.path.join(tmp, 'exec'),
                 'pidfile': os.path.join(tmp, 'docker.pid'),
                 'hosts': [f'unix://{self.sock}'],
-                'cgroup-parent': self.cgroup_parent}, f)
+                'cgroup-parent': self.cgroup_parent,
+                # its trust key too (by default /etc/docker/key.json)
+                'deprecated-key-path': os.path.join(tmp, 'key.json')}, f)
         self.log = open(os.path.join(tmp, 'dockerd.log'), 'wb')
         self.daemon = subprocess.Popen(
             sandbox.cmd(['dockerd', '--config-file', conf]),

@@ -37,8 +37,13 @@ class DockerTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix='pc-lite-docker-')
         cls.sandbox = Sandbox()
         cls.uplink = cls.sandbox.uplink()
-        cls.docker = Docker(os.path.join(cls.tmp, 'docker'), cls.sandbox,
-                            runtime_args=[f'--accel={launch.boot_accel()}'])
+        try:
+            cls.docker = Docker(os.path.join(cls.tmp, 'docker'), cls.sandbox,
+                                runtime_args=[
+                                    f'--accel={launch.boot_accel()}'])
+        except RuntimeError:
+            cls.sandbox.close()
+            raise
         cls.docker.import_image(make_rootfs(os.path.join(cls.tmp, 'rootfs')),
                                 IMAGE)
 
