@@ -142,7 +142,9 @@ class Sandbox:
         addresses, routes and qdiscs."""
         return [self.run(argv).stdout for argv in (
             ['ip', '-o', 'link', 'show', 'dev', 'eth0'],
-            ['ip', '-o', 'addr', 'show', 'dev', 'eth0'],
+            # (IPv4: the link-local IPv6 address's DAD state changes by
+            # itself in the first seconds)
+            ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'],
             ['ip', 'route', 'show', 'dev', 'eth0'],
             ['tc', 'qdisc', 'show', 'dev', 'eth0'],
             ['tc', 'filter', 'show', 'dev', 'eth0', 'ingress'])]
