@@ -246,7 +246,8 @@ def chart(res, path):
             color=['C7', 'C0', 'C1', 'C2', 'C7', 'C1'][:len(names)])
     ax.invert_yaxis()
     ax.set_xlabel('ms, exec to exit (median)')
-    ax.set_title(f'podman run --rm IMAGE true ({res["accel"]})', fontsize=9)
+    ax.set_title(f'podman run, docker run --rm IMAGE true ({res["accel"]})',
+                 fontsize=9)
     bench_report.save_figure(fig, path)
 
 
