@@ -101,13 +101,19 @@ static char *relative_path(const char *cgroups_path, const char *id,
     return g_string_free(p, FALSE);
 }
 
+/* cgroup v2 alone (unified), not v1's hierarchies. */
+gboolean oci_cgroup_v2(void)
+{
+    return g_file_test(CGROUP_ROOT "/cgroup.controllers", G_FILE_TEST_EXISTS);
+}
+
 char **oci_cgroup_dirs(const char *cgroups_path, const char *id)
 {
     GPtrArray *dirs = g_ptr_array_new();
     g_autoptr(GDir) d = NULL;
     const char *name;
 
-    if (g_file_test(CGROUP_ROOT "/cgroup.controllers", G_FILE_TEST_EXISTS)) {
+    if (oci_cgroup_v2()) {
         g_autofree char *own = own_cgroup("");
         g_autofree char *rel = relative_path(cgroups_path, id, own);
 
@@ -224,8 +230,7 @@ gboolean oci_cgroup_join(char **dirs, pid_t pid, GError **errp)
             }
             return FALSE;
         }
-        if (g_file_test(CGROUP_ROOT "/cgroup.controllers",
-                        G_FILE_TEST_EXISTS)) {
+        if (oci_cgroup_v2()) {
             enable_controllers(dirs[i]);
         }
         if (!write_text(dirs[i], "cgroup.procs", text, errp)) {
@@ -234,6 +239,30 @@ gboolean oci_cgroup_join(char **dirs, pid_t pid, GError **errp)
         }
     }
     return TRUE;
+}
+
+/*
+ * A CPU control of the container's cgroup: @v1 in v1's cpu hierarchy,
+ * or @v2 in v2's.
+ */
+gboolean oci_cgroup_write_cpu(char **dirs, const char *v1, const char *v2,
+                              const char *value, GError **errp)
+{
+    guint i;
+
+    for (i = 0; dirs && dirs[i]; i++) {
+        g_autofree char *path = NULL;
+
+        if (!oci_cgroup_v2() &&
+            !g_str_has_prefix(dirs[i], CGROUP_ROOT "/cpu/") &&
+            !g_str_has_prefix(dirs[i], CGROUP_ROOT "/cpu,cpuacct/")) {
+            continue;
+        }
+        path = g_build_filename(dirs[i], oci_cgroup_v2() ? v2 : v1, NULL);
+        return oci_write_file(path, value, -1, errp);
+    }
+    g_set_error(errp, cgroup_quark(), 2, "the container has no CPU cgroup");
+    return FALSE;
 }
 
 /* The container's cgroups, once its processes have gone. */

@@ -72,6 +72,23 @@ static void send_frame(Monitor *m, char type, int session, const void *data,
     chan_send(m->chan, type, session, data, len);
 }
 
+/* Whole frames of @data (as oci_frame() writes them), on @session. */
+static void send_frames_on(Monitor *m, int session, const char *data,
+                           size_t len)
+{
+    size_t off = 0;
+
+    while (len - off >= 8) {
+        uint32_t flen = chan_u32(data + off + 4);
+
+        if (flen > len - off - 8) {
+            break;
+        }
+        send_frame(m, data[off], session, data + off + 8, flen);
+        off += 8 + flen;
+    }
+}
+
 static void send_u32(Monitor *m, char type, int session, uint32_t a,
                      uint32_t b, int n)
 {
@@ -282,7 +299,7 @@ static gboolean guest_hook(Monitor *m, json_t *h, size_t index,
     OciGuestEvent f;
     guint32 code = 255, sig = 0;
     gboolean done = FALSE;
-    size_t i, off;
+    size_t i;
     int ret;
 
     g_ptr_array_add(argv, (char *)path);
@@ -303,11 +320,7 @@ static gboolean guest_hook(Monitor *m, json_t *h, size_t index,
     g_ptr_array_unref(envp);
     g_array_unref(p.groups);
     g_array_unref(p.rlimits);
-    for (off = 0; off + 8 <= frames->len;
-         off += 8 + chan_u32(frames->data + off + 4)) {
-        send_frame(m, frames->data[off], 1, frames->data + off + 8,
-                   chan_u32(frames->data + off + 4));
-    }
+    send_frames_on(m, 1, (const char *)frames->data, frames->len);
     send_u32(m, FRAME_START, 1, CHANNEL_STDIN, 0, 1);
     send_frame(m, FRAME_INPUT, 1, state, strlen(state));
     send_frame(m, FRAME_INPUT, 1, NULL, 0);
@@ -428,15 +441,7 @@ static gboolean exec_request(Monitor *m, int client, const char *msg,
                           .err = (flags & CHANNEL_TTY) ? -1 : fds[2],
                           .client = client, .flags = flags };
     /* The frames of the exec's process, on session id. */
-    while (len - off >= 8) {
-        uint32_t flen = chan_u32(msg + off + 4);
-
-        if (flen > len - off - 8) {
-            break;
-        }
-        send_frame(m, msg[off], id, msg + off + 8, flen);
-        off += 8 + flen;
-    }
+    send_frames_on(m, id, msg + off, len - off);
     if (flags & CHANNEL_TTY) {
         send_winsize(m, id);
     }

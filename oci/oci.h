@@ -95,6 +95,9 @@ char *oci_hook_state(const char *id, const char *status, pid_t pid,
 char **oci_cgroup_dirs(const char *cgroups_path, const char *id);
 gboolean oci_cgroup_join(char **dirs, pid_t pid, GError **errp);
 void oci_cgroup_remove(char **dirs);
+gboolean oci_cgroup_v2(void);
+gboolean oci_cgroup_write_cpu(char **dirs, const char *v1, const char *v2,
+                              const char *value, GError **errp);
 
 /* Channel frames that describe a process, for session 0 of the channel. */
 void oci_process_frames(const OciProcess *p, GByteArray *out);

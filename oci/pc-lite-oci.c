@@ -491,34 +491,6 @@ static int cmd_ps(const char *id, const char *format)
     return ret;
 }
 
-static gboolean cgroup2(void)
-{
-    return g_file_test("/sys/fs/cgroup/cgroup.controllers",
-                       G_FILE_TEST_EXISTS);
-}
-
-/* A CPU control: v1's file of the cpu hierarchy, or v2's. */
-static gboolean write_cpu(char **cgroups, const char *v1, const char *v2,
-                          const char *value, GError **errp)
-{
-    guint i;
-
-    for (i = 0; cgroups && cgroups[i]; i++) {
-        g_autofree char *path = NULL;
-
-        if (!cgroup2() &&
-            !g_str_has_prefix(cgroups[i], "/sys/fs/cgroup/cpu/") &&
-            !g_str_has_prefix(cgroups[i], "/sys/fs/cgroup/cpu,cpuacct/")) {
-            continue;
-        }
-        path = g_build_filename(cgroups[i], cgroup2() ? v2 : v1, NULL);
-        return oci_write_file(path, value, -1, errp);
-    }
-    g_set_error(errp, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                "the container has no CPU cgroup");
-    return FALSE;
-}
-
 /*
  * A member of linux.resources that is set: not null, 0, false or [], nor
  * an object with nothing set (engines send every field, most of them 0).
@@ -642,9 +614,10 @@ static int cmd_update(const char *id, const char *resources, CmdOpts *o)
         /* v2's weight from v1's shares, as runc converts them. */
         g_autofree char *text = g_strdup_printf(
             "%" G_GUINT64_FORMAT,
-            cgroup2() ? 1 + ((sh - 2) * 9999) / 262142 : sh);
+            oci_cgroup_v2() ? 1 + ((sh - 2) * 9999) / 262142 : sh);
 
-        write_cpu(cgroups, "cpu.shares", "cpu.weight", text, &err);
+        oci_cgroup_write_cpu(cgroups, "cpu.shares", "cpu.weight", text,
+                             &err);
     }
     if (!err && (is_set(json_object_get(cpu, "quota")) ||
                  is_set(json_object_get(cpu, "period")))) {
@@ -658,10 +631,11 @@ static int cmd_update(const char *id, const char *resources, CmdOpts *o)
         g_autofree char *max = g_strdup_printf("%s %s", quota > 0 ? q : "max",
                                                p);
 
-        if (cgroup2()) {
-            write_cpu(cgroups, NULL, "cpu.max", max, &err);
-        } else if (write_cpu(cgroups, "cpu.cfs_period_us", NULL, p, &err)) {
-            write_cpu(cgroups, "cpu.cfs_quota_us", NULL, q, &err);
+        if (oci_cgroup_v2()) {
+            oci_cgroup_write_cpu(cgroups, NULL, "cpu.max", max, &err);
+        } else if (oci_cgroup_write_cpu(cgroups, "cpu.cfs_period_us", NULL,
+                                        p, &err)) {
+            oci_cgroup_write_cpu(cgroups, "cpu.cfs_quota_us", NULL, q, &err);
         }
     }
     if (err) {
