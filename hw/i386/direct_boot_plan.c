@@ -134,20 +134,38 @@ static bool parse_notes(const uint8_t *buf, uint64_t len, uint64_t *entry,
     return false;
 }
 
-bool direct_boot_plan_elf(DirectBootPlan *plan, const DirectBootLayout *layout,
-                          const uint8_t *image, uint64_t size,
-                          const char *name, Error **errp)
+/* What an ELF kernel's headers say about its entry. */
+typedef struct ElfEntryInfo {
+    uint64_t entry;         /* e_entry */
+    uint64_t pvh_entry;     /* the PVH note's entry, when pvh */
+    bool pvh;               /* Xen's PHYS32_ENTRY note is there */
+    bool linux_note;        /* Linux's own notes are there */
+    bool kernel_entry;      /* e_entry's segment is linked in the kernel half */
+} ElfEntryInfo;
+
+/* A program header as the plan reads it. */
+typedef struct ElfPhdr {
+    uint32_t type;
+    uint64_t vaddr;
+    DirectBootSegment seg;
+} ElfPhdr;
+
+/* Whether @addr is in the file data of segment @s. */
+static bool segment_holds(const DirectBootSegment *s, uint64_t addr)
+{
+    return addr >= s->paddr && addr - s->paddr < s->filesz;
+}
+
+/*
+ * Check the ELF header: an x86_64 executable with a program header table
+ * inside the file.  Returns the table's offset and size and e_entry.
+ */
+static bool elf_check_header(const uint8_t *image, uint64_t size,
+                             const char *name, uint64_t *phoff,
+                             unsigned *phnum, uint64_t *entry, Error **errp)
 {
     Elf64_Ehdr eh;
-    uint64_t pvh_entry = 0, phoff, entry;
-    unsigned phnum;
-    bool pvh = false, entry_ok = false, linux_note = false;
-    bool kernel_entry = false;
-    unsigned i;
-    int j;
 
-    plan->nr_seg = 0;
-    plan->kernel_end = 0;
     if (size < sizeof(eh)) {
         error_setg(errp, "kernel '%s' is truncated: no complete ELF header",
                    name);
@@ -165,90 +183,147 @@ bool direct_boot_plan_elf(DirectBootPlan *plan, const DirectBootLayout *layout,
         error_setg(errp, "kernel '%s' is not an x86_64 executable ELF", name);
         return false;
     }
-    phoff = le64_to_cpu(eh.e_phoff);
-    phnum = le16_to_cpu(eh.e_phnum);
-    entry = le64_to_cpu(eh.e_entry);
+    *phoff = le64_to_cpu(eh.e_phoff);
+    *phnum = le16_to_cpu(eh.e_phnum);
+    *entry = le64_to_cpu(eh.e_entry);
     if (le16_to_cpu(eh.e_phentsize) != sizeof(Elf64_Phdr) ||
-        phnum == 0 || phnum > MAX_PHDRS) {
+        *phnum == 0 || *phnum > MAX_PHDRS) {
         error_setg(errp, "kernel '%s' has a malformed program header table",
                    name);
         return false;
     }
-    if (phoff > size || size - phoff < phnum * sizeof(Elf64_Phdr)) {
+    if (*phoff > size || size - *phoff < *phnum * sizeof(Elf64_Phdr)) {
         error_setg(errp, "kernel '%s' is truncated: program headers beyond "
                    "the end of the file", name);
         return false;
     }
+    return true;
+}
+
+/* Program header @i of the table at @phoff; its data must be in the file. */
+static bool elf_read_phdr(const uint8_t *image, uint64_t size, uint64_t phoff,
+                          unsigned i, const char *name, ElfPhdr *ph,
+                          Error **errp)
+{
+    Elf64_Phdr raw;
+    DirectBootSegment *s = &ph->seg;
+
+    memcpy(&raw, image + phoff + i * sizeof(raw), sizeof(raw));
+    ph->type = le32_to_cpu(raw.p_type);
+    ph->vaddr = le64_to_cpu(raw.p_vaddr);
+    s->offset = le64_to_cpu(raw.p_offset);
+    s->filesz = le64_to_cpu(raw.p_filesz);
+    s->memsz = le64_to_cpu(raw.p_memsz);
+    s->paddr = le64_to_cpu(raw.p_paddr);
+    if (s->offset > size || s->filesz > size - s->offset) {
+        error_setg(errp, "kernel '%s' is truncated: segment %u needs "
+                   "0x%" PRIx64 " bytes at offset 0x%" PRIx64
+                   ", the file has 0x%" PRIx64, name, i, s->filesz,
+                   s->offset, size);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Add loadable segment @s (program header @i) to @plan: in the kernel's
+ * RAM and clear of the segments before it.
+ */
+static bool elf_add_segment(DirectBootPlan *plan,
+                            const DirectBootLayout *layout,
+                            const DirectBootSegment *s, unsigned i,
+                            const char *name, Error **errp)
+{
+    int j;
+
+    if (s->filesz > s->memsz) {
+        error_setg(errp, "kernel '%s': segment %u has more file data "
+                   "than memory", name, i);
+        return false;
+    }
+    if (plan->nr_seg == DIRECT_BOOT_MAX_SEGMENTS) {
+        error_setg(errp, "kernel '%s' has more than %d loadable segments",
+                   name, DIRECT_BOOT_MAX_SEGMENTS);
+        return false;
+    }
+    if (!check_kernel_range(layout, "segment", s->paddr, s->memsz, errp)) {
+        return false;
+    }
+    for (j = 0; j < plan->nr_seg; j++) {
+        if (s->paddr < plan->seg[j].paddr + plan->seg[j].memsz &&
+            plan->seg[j].paddr < s->paddr + s->memsz) {
+            error_setg(errp, "kernel '%s': segments overlap at 0x%" PRIx64,
+                       name, s->paddr);
+            return false;
+        }
+    }
+    plan->seg[plan->nr_seg++] = *s;
+    plan->kernel_end = MAX(plan->kernel_end, s->paddr + s->memsz);
+    return true;
+}
+
+/*
+ * Walk the @phnum program headers at @phoff: the loadable segments go
+ * into @plan, what the notes and the entry's segment say into @info.
+ */
+static bool elf_plan_segments(DirectBootPlan *plan,
+                              const DirectBootLayout *layout,
+                              const uint8_t *image, uint64_t size,
+                              uint64_t phoff, unsigned phnum,
+                              const char *name, ElfEntryInfo *info,
+                              Error **errp)
+{
+    ElfPhdr ph;
+    unsigned i;
 
     for (i = 0; i < phnum; i++) {
-        Elf64_Phdr ph;
-        uint32_t type;
-        uint64_t off, filesz, memsz, paddr;
-        DirectBootSegment *s;
-
-        memcpy(&ph, image + phoff + i * sizeof(ph), sizeof(ph));
-        type = le32_to_cpu(ph.p_type);
-        off = le64_to_cpu(ph.p_offset);
-        filesz = le64_to_cpu(ph.p_filesz);
-        memsz = le64_to_cpu(ph.p_memsz);
-        paddr = le64_to_cpu(ph.p_paddr);
-        if (off > size || filesz > size - off) {
-            error_setg(errp, "kernel '%s' is truncated: segment %u needs "
-                       "0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                       ", the file has 0x%" PRIx64, name, i, filesz, off,
-                       size);
+        if (!elf_read_phdr(image, size, phoff, i, name, &ph, errp)) {
             return false;
         }
-        if (type == PT_NOTE && filesz && filesz <= MAX_NOTES_SIZE && !pvh) {
-            pvh = parse_notes(image + off, filesz, &pvh_entry, &linux_note);
+        if (ph.type == PT_NOTE && ph.seg.filesz &&
+            ph.seg.filesz <= MAX_NOTES_SIZE && !info->pvh) {
+            info->pvh = parse_notes(image + ph.seg.offset, ph.seg.filesz,
+                                    &info->pvh_entry, &info->linux_note);
         }
-        if (type != PT_LOAD || memsz == 0) {
+        if (ph.type != PT_LOAD || ph.seg.memsz == 0) {
             continue;
         }
-        if (entry >= paddr && entry - paddr < filesz) {
-            kernel_entry = le64_to_cpu(ph.p_vaddr) >= LINUX_KERNEL_HALF;
+        if (segment_holds(&ph.seg, info->entry)) {
+            info->kernel_entry = ph.vaddr >= LINUX_KERNEL_HALF;
         }
-        if (filesz > memsz) {
-            error_setg(errp, "kernel '%s': segment %u has more file data "
-                       "than memory", name, i);
+        if (!elf_add_segment(plan, layout, &ph.seg, i, name, errp)) {
             return false;
         }
-        if (plan->nr_seg == DIRECT_BOOT_MAX_SEGMENTS) {
-            error_setg(errp, "kernel '%s' has more than %d loadable segments",
-                       name, DIRECT_BOOT_MAX_SEGMENTS);
-            return false;
-        }
-        if (!check_kernel_range(layout, "segment", paddr, memsz, errp)) {
-            return false;
-        }
-        for (j = 0; j < plan->nr_seg; j++) {
-            if (paddr < plan->seg[j].paddr + plan->seg[j].memsz &&
-                plan->seg[j].paddr < paddr + memsz) {
-                error_setg(errp, "kernel '%s': segments overlap at 0x%" PRIx64,
-                           name, paddr);
-                return false;
-            }
-        }
-        s = &plan->seg[plan->nr_seg++];
-        *s = (DirectBootSegment) { off, filesz, paddr, memsz };
-        plan->kernel_end = MAX(plan->kernel_end, paddr + memsz);
     }
     if (!plan->nr_seg) {
         error_setg(errp, "kernel '%s' has no loadable segment", name);
         return false;
     }
-    plan->format = pvh ? DIRECT_BOOT_PVH : DIRECT_BOOT_ELF64;
-    plan->entry = pvh ? pvh_entry : entry;
+    return true;
+}
+
+/*
+ * Choose the boot protocol and the entry: the PVH note's when there is
+ * one, else e_entry, which must be a Linux vmlinux's.  Either must be in
+ * a loaded segment.
+ */
+static bool elf_plan_entry(DirectBootPlan *plan, const ElfEntryInfo *info,
+                           const char *name, Error **errp)
+{
+    bool entry_ok = false;
+    int j;
+
+    plan->format = info->pvh ? DIRECT_BOOT_PVH : DIRECT_BOOT_ELF64;
+    plan->entry = info->pvh ? info->pvh_entry : info->entry;
     for (j = 0; j < plan->nr_seg; j++) {
-        if (plan->entry >= plan->seg[j].paddr &&
-            plan->entry - plan->seg[j].paddr < plan->seg[j].filesz) {
+        if (segment_holds(&plan->seg[j], plan->entry)) {
             entry_ok = true;
         }
     }
     if (!entry_ok) {
         error_setg(errp, "kernel '%s': entry point 0x%" PRIx64 " is not in a "
                    "loaded segment%s", name, plan->entry,
-                   pvh ? "" : " (an ELF without the PVH note must be a "
+                   info->pvh ? "" : " (an ELF without the PVH note must be a "
                    "vmlinux with a physical entry address)");
         return false;
     }
@@ -259,13 +334,30 @@ bool direct_boot_plan_elf(DirectBootPlan *plan, const DirectBootLayout *layout,
      * at a physical one.  A user-space executable would triple-fault at
      * its entry.
      */
-    if (!pvh && !linux_note && !kernel_entry) {
+    if (!info->pvh && !info->linux_note && !info->kernel_entry) {
         error_setg(errp, "kernel '%s' is not a Linux kernel: no PVH or Linux "
                    "ELF note, and it is not linked at kernel addresses",
                    name);
         return false;
     }
     return true;
+}
+
+bool direct_boot_plan_elf(DirectBootPlan *plan, const DirectBootLayout *layout,
+                          const uint8_t *image, uint64_t size,
+                          const char *name, Error **errp)
+{
+    ElfEntryInfo info = { 0 };
+    uint64_t phoff;
+    unsigned phnum;
+
+    plan->nr_seg = 0;
+    plan->kernel_end = 0;
+    return elf_check_header(image, size, name, &phoff, &phnum, &info.entry,
+                            errp) &&
+           elf_plan_segments(plan, layout, image, size, phoff, phnum, name,
+                             &info, errp) &&
+           elf_plan_entry(plan, &info, name, errp);
 }
 
 bool direct_boot_plan_bzimage(DirectBootPlan *plan,

@@ -4,7 +4,7 @@
  * KVM (or QEMU) LAPIC and IOAPIC, a PCIe host for -device, hardware-reduced
  * ACPI written into guest RAM by QEMU, NVDIMM, an ACPI PM timer to
  * calibrate against, and a 16550 UART only when asked for.  There is no
- * firmware: QEMU loads the kernel (elf_direct_boot.c) and starts the boot
+ * firmware: QEMU loads the kernel (direct_boot.c) and starts the boot
  * CPU at its entry.  The address map is in include/hw/i386/pc_lite.h.
  *
  * Copyright (c) 2026 The pc-lite authors
@@ -35,7 +35,7 @@
 #include "hw/isa/isa.h"
 #include "hw/rtc/mc146818rtc.h"
 #include "hw/i386/pc_lite.h"
-#include "hw/i386/elf_direct_boot.h"
+#include "hw/i386/direct_boot.h"
 #include "hw/i386/e820_memory_layout.h"
 #include "hw/i386/kvm/clock.h"
 #include "kvm/kvm_i386.h"
@@ -330,13 +330,22 @@ static void pc_lite_vmgenid_init(PcLiteMachineState *pms)
 static void pc_lite_prepare_boot(PcLiteMachineState *pms)
 {
     MachineState *ms = MACHINE(pms);
+    const DirectBootLayout layout = {
+        .ram_top = X86_MACHINE(pms)->below_4g_mem_size,
+        .kernel_base = PC_LITE_HIGH_RAM_START,
+        .cmdline_addr = PC_LITE_CMDLINE_ADDR,
+        .cmdline_max = PC_LITE_CMDLINE_MAX,
+        .start_info_addr = PC_LITE_START_INFO_ADDR,
+        .zero_page_addr = PC_LITE_ZERO_PAGE_ADDR,
+        .gdt_addr = PC_LITE_GDT_ADDR,
+        .pgtable_addr = PC_LITE_PGTABLE_ADDR,
+    };
     Error *err = NULL;
 
     if (!ms->kernel_filename || pms->boot) {
         return;
     }
-    pms->boot = direct_boot_prepare(ms, X86_MACHINE(pms)->below_4g_mem_size,
-                                    pms->share_kernel, &err);
+    pms->boot = direct_boot_prepare(ms, &layout, pms->share_kernel, &err);
     if (!pms->boot) {
         error_report_err(err);
         exit(EXIT_FAILURE);

@@ -40,6 +40,9 @@ static const DirectBootLayout pc_lite_layout = {
     .cmdline_addr = 0x20000,
     .cmdline_max = 0x1000,
     .start_info_addr = 0x6000,
+    .zero_page_addr = 0x7000,
+    .gdt_addr = 0x500,
+    .pgtable_addr = 0x9000,
 };
 
 #define CHECK(cond) \
@@ -66,7 +69,7 @@ static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
     return a < b + blen && b < a + alen;
 }
 
-/* What elf_direct_boot.c relies on when it loads an accepted kernel. */
+/* What direct_boot.c relies on when it loads an accepted kernel. */
 static void check_kernel_plan(const DirectBootPlan *p,
                               const DirectBootLayout *l, uint64_t size)
 {

@@ -5,7 +5,7 @@
  * size of an initrd and a command line, and return where everything goes
  * in guest RAM and the boot-protocol data the kernel's entry expects, or
  * an error.  No QEMU state is read or written, so that libFuzzer can drive
- * them (tests/fuzz/); hw/i386/elf_direct_boot.c carries a plan out.
+ * them (tests/fuzz/); hw/i386/direct_boot.c carries a plan out.
  *
  * Copyright (c) 2026 The pc-lite authors
  *
@@ -29,13 +29,19 @@ typedef enum {
 #define DIRECT_BOOT_SETUP_HDR_END   0x300
 #define DIRECT_BOOT_ZERO_PAGE_SIZE  4096
 
-/* Guest RAM as the board lays it out. */
+/*
+ * Guest RAM as the board lays it out: every address the loader writes
+ * boot data at comes from here.  The boot data lies below kernel_base.
+ */
 typedef struct DirectBootLayout {
     uint64_t ram_top;       /* end of RAM below 4 GiB */
     uint64_t kernel_base;   /* the lowest address a kernel may occupy */
     uint64_t cmdline_addr;  /* where the command line goes ... */
     uint32_t cmdline_max;   /* ... and its room, NUL included */
     uint64_t start_info_addr; /* PVH: where the start_info goes */
+    uint64_t zero_page_addr;  /* 64-bit protocol: boot_params ... */
+    uint64_t gdt_addr;        /* ... the GDT with __BOOT_CS/__BOOT_DS ... */
+    uint64_t pgtable_addr;    /* ... and the identity-mapped page tables */
 } DirectBootLayout;
 
 /* @filesz bytes of the image at @offset go to @paddr; zeros up to @memsz. */

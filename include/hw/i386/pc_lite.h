@@ -92,7 +92,7 @@
 #define PC_LITE_MACHINE_VMGENID   "vmgenid"
 #define PC_LITE_MACHINE_SHARE_KERNEL "share-kernel"
 
-typedef struct PcLiteBoot PcLiteBoot;
+typedef struct DirectBoot DirectBoot;
 
 struct PcLiteMachineState {
     X86MachineState parent;
@@ -112,7 +112,7 @@ struct PcLiteMachineState {
     MemoryRegion pm_io;
     MemoryRegion marker_io;
     Notifier powerdown_req;
-    PcLiteBoot *boot;
+    DirectBoot *boot;
     hwaddr rsdp_addr;
     bool vmgenid_enabled;
     QemuUUID generation;        /* the guest's VM generation ID */

@@ -7,24 +7,26 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef HW_I386_ELF_DIRECT_BOOT_H
-#define HW_I386_ELF_DIRECT_BOOT_H
+#ifndef HW_I386_DIRECT_BOOT_H
+#define HW_I386_DIRECT_BOOT_H
 
 #include "exec/hwaddr.h"
 #include "hw/boards.h"
 #include "hw/i386/direct_boot_plan.h"
 
-typedef struct PcLiteBoot PcLiteBoot;
+typedef struct DirectBoot DirectBoot;
 
 /*
- * Open and check -kernel, -initrd and -append of @ms against @ram_top (the
- * end of RAM below 4 GiB).  Nothing is written to the guest yet.
+ * Open and check -kernel, -initrd and -append of @ms against @layout, the
+ * board's guest RAM and the addresses of the boot data (copied).  Nothing
+ * is written to the guest yet.
  * @share_kernel: map the kernel's segments from its file copy-on-write at
  * the first load where the layout allows (on), never (off), or when the
  * file has no write permission (auto).
  * Returns NULL and sets @errp on bad input.
  */
-PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
+DirectBoot *direct_boot_prepare(MachineState *ms,
+                                const DirectBootLayout *layout,
                                 OnOffAuto share_kernel, Error **errp);
 
 /*
@@ -32,11 +34,9 @@ PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
  * the e820 map, command line, page tables) into guest RAM.  Called at
  * every system reset, after the CPUs were reset.
  */
-bool direct_boot_load(PcLiteBoot *boot, hwaddr rsdp_addr, Error **errp);
+bool direct_boot_load(DirectBoot *boot, hwaddr rsdp_addr, Error **errp);
 
 /* Put the boot CPU in the state the kernel's entry expects. */
-void direct_boot_setup_cpu(PcLiteBoot *boot, CPUState *cs);
-
-DirectBootFormat direct_boot_format(PcLiteBoot *boot);
+void direct_boot_setup_cpu(DirectBoot *boot, CPUState *cs);
 
 #endif

@@ -22,14 +22,13 @@
 #include "qapi/error.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
-#include "hw/i386/elf_direct_boot.h"
-#include "hw/i386/pc_lite.h"
+#include "hw/i386/direct_boot.h"
 #include "hw/i386/e820_memory_layout.h"
 #include "target/i386/cpu.h"
 #include "x86-boot-data.h"
 #include "trace.h"
 
-/* The GDT at PC_LITE_GDT_ADDR: Linux's __BOOT_CS and __BOOT_DS. */
+/* The GDT at layout.gdt_addr: Linux's __BOOT_CS and __BOOT_DS. */
 enum {
     GDT_NULL,
     GDT_UNUSED,
@@ -40,12 +39,12 @@ enum {
 #define BOOT_CS                 X86_GDT_SELECTOR(GDT_BOOT_CS)
 #define BOOT_DS                 X86_GDT_SELECTOR(GDT_BOOT_DS)
 
-/* Identity-mapped low memory for the 64-bit entry, PC_LITE_PGTABLE_ADDR. */
+/* Identity-mapped low memory for the 64-bit entry, layout.pgtable_addr. */
 #define BOOT_MAP_GIB            4
 
 #define EFLAGS_RESERVED_1       0x2     /* bit 1 of EFLAGS is always set */
 
-struct PcLiteBoot {
+struct DirectBoot {
     MachineState *ms;
     DirectBootLayout layout;
     DirectBootPlan plan;
@@ -55,11 +54,6 @@ struct PcLiteBoot {
     char *cmdline;
     bool loaded;
 };
-
-DirectBootFormat direct_boot_format(PcLiteBoot *boot)
-{
-    return boot->plan.format;
-}
 
 static bool read_exact(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -105,7 +99,7 @@ static int open_input(const char *what, const char *path, uint64_t *size,
 }
 
 /* Plan the kernel from a read-only mapping of the whole file. */
-static bool plan_kernel(PcLiteBoot *b, const char *path, uint64_t size,
+static bool plan_kernel(DirectBoot *b, const char *path, uint64_t size,
                         Error **errp)
 {
     void *image;
@@ -126,22 +120,17 @@ static bool plan_kernel(PcLiteBoot *b, const char *path, uint64_t size,
     return ok;
 }
 
-PcLiteBoot *direct_boot_prepare(MachineState *ms, hwaddr ram_top,
+DirectBoot *direct_boot_prepare(MachineState *ms,
+                                const DirectBootLayout *layout,
                                 OnOffAuto share_kernel, Error **errp)
 {
-    g_autofree PcLiteBoot *b = g_new0(PcLiteBoot, 1);
+    g_autofree DirectBoot *b = g_new0(DirectBoot, 1);
     const char *path = ms->kernel_filename;
     uint64_t size;
     mode_t mode;
 
     b->ms = ms;
-    b->layout = (DirectBootLayout) {
-        .ram_top = ram_top,
-        .kernel_base = PC_LITE_HIGH_RAM_START,
-        .cmdline_addr = PC_LITE_CMDLINE_ADDR,
-        .cmdline_max = PC_LITE_CMDLINE_MAX,
-        .start_info_addr = PC_LITE_START_INFO_ADDR,
-    };
+    b->layout = *layout;
     b->initrd_fd = -1;
     b->kernel_fd = open_input("kernel", path, &size, &mode, errp);
     if (b->kernel_fd < 0) {
@@ -192,7 +181,7 @@ fail:
  * backends of -numa node,memdev=, which are then written through
  * address_space_write.
  */
-static bool ram_is_one_block(PcLiteBoot *b)
+static bool ram_is_one_block(DirectBoot *b)
 {
     return memory_region_is_ram(b->ms->ram) && b->ms->ram->ram_block;
 }
@@ -208,7 +197,7 @@ static bool ram_is_one_block(PcLiteBoot *b)
  * segment is copied.  Returns the bytes mapped, or -1 if the mapping
  * failed (the range is then not usable).
  */
-static int64_t map_segment(PcLiteBoot *b, const DirectBootSegment *s)
+static int64_t map_segment(DirectBoot *b, const DirectBootSegment *s)
 {
     MemoryRegion *ram = b->ms->ram;
     uint64_t page = qemu_real_host_page_size();
@@ -247,7 +236,7 @@ static int64_t map_segment(PcLiteBoot *b, const DirectBootSegment *s)
  * (after a guest reboot) go through address_space_write so that TCG drops
  * stale translations, as does every load into NUMA nodes' RAM.
  */
-static bool load_file(PcLiteBoot *b, int fd, uint64_t off, uint64_t len,
+static bool load_file(DirectBoot *b, int fd, uint64_t off, uint64_t len,
                       hwaddr gpa)
 {
     g_autofree uint8_t *buf = NULL;
@@ -285,7 +274,7 @@ static void zero_guest(hwaddr gpa, hwaddr len)
                       MEMTXATTRS_UNSPECIFIED);
 }
 
-static void write_start_info(PcLiteBoot *b, hwaddr rsdp_addr)
+static void write_start_info(DirectBoot *b, hwaddr rsdp_addr)
 {
     struct e820_entry *e820;
     int n = e820_get_table(&e820);
@@ -297,7 +286,7 @@ static void write_start_info(PcLiteBoot *b, hwaddr rsdp_addr)
     write_guest(b->layout.start_info_addr, si, len);
 }
 
-static void write_boot_params(PcLiteBoot *b, hwaddr rsdp_addr)
+static void write_boot_params(DirectBoot *b, hwaddr rsdp_addr)
 {
     g_autofree uint8_t *zp = g_malloc(DIRECT_BOOT_ZERO_PAGE_SIZE);
     struct e820_entry *e820;
@@ -314,16 +303,16 @@ static void write_boot_params(PcLiteBoot *b, hwaddr rsdp_addr)
 
     direct_boot_plan_boot_params(&b->plan, &b->layout, e820, n, rsdp_addr,
                                  zp);
-    write_guest(PC_LITE_ZERO_PAGE_ADDR, zp, DIRECT_BOOT_ZERO_PAGE_SIZE);
-    write_guest(PC_LITE_GDT_ADDR, gdt, sizeof(gdt));
+    write_guest(b->layout.zero_page_addr, zp, DIRECT_BOOT_ZERO_PAGE_SIZE);
+    write_guest(b->layout.gdt_addr, gdt, sizeof(gdt));
 
     /* PML4 -> PDPT -> 4 PDs of 2 MiB pages: identity map of 0-4 GiB. */
-    x86_identity_map(pt, PC_LITE_PGTABLE_ADDR, BOOT_MAP_GIB);
-    write_guest(PC_LITE_PGTABLE_ADDR, pt,
+    x86_identity_map(pt, b->layout.pgtable_addr, BOOT_MAP_GIB);
+    write_guest(b->layout.pgtable_addr, pt,
                 X86_IDENTITY_MAP_TABLES(BOOT_MAP_GIB) * X86_PT_SIZE);
 }
 
-bool direct_boot_load(PcLiteBoot *b, hwaddr rsdp_addr, Error **errp)
+bool direct_boot_load(DirectBoot *b, hwaddr rsdp_addr, Error **errp)
 {
     const DirectBootPlan *p = &b->plan;
     int i;
@@ -364,7 +353,7 @@ bool direct_boot_load(PcLiteBoot *b, hwaddr rsdp_addr, Error **errp)
     return true;
 }
 
-void direct_boot_setup_cpu(PcLiteBoot *b, CPUState *cs)
+void direct_boot_setup_cpu(DirectBoot *b, CPUState *cs)
 {
     CPUX86State *env = &X86_CPU(cs)->env;
     bool pvh = b->plan.format == DIRECT_BOOT_PVH;
@@ -376,9 +365,9 @@ void direct_boot_setup_cpu(PcLiteBoot *b, CPUState *cs)
         cpu_x86_update_cr0(env, CR0_PE_MASK | CR0_ET_MASK);
         cpu_x86_update_cr4(env, 0);
     } else {
-        env->gdt.base = PC_LITE_GDT_ADDR;
+        env->gdt.base = b->layout.gdt_addr;
         env->gdt.limit = GDT_ENTRIES * sizeof(uint64_t) - 1;
-        cpu_x86_update_cr3(env, PC_LITE_PGTABLE_ADDR);
+        cpu_x86_update_cr3(env, b->layout.pgtable_addr);
         cpu_x86_update_cr4(env, CR4_PAE_MASK);
         cpu_load_efer(env, env->efer | MSR_EFER_LME);
         cpu_x86_update_cr0(env, CR0_PG_MASK | CR0_PE_MASK | CR0_ET_MASK);
@@ -398,9 +387,9 @@ void direct_boot_setup_cpu(PcLiteBoot *b, CPUState *cs)
     env->eflags = EFLAGS_RESERVED_1;
     env->eip = b->plan.entry;
     if (pvh) {
-        env->regs[R_EBX] = PC_LITE_START_INFO_ADDR;
+        env->regs[R_EBX] = b->layout.start_info_addr;
     } else {
-        env->regs[R_ESI] = PC_LITE_ZERO_PAGE_ADDR;
+        env->regs[R_ESI] = b->layout.zero_page_addr;
     }
     trace_pc_lite_cpu_entry(cs->cpu_index, b->plan.entry);
 }
