@@ -50,24 +50,43 @@ DEB_PACKAGES := build-essential ninja-build pkg-config libglib2.0-dev \
 
 all: qemu guest oci
 
-# The OCI runtime (oci/, docs/pc-lite.rst "Containers: pc-lite-oci"),
-# beside the QEMU binary it starts.  Linked statically (GLib, jansson,
-# libc): an engine runs it several times per container, and loading shared
-# libraries was most of its CPU time (docs/bench/oci.md).
+# The host tools: pc-lite-run (run/) and the OCI runtime pc-lite-oci
+# (oci/, docs/pc-lite.rst "Containers: pc-lite-oci") over one host
+# library (host/: the VM's command line, templates, the channel's host
+# end, QMP), beside the QEMU binary they start.  Linked statically
+# (GLib, jansson, libc): an engine runs pc-lite-oci several times per
+# container, and loading shared libraries was most of its CPU time
+# (docs/bench/oci.md).
+HOST_CFLAGS := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-sign-compare -Wno-missing-field-initializers
+HOST_SRC := $(wildcard $(TOP)/host/*.c)
+HOST_DEPS := $(HOST_SRC) $(TOP)/host/host.h $(TOP)/proto/channel.h
+HOST_LIB := $(BUILD)/host/libpclite-host.a
 OCI_BIN := $(BUILD)/pc-lite-oci
-OCI_SRC := $(wildcard $(TOP)/oci/*.c $(TOP)/oci/*.h) $(TOP)/proto/channel.h
-oci: $(OCI_BIN)
-$(OCI_BIN): $(OCI_SRC) | deps
-	@mkdir -p $(BUILD)
+OCI_SRC := $(wildcard $(TOP)/oci/*.c $(TOP)/oci/*.h)
+RUN_BIN := $(BUILD)/pc-lite-run
+oci: $(OCI_BIN) $(RUN_BIN)
+$(HOST_LIB): $(HOST_DEPS) | deps
+	@mkdir -p $(BUILD)/host
 	@echo "pc-lite: building $@"
-	@$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
-	    -Wno-sign-compare -Wno-missing-field-initializers -static \
-	    $$(pkg-config --cflags glib-2.0 jansson) -o $@ $(filter %.c,$^) \
+	@cd $(BUILD)/host && $(CC) $(HOST_CFLAGS) -c \
+	    $$(pkg-config --cflags glib-2.0 jansson) $(HOST_SRC) && \
+	    rm -f $@ && ar rcs $@ $(notdir $(HOST_SRC:.c=.o))
+# $(call link-tool,OUTPUT,SOURCES)
+define link-tool
+	@echo "pc-lite: building $(1)"
+	@$(CC) $(HOST_CFLAGS) -static $$(pkg-config --cflags glib-2.0 jansson) \
+	    -o $(1) $(2) $(HOST_LIB) \
 	    $$(pkg-config --static --libs glib-2.0 jansson) \
-	    > $(BUILD)/oci-build.log 2>&1 || { cat $(BUILD)/oci-build.log; exit 1; }
-	@# The linker's note on getpwuid() in a static program (GLib's; never
-	@# reached: pc-lite-oci does not look users up) is left in the log.
-	@grep -v -e 'getpw' -e 'g_get_user_database_entry' $(BUILD)/oci-build.log || true
+	    > $(1).log 2>&1 || { cat $(1).log; exit 1; }
+	@# The linker's note on getpwnam() and getpwuid() in a static program
+	@# (pc-lite-run's --qemu-user; GLib's, never reached) stays in the log.
+	@grep -v -e 'getpw' -e 'g_get_user_database_entry' -e ': in function' $(1).log || true
+endef
+$(OCI_BIN): $(OCI_SRC) $(HOST_LIB)
+	$(call link-tool,$@,$(filter %.c,$^))
+$(RUN_BIN): $(TOP)/run/pc-lite-run.c $(HOST_LIB)
+	$(call link-tool,$@,$(TOP)/run/pc-lite-run.c)
 
 deps:
 	@$(TOP)/scripts/install-deps.sh $(DEB_PACKAGES)
@@ -146,7 +165,7 @@ firmware: deps
 guest: deps
 	@$(TOP)/scripts/build-guest.sh $(BUILD)/guest
 
-demo: qemu guest
+demo: qemu guest oci
 	@$(PYTHON) $(TOP)/tests/boot-time/demo.py
 
 bench: qemu qemu-full firmware guest oci deps-engines
@@ -200,7 +219,7 @@ rebuild-acpi: qemu
 # 8 at a time, QEMU killed while a --persist guest writes fsynced files
 # (the image must be fsck-clean and keep them); build/stress/stress.json.
 # make check runs a short version (tests/boot/test_stress.py).
-stress: qemu guest
+stress: qemu guest oci
 	@$(PYTHON) $(TOP)/tests/boot/stress.py $(STRESS_ARGS)
 
 check-qtest: qemu
@@ -282,7 +301,8 @@ fuzz-coverage: fuzz-loader
 # The OCI runtime's parsers of untrusted input: the channel's host end
 # (what a guest writes) and config.json (what an engine hands it).
 FUZZ_OCI := guest-frames oci-config
-OCI_FUZZ_SRC := $(addprefix $(TOP)/oci/,spec.c hooks.c guest.c util.c cgroup.c)
+OCI_FUZZ_SRC := $(addprefix $(TOP)/oci/,spec.c hooks.c util.c cgroup.c) \
+	$(HOST_SRC)
 fuzz-oci: deps deps-fuzz
 	@mkdir -p $(BUILD)/fuzz
 	@for t in $(FUZZ_OCI); do \
@@ -303,19 +323,25 @@ check-fuzz: fuzz-loader fuzz-oci qemu-fuzz guest
 
 # The last line: the boot tests this machine skipped for want of KVM, by
 # name (tests/boot/run.py), so a reader sees what was not checked here.
-# The fast tier (tests/unit): no VM, no engine, seconds.  The OCI
-# runtime's channel host end, config parser, cgroup paths and hook state
-# (GLib tests, ASan and UBSan), and the channel's constants in Python
-# against proto/channel.h.
-UNIT_OCI_SRC := $(addprefix $(TOP)/oci/,spec.c hooks.c guest.c util.c cgroup.c)
+# The fast tier (tests/unit): no VM, no engine, seconds.  The host
+# library's command lines, template checks, sizes, trace phases and
+# session (host_unit.c), the OCI runtime's channel host end, config
+# parser, cgroup paths and hook state (oci_unit.c), both with GLib's
+# harness under ASan and UBSan, and the Python helpers' constants and
+# phases against the C side's.
+UNIT_OCI_SRC := $(addprefix $(TOP)/oci/,spec.c hooks.c util.c cgroup.c)
+UNIT_CFLAGS := -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-sign-compare -Wno-missing-field-initializers \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 check-unit: deps
 	@mkdir -p $(BUILD)/unit
-	@$(CC) -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
-	    -Wno-sign-compare -Wno-missing-field-initializers \
-	    -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	    $$(pkg-config --cflags glib-2.0 jansson) -o $(BUILD)/unit/oci-unit \
-	    $(TOP)/tests/unit/oci_unit.c $(UNIT_OCI_SRC) \
-	    $$(pkg-config --libs glib-2.0 jansson)
+	@$(CC) $(UNIT_CFLAGS) $$(pkg-config --cflags glib-2.0 jansson) \
+	    -o $(BUILD)/unit/host-unit $(TOP)/tests/unit/host_unit.c \
+	    $(HOST_SRC) $$(pkg-config --libs glib-2.0 jansson)
+	@$(CC) $(UNIT_CFLAGS) $$(pkg-config --cflags glib-2.0 jansson) \
+	    -o $(BUILD)/unit/oci-unit $(TOP)/tests/unit/oci_unit.c \
+	    $(UNIT_OCI_SRC) $(HOST_SRC) $$(pkg-config --libs glib-2.0 jansson)
+	@PC_LITE_TEST_DATA=$(TOP)/tests/data $(BUILD)/unit/host-unit --tap -q
 	@$(BUILD)/unit/oci-unit --tap -q
 	@PYTHONPATH=$(TOP)/python $(PYTHON) -m unittest discover -s $(TOP)/tests/unit \
 	    -p 'test_*.py'

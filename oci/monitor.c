@@ -72,7 +72,7 @@ static void send_frame(Monitor *m, char type, int session, const void *data,
     chan_send(m->chan, type, session, data, len);
 }
 
-/* Whole frames of @data (as oci_frame() writes them), on @session. */
+/* Whole frames of @data (as pcl_frame() writes them), on @session. */
 static void send_frames_on(Monitor *m, int session, const char *data,
                            size_t len)
 {
@@ -156,14 +156,14 @@ static void wait_frame(Monitor *m, char type, struct chan_frame *out)
 {
     gint64 deadline = g_get_monotonic_time() + READY_TIMEOUT_MS * 1000LL;
     g_autoptr(GError) err = NULL;
-    OciGuestEvent ev;
+    PclGuestEvent ev;
     int ret;
 
     for (;;) {
         struct pollfd p = { .fd = m->chan, .events = POLLIN };
         int left = (deadline - g_get_monotonic_time()) / 1000;
 
-        while ((ret = oci_guest_next(&m->r, &ev, &err)) > 0) {
+        while ((ret = pcl_guest_next(&m->r, &ev, &err)) > 0) {
             if (ev.type == type) {
                 out->type = ev.type;
                 out->len = ev.len;
@@ -200,16 +200,13 @@ static void send_setup(Monitor *m, const OciVm *vm)
     guint i, nbind = 0;
 
     if (vm->clone) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        chan_put_u64(v, ts.tv_sec);
-        chan_put_u32(v + 8, ts.tv_nsec);
-        oci_frame(frames, FRAME_TIME, v, 12);
-        oci_frame(frames, FRAME_GENID, vm->generation, 16);
+        pcl_time_frame(frames);
+    }
+    if (vm->has_generation) {
+        pcl_frame(frames, FRAME_GENID, 0, vm->generation, 16);
     }
     chan_put_u32(v, spec->root_readonly ? CHANNEL_ROOT_RO : 0);
-    oci_frame(frames, FRAME_CONTAINER, v, 4);
+    pcl_frame(frames, FRAME_CONTAINER, 0, v, 4);
     g_byte_array_append(frames, m->net->data, m->net->len);
     for (i = 0; i < spec->mounts->len; i++) {
         OciMount *mnt = g_ptr_array_index(spec->mounts, i);
@@ -231,14 +228,14 @@ static void send_setup(Monitor *m, const OciVm *vm)
         for (k = 0; k < 4; k++) {
             g_string_append_len(f, field[k], strlen(field[k]) + 1);
         }
-        oci_frame(frames, FRAME_MOUNT, f->str, f->len);
+        pcl_frame(frames, FRAME_MOUNT, 0, f->str, f->len);
     }
     if (spec->hostname && *spec->hostname) {
-        oci_frame(frames, FRAME_HOSTNAME, spec->hostname,
+        pcl_frame(frames, FRAME_HOSTNAME, 0, spec->hostname,
                   strlen(spec->hostname));
     }
     oci_process_frames(spec->process, frames);
-    oci_frame(frames, FRAME_SETUP, NULL, 0);
+    pcl_frame(frames, FRAME_SETUP, 0, NULL, 0);
     chan_write_all(m->chan, frames->data, frames->len);
 }
 
@@ -273,7 +270,7 @@ static void send_winsize(Monitor *m, int id)
     }
 }
 
-static void guest_frame(Monitor *m, const OciGuestEvent *f);
+static void guest_frame(Monitor *m, const PclGuestEvent *f);
 
 /*
  * A startContainer hook: a process of the container, in the VM (its path
@@ -296,7 +293,7 @@ static gboolean guest_hook(Monitor *m, json_t *h, size_t index,
                      .groups = g_array_new(FALSE, FALSE, sizeof(uint32_t)),
                      .rlimits = g_array_new(FALSE, FALSE, sizeof(OciRlimit)) };
     GPtrArray *argv = g_ptr_array_new(), *envp = g_ptr_array_new();
-    OciGuestEvent f;
+    PclGuestEvent f;
     guint32 code = 255, sig = 0;
     gboolean done = FALSE;
     size_t i;
@@ -328,7 +325,7 @@ static gboolean guest_hook(Monitor *m, json_t *h, size_t index,
         struct pollfd pf = { .fd = m->chan, .events = POLLIN };
         gint64 left = deadline - g_get_monotonic_time();
 
-        while (!done && (ret = oci_guest_next(&m->r, &f, NULL)) > 0) {
+        while (!done && (ret = pcl_guest_next(&m->r, &f, NULL)) > 0) {
             if (f.session != 1) {
                 guest_frame(m, &f);
             } else if (f.type == FRAME_ERROR) {
@@ -505,7 +502,7 @@ static void write_out(int fd, const char *data, size_t len)
 }
 
 /* A frame from the guest. */
-static void guest_frame(Monitor *m, const OciGuestEvent *f)
+static void guest_frame(Monitor *m, const PclGuestEvent *f)
 {
     Session *s = &m->s[f->session];
 
@@ -592,7 +589,7 @@ static void serve(Monitor *m)
         struct pollfd p[3 + MAX_CLIENTS + CHANNEL_SESSIONS];
         int who[3 + MAX_CLIENTS + CHANNEL_SESSIONS];
         g_autoptr(GError) err = NULL;
-        OciGuestEvent f;
+        PclGuestEvent f;
         int n = 0, i, ret;
 
         p[n++] = (struct pollfd){ .fd = m->chan, .events = POLLIN };
@@ -622,7 +619,7 @@ static void serve(Monitor *m)
                 dprintf(2, "pc-lite-oci: the VM stopped%s\n", said);
                 finish(m, 255);
             }
-            while ((ret = oci_guest_next(&m->r, &f, &err)) > 0) {
+            while ((ret = pcl_guest_next(&m->r, &f, &err)) > 0) {
                 guest_frame(m, &f);
             }
             if (ret < 0) {
@@ -792,7 +789,7 @@ void oci_monitor_main(OciMonitorArgs *a)
     GArray *keep;
     OciVm vm;
     sigset_t mask;
-    int ch[2], i;
+    int ch[2], i, logfd;
 
     setsid();
     if (a->tty) {
@@ -844,8 +841,15 @@ void oci_monitor_main(OciMonitorArgs *a)
 
         g_array_append_val(keep, n->tap_fd);
     }
-    m->qemu = oci_spawn_qemu(vm.argv, (int *)keep->data, keep->len, log,
-                             &err);
+    logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+        fail_ready(m, "%s: %s", log, g_strerror(errno));
+    }
+    m->qemu = pcl_spawn_qemu(vm.argv, &(PclSpawn){
+                                 .keep = (int *)keep->data,
+                                 .nkeep = keep->len, .in = -1, .out = logfd,
+                                 .err = logfd, .limit_caps = TRUE }, &err);
+    close(logfd);
     g_array_unref(keep);
     close(ch[1]);
     /* QEMU has the taps: the last of them goes with QEMU. */

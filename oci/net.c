@@ -382,11 +382,11 @@ void oci_net_frames(GPtrArray *nics, GByteArray *out)
 
         memcpy(v, n->mac, 6);
         chan_put_u32(v + 8, n->mtu);
-        oci_frame(out, FRAME_NIC, v, 12);
+        pcl_frame(out, FRAME_NIC, 0, v, 12);
         if (n->addr) {
             v[0] = n->prefix;
             memcpy(v + 4, &n->addr, 4);
-            oci_frame(out, FRAME_ADDR, v, 8);
+            pcl_frame(out, FRAME_ADDR, 0, v, 8);
         }
         for (j = 0; j < n->routes->len; j++) {
             OciRoute *r = &g_array_index(n->routes, OciRoute, j);
@@ -395,7 +395,7 @@ void oci_net_frames(GPtrArray *nics, GByteArray *out)
             v[0] = r->prefix;
             memcpy(v + 4, &r->dst, 4);
             memcpy(v + 8, &r->gw, 4);
-            oci_frame(out, FRAME_ROUTE, v, 12);
+            pcl_frame(out, FRAME_ROUTE, 0, v, 12);
         }
     }
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../host/host.h"
+
 #define OCI_VERSION "1.0.2"
 #define PC_LITE_OCI_VERSION "0.1"
 
@@ -101,18 +103,17 @@ gboolean oci_cgroup_write_cpu(char **dirs, const char *v1, const char *v2,
 
 /* Channel frames that describe a process, for session 0 of the channel. */
 void oci_process_frames(const OciProcess *p, GByteArray *out);
-void oci_frame(GByteArray *out, char type, const void *data, uint32_t len);
 
-/* vm.c: the VM's QEMU and its templates */
+/* vm.c: a container's VM, described for host/ */
 typedef struct {
-    char *qemu, *kernel, *rootfs;
+    PclPaths paths;             /* QEMU, the guest, the template store */
     char *accel;
-    char *cache;                /* templates in cache/oci-templates */
 } OciHost;
 
 typedef struct {
     char **argv;                /* QEMU's command line */
     gboolean clone;             /* from a template: init already waits */
+    gboolean has_generation;
     uint8_t generation[16];     /* a clone's VM generation ID (GUID) */
 } OciVm;
 
@@ -121,9 +122,6 @@ gboolean oci_vm_prepare(const OciHost *host, const OciSpec *spec,
                         const char *state_dir, int channel_fd, OciVm *vm,
                         GError **errp);
 void oci_vm_clear(OciVm *vm);
-pid_t oci_spawn_qemu(char **argv, const int *keep, int nkeep,
-                     const char *log_path, GError **errp);
-void oci_remove_tree(const char *dir);
 
 /* net.c */
 gboolean oci_net_check(const char *netns, GError **errp);
@@ -150,19 +148,6 @@ typedef struct {
 } OciMonitorArgs;
 
 void oci_monitor_main(OciMonitorArgs *args) G_GNUC_NORETURN;
-
-/* guest.c: the channel's host end, what the guest says, checked */
-struct chan_reader;
-typedef struct {
-    char type;                  /* enum chan_frame_type */
-    int session;
-    const char *data;           /* the payload, NUL-ended: output, text */
-    uint32_t len;
-    uint32_t version, pid;      /* hello, started */
-    uint32_t status, signal;    /* exit */
-} OciGuestEvent;
-
-int oci_guest_next(struct chan_reader *r, OciGuestEvent *ev, GError **errp);
 
 /* util.c: logs, state files, rootless, the control socket's client */
 typedef struct {

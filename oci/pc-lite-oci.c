@@ -688,7 +688,7 @@ static int cmd_delete(const char *id, gboolean force)
     }
     json_decref(st.o);
     unmount_binds(dir);
-    oci_remove_tree(dir);
+    pcl_remove_tree(dir);
     return 0;
 }
 
@@ -1057,7 +1057,7 @@ fail:
     teardown_network(dir);
     oci_cgroup_remove(cgroups);
     unmount_binds(dir);
-    oci_remove_tree(dir);
+    pcl_remove_tree(dir);
     oci_spec_free(spec);
     return 1;
 }

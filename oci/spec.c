@@ -598,17 +598,6 @@ int oci_signal_parse(const char *name)
     return -1;
 }
 
-void oci_frame(GByteArray *out, char type, const void *data, uint32_t len)
-{
-    uint8_t hdr[8] = { (uint8_t)type, 0, 0, 0 };
-
-    chan_put_u32(hdr + 4, len);
-    g_byte_array_append(out, hdr, sizeof(hdr));
-    if (len) {
-        g_byte_array_append(out, data, len);
-    }
-}
-
 void oci_process_frames(const OciProcess *p, GByteArray *out)
 {
     GByteArray *user = g_byte_array_new();
@@ -616,18 +605,18 @@ void oci_process_frames(const OciProcess *p, GByteArray *out)
     guint i;
 
     for (i = 0; p->args[i]; i++) {
-        oci_frame(out, FRAME_ARG, p->args[i], strlen(p->args[i]));
+        pcl_frame(out, FRAME_ARG, 0, p->args[i], strlen(p->args[i]));
     }
     for (i = 0; p->env && p->env[i]; i++) {
-        oci_frame(out, FRAME_ENV, p->env[i], strlen(p->env[i]));
+        pcl_frame(out, FRAME_ENV, 0, p->env[i], strlen(p->env[i]));
     }
     if (!p->env) {
         static const char path[] = "PATH=/usr/local/sbin:/usr/local/bin:"
                                    "/usr/sbin:/usr/bin:/sbin:/bin";
 
-        oci_frame(out, FRAME_ENV, path, sizeof(path) - 1);
+        pcl_frame(out, FRAME_ENV, 0, path, sizeof(path) - 1);
     }
-    oci_frame(out, FRAME_CWD, p->cwd, strlen(p->cwd));
+    pcl_frame(out, FRAME_CWD, 0, p->cwd, strlen(p->cwd));
     chan_put_u32(v, p->uid);
     chan_put_u32(v + 4, p->gid);
     chan_put_u32(v + 8, p->umask);
@@ -636,7 +625,7 @@ void oci_process_frames(const OciProcess *p, GByteArray *out)
         chan_put_u32(v, g_array_index(p->groups, uint32_t, i));
         g_byte_array_append(user, v, 4);
     }
-    oci_frame(out, FRAME_USER, user->data, user->len);
+    pcl_frame(out, FRAME_USER, 0, user->data, user->len);
     g_byte_array_unref(user);
     for (i = 0; i < p->rlimits->len; i++) {
         OciRlimit *rl = &g_array_index(p->rlimits, OciRlimit, i);
@@ -644,11 +633,11 @@ void oci_process_frames(const OciProcess *p, GByteArray *out)
         chan_put_u32(v, rl->type);
         chan_put_u64(v + 4, rl->soft);
         chan_put_u64(v + 12, rl->hard);
-        oci_frame(out, FRAME_RLIMIT, v, 20);
+        pcl_frame(out, FRAME_RLIMIT, 0, v, 20);
     }
     if (p->rows && p->cols) {
         chan_put_u32(v, p->rows);
         chan_put_u32(v + 4, p->cols);
-        oci_frame(out, FRAME_WINSIZE, v, 8);
+        pcl_frame(out, FRAME_WINSIZE, 0, v, 8);
     }
 }

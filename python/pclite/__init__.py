@@ -12,8 +12,11 @@
   procfs    memory figures of a process from /proc
   memory    a QEMU's memory by category (smaps), python3 -m pclite.memory
   image     the NVDIMM root image's layout
-  runner    scripts/pc-lite-run: a command in a VM
+  channel   the command channel's frames, for tests that drive a VM
+  engines   container engines in a sandbox, for tests
 
-Nothing here alters sys.path: the package is found through PYTHONPATH
-(the Makefile and scripts/pc-lite-run set it), as is QEMU's python/qemu.
+Tests, benchmarks and charts: the tools (pc-lite-run, pc-lite-oci) are
+C, over host/; the tests drive their binaries.  Nothing here alters
+sys.path: the package is found through PYTHONPATH (the Makefile sets it),
+as is QEMU's python/qemu.
 """

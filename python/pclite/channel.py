@@ -1,16 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The command channel: one command into the guest, its streams out.
+"""The command channel, for tests and benchmarks that drive a VM
+themselves: one command into the guest, its streams out.  The tools'
+end is C (host/guest.c, host/session.c); this one speaks the same
+protocol from proto/channel.h's constants.
 
-A virtio-serial port named PORT_NAME joins the runner to the guest's init
+A virtio-serial port named PORT_NAME joins the host to the guest's init
 (guest/init.c).  Both directions carry frames: an 8-byte header (a type
 byte, three zero bytes, the payload's length as a 32-bit little-endian
 number) and the payload.  docs/pc-lite.rst ("The command channel") is
 the specification; in short:
 
-  runner -> guest   T time, G a clone's VM generation ID, A argument,
+  host -> guest     T time, G a clone's VM generation ID, A argument,
                     V environment entry, D working directory, S start
                     (flags), I stdin (empty: EOF), K signal, Q done
-  guest -> runner   h hello (version), p started (pid), o stdout,
+  guest -> host     h hello (version), p started (pid), o stdout,
                     e stderr, x exit (status, signal)
 
 init frames the command's output itself, from pipes, so nothing the

@@ -21,7 +21,7 @@ import time
 
 from pclite import paths
 
-OCI = os.path.join(paths.BUILD, 'pc-lite-oci')
+OCI = paths.OCI
 OCI_ROOT = '/run/pc-lite-oci'       # the runtime's default --root
 APPLETS = ('sh', 'echo', 'cat', 'id', 'pwd', 'env', 'hostname', 'sleep',
            'ls', 'true', 'false', 'tty', 'wc', 'grep', 'test', 'mount',

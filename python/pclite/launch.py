@@ -2,7 +2,7 @@
 """Booting QEMU under python/qemu's QEMUMachine (with a QMP monitor).
 
 (pclite.process starts QEMU as a plain child process, without the
-cost of importing python/qemu: the runner's way.)
+cost of importing python/qemu.)
 
 * Machine: python/qemu's QEMUMachine, made from a qemucmd.Cmdline, that
   stamps the exec, reaps QEMU itself (exit instant, peak RSS) and reads

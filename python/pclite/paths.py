@@ -25,6 +25,9 @@ QEMU_FULL = os.environ.get('PC_LITE_QEMU_FULL',
                            os.path.join(BUILD, 'qemu-full',
                                         'qemu-system-x86_64'))
 QEMU_DEBIAN = '/usr/bin/qemu-system-x86_64'
+# The host tools (run/, oci/ over host/; "make oci" builds both).
+RUNNER = os.path.join(BUILD, 'pc-lite-run')
+OCI = os.path.join(BUILD, 'pc-lite-oci')
 
 
 def guest_file(name):

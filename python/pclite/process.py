@@ -5,7 +5,6 @@
 * run(): QEMU as a plain command (bad-input checks): status and stderr.
 * read_text(), poll(): a file that may not be there yet, a condition.
 
-Light on purpose (no python/qemu import): pc-lite-run starts here.
 """
 
 import ctypes
@@ -26,7 +25,8 @@ def _die_with_parent():
 # glibc's malloc with one arena: QEMU's threads allocate little once the
 # VM runs, and each further arena keeps its own free pages (an idle
 # runner VM's heap: 11.1 MiB with glibc's default, 9.4 MiB with one;
-# docs/pc-lite.rst, "Memory of an idle VM").  oci/vm.c does the same.
+# docs/pc-lite.rst, "Memory of an idle VM"), as host/spawn.c gives the
+# tools' QEMUs.
 QEMU_ENV = {'MALLOC_ARENA_MAX': '1'}
 
 

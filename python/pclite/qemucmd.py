@@ -16,26 +16,11 @@ from pclite import paths
 from pclite.channel import PORT_NAME as CHANNEL_PORT
 from pclite import trace as tracing
 
-# QEMU's seccomp filter as the project's runners use it (pc-lite-run here,
-# pc-lite-oci in oci/vm.c): no new programs, no privileges gained, no
-# scheduler or resource changes, no obsolete system calls.
-SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,' \
-          'resourcecontrol=deny'
-# The same filter for a QEMU that changes to an unprivileged user once it
-# has opened its files (run_as()).  QEMU installs its filter first and
-# changes its user after, with setgid() and setuid(), which
-# elevateprivileges=deny kills it for; once its real, effective and saved
-# IDs are all the user's, with no capabilities left, the set*id calls can
-# gain it nothing (and spawn=deny leaves it no set-user-ID program to run).
-SANDBOX_UNPRIVILEGED = 'on,obsolete=deny,elevateprivileges=allow,' \
-                       'spawn=deny,resourcecontrol=deny'
-
-# virtio-serial with the 2 ports pc-lite uses (the console and the
-# command channel; exec sessions share the channel) instead of QEMU's 31:
-# each port is two virtqueues, and QEMU 10.0.x allocates every queue's
-# element array for 1024 entries (56 KiB) at realize; 64 queues were 3.4
-# MiB of heap (docs/pc-lite.rst, "Memory of an idle VM").  oci/vm.c does
-# the same.
+# virtio-serial with the 2 ports the test guests use (the console and
+# the command channel) instead of QEMU's 31: each port is two virtqueues,
+# and QEMU 10.0.x allocates every queue's element array for 1024 entries
+# (56 KiB) at realize (docs/pc-lite.rst, "Memory of an idle VM").  The
+# tools' VMs are host/vm.c's; "pc-lite-run --qemu-argv" prints them.
 VIRTIO_SERIAL = 'virtio-serial-pci,max_ports=2'
 
 # The firmware images of "make firmware" (build/firmware), by name.
@@ -72,8 +57,6 @@ class Cmdline:
         self._append = []
         self._extra = []
         self._virtio_serial = False
-        self._sandbox = False
-        self.user = None
         self.console_path = None
         self.trace_path = None
 
@@ -156,16 +139,6 @@ class Cmdline:
                        '-device', 'virtio-blk-pci,drive=root']
         return self.append('root=/dev/vda', 'ro')
 
-    def ram_file(self, path, size_mib, clone=False):
-        """Guest RAM in a file: shared (a template's RAM, written through
-        to the file) or, for a clone, the file opened read-only and mapped
-        copy-on-write (readonly=on, rom=off)."""
-        mode = 'share=off,readonly=on,rom=off' if clone else 'share=on'
-        self.machine += ',memory-backend=ram'
-        self._args += ['-object', f'memory-backend-file,id=ram,'
-                       f'mem-path={escape(path)},size={size_mib}M,{mode}']
-        return self
-
     def channel(self, fd):
         """The command channel (pclite.channel) on the connected socket
         fd, which the caller passes to QEMU."""
@@ -175,30 +148,10 @@ class Cmdline:
                        f'name={CHANNEL_PORT}']
         return self.append('pclite.channel')
 
-    def sandbox(self):
-        """QEMU under its seccomp filter (SANDBOX, or SANDBOX_UNPRIVILEGED
-        with run_as())."""
-        self._sandbox = True
-        return self
-
-    def run_as(self, user):
-        """QEMU changes to user ("UID:GID": that group alone, no
-        supplementary groups) once it has opened its files and before the
-        guest runs (-run-with user=)."""
-        self.user = user
-        return self
-
     def rng(self):
         """A virtio RNG: the guest's random number generator is seeded
         within its boot, from the host's."""
         self._args += ['-device', 'virtio-rng-pci']
-        return self
-
-    def incoming(self, state):
-        """Start from the state saved in the file state, guest RAM that
-        a shared memory backend holds not included (x-ignore-shared)."""
-        self._args += ['-global', 'migration.x-ignore-shared=true',
-                       '-incoming', f'file:{state}']
         return self
 
     def trace(self, path, events=None):
@@ -229,11 +182,7 @@ class Cmdline:
     def args(self):
         """The options without the binary and -M."""
         append = ['-append', self.kernel_cmdline] if self._append else []
-        sandbox = ['-sandbox', SANDBOX_UNPRIVILEGED if self.user else
-                   SANDBOX] if self._sandbox else []
-        if self.user:
-            sandbox += ['-run-with', f'user={self.user}']
-        return self._args + sandbox + append + self._extra
+        return self._args + append + self._extra
 
     def argv(self):
         """The whole command."""

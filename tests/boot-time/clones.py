@@ -3,7 +3,7 @@
 """Clones of a template beside cold boots: time to a command's output and
 end, restore time, memory per idle VM, clones per second.
 
-Everything runs through scripts/pc-lite-run, as a user would, with the
+Everything runs through build/pc-lite-run, as a user would, with the
 same guest and the same command for both kinds of VM:
 
   time     --runs times, cold and clone interleaved: "pc-lite-run [--clone]
@@ -42,7 +42,7 @@ from pclite import procfs
 
 import bench_report
 
-RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+RUNNER = paths.RUNNER
 IDLE = 'echo started; exec sleep 3600'
 
 

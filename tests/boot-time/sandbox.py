@@ -20,7 +20,7 @@ from pclite import paths
 
 import bench_report
 
-RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+RUNNER = paths.RUNNER
 KINDS = {'sandbox': [], 'no sandbox': ['--no-sandbox']}
 
 

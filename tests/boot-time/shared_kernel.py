@@ -7,7 +7,7 @@ The same kernel, twice: build/guest/vmlinux, which nobody may write, so
 pc-lite maps its segments copy-on-write (share-kernel=auto), and a
 writable copy of it, which pc-lite copies into RAM.  For each VM count
 (--vms, default 1 and 8), that many VMs run "sleep" at once through
-scripts/pc-lite-run, cold-booted; their QEMUs' PSS (smaps_rollup) are
+build/pc-lite-run, cold-booted; their QEMUs' PSS (smaps_rollup) are
 added up.  Target (issue #15): with 8 VMs, sharing saves at least 0.8x
 the kernel's loaded size (its segments' file bytes) in PSS.
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Stress and faults through scripts/pc-lite-run (make stress; make check
+"""Stress and faults through build/pc-lite-run (make stress; make check
 runs a short version):
 
   boots    --boots VMs back to back, then the same number --parallel at a
@@ -37,7 +37,7 @@ from pclite import launch
 from pclite import paths
 from pclite import procfs
 
-RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+RUNNER = paths.RUNNER
 WRITER = ('mkdir -p /root/d; i=0; while true; do i=$((i+1)); '
           'echo "file $i $(cat /proc/sys/kernel/random/uuid)" | '
           'dd of=/root/d/f$i conv=fsync 2>/dev/null && '

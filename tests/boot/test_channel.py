@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The command channel, end to end through scripts/pc-lite-run: output
+"""The command channel, end to end through build/pc-lite-run: output
 that streams, stdin, signals, exit status that the command cannot forge,
 commands longer than a kernel command line, environment and directory,
 and the guest's wall clock."""
@@ -15,7 +15,7 @@ import unittest
 from pclite import launch
 from pclite import paths
 
-RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+RUNNER = paths.RUNNER
 
 
 def runner_env():

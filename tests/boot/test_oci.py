@@ -19,13 +19,14 @@ import time
 import unittest
 
 from pclite import launch
+from pclite import paths
 from pclite import procfs
 from pclite.engines import (OCI, Podman, Sandbox, host_state, make_rootfs,
                             missing, oci_processes, stop_daemon)
 
 import benchrun
 
-# The capabilities QEMU keeps under a root pc-lite-oci (oci/vm.c): CHOWN,
+# The capabilities QEMU keeps under a root pc-lite-oci (host/spawn.c): CHOWN,
 # DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, MKNOD, SETFCAP.
 QEMU_CAPS = sum(1 << c for c in (0, 1, 2, 3, 4, 27, 31))
 IMAGE = 'localhost/pclite-test:1'
@@ -666,7 +667,7 @@ class BadBundleTest(unittest.TestCase):
     def test_damaged_template_is_made_again(self):
         env = dict(os.environ, PC_LITE_CACHE=os.path.join(self.tmp, 'cache'))
         self.assertEqual(self.run_direct(['echo', 'one'], env), (0, b'one\n'))
-        [tdir] = glob.glob(os.path.join(self.tmp, 'cache', 'oci-templates',
+        [tdir] = glob.glob(os.path.join(self.tmp, 'cache', 'templates',
                                         '*'))
         state = os.path.join(tdir, 'state')
         size = os.path.getsize(state)
@@ -684,6 +685,59 @@ class BadBundleTest(unittest.TestCase):
             self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
                              manifest['state_sha256'])
         self.assertEqual(oci_processes(mentioning=self.tmp), self.before)
+
+    def test_one_template_store_for_both_tools(self):
+        """pc-lite-run and pc-lite-oci keep their templates in one store
+        (host/template.c): each lists, uses and removes the other's when
+        the machine is the same, here a container without a network and
+        a runner's clone with the same two 9p shares."""
+        cache = os.path.join(self.tmp, 'cache')
+        env = dict(os.environ, PC_LITE_CACHE=cache,
+                   PC_LITE_ACCEL=launch.boot_accel())
+        binds = os.path.join(self.tmp, 'binds')
+        os.mkdir(binds)
+        rootfs = os.path.join(self.bundle, 'rootfs')
+        with open(os.path.join(rootfs, 'made-here'), 'w',
+                  encoding='ascii') as f:
+            f.write('from the bundle\n')
+        shares = ['--share', f'pclite-root={rootfs}',
+                  '--share', f'pclite-binds={binds}']
+
+        def runner(*args):
+            return subprocess.run([paths.RUNNER, *args], capture_output=True,
+                                  env=env, check=False, timeout=300)
+
+        def templates():
+            p = runner('--template-list')
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return p.stdout.decode().splitlines()
+
+        def made(key):
+            return os.stat(os.path.join(cache, 'templates', key,
+                                        'manifest.json')).st_ino
+
+        # pc-lite-oci makes it; pc-lite-run lists it and clones it.
+        self.assertEqual(self.run_direct(['echo', 'one'], env), (0, b'one\n'))
+        [line] = templates()
+        key = line.split()[0]
+        self.assertIn('2 9p shares', line)
+        inode = made(key)
+        p = runner('--clone', *shares, '--', 'mkdir /tmp/r && mount -t 9p '
+                   '-o trans=virtio pclite-root /tmp/r && cat /tmp/r/made-here')
+        self.assertEqual((p.returncode, p.stdout, p.stderr),
+                         (0, b'from the bundle\n', b''))
+        self.assertEqual([t.split()[0] for t in templates()], [key])
+        self.assertEqual(made(key), inode)
+        # pc-lite-run removes it and makes it again; pc-lite-oci uses that.
+        self.assertEqual(runner('--template-rm', key).returncode, 0)
+        self.assertEqual(templates(), [])
+        p = runner('--template-create', *shares)
+        self.assertEqual((p.returncode, p.stdout.decode().strip()), (0, key),
+                         p.stderr)
+        inode = made(key)
+        self.assertEqual(self.run_direct(['echo', 'two'], env), (0, b'two\n'))
+        self.assertEqual([t.split()[0] for t in templates()], [key])
+        self.assertEqual(made(key), inode)
 
     def test_features(self):
         """features says what create takes: every kind of hook, no user

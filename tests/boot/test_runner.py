@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""scripts/pc-lite-run: a command in a VM booted from the NVDIMM root."""
+"""build/pc-lite-run: a command in a VM booted from the NVDIMM root."""
 
 import hashlib
 import os
@@ -18,7 +18,7 @@ from pclite import procfs
 
 import benchrun
 
-RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+RUNNER = paths.RUNNER
 
 
 def run(*args, stdin='', timeout=120):

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""VM templates through scripts/pc-lite-run: clones run commands, each
+"""VM templates through build/pc-lite-run: clones run commands, each
 with its own VM generation ID, random numbers and the host's time; the
 template is remade when its inputs change or it is damaged; creation is
 atomic and safe when runners race."""
@@ -13,19 +13,16 @@ import subprocess
 import tempfile
 import time
 import unittest
-from unittest import mock
 
 from pclite import accel as accels
 from pclite import channel
-from pclite import image
 from pclite import launch
 from pclite import paths
 from pclite import process
-from pclite import template
 
 import benchrun
 
-RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+RUNNER = paths.RUNNER
 # A UUID and 16 bytes of /dev/urandom, read quickly (one exec): a reseed
 # by time falls due only a second after the template's.
 RANDOM_NUMBERS = ('read u < /proc/sys/kernel/random/uuid; echo $u; '
@@ -99,23 +96,24 @@ class CloneTest(TemplateTestCase):
         self.assertEqual(outs[0].stdout, outs[1].stdout)
 
     def library_clone(self, vmgenid='auto', reboot=False):
-        """A clone started with the library, not the runner: (QEMU's
-        Popen, our end of its channel); the caller kills QEMU.  reboot:
-        without -no-reboot, a guest reset boots again."""
-        tdir = os.path.join(self.cache, 'templates')
-        with mock.patch.object(template, 'DIR', tdir):
-            rootfs = paths.guest_file('rootfs.img')
-            spec = template.Spec(paths.guest_file('vmlinux'), rootfs,
-                                 image.check(rootfs), 1, 128,
-                                 launch.boot_accel(), vmgenid=vmgenid)
-            key = template.create(spec)
-            ours, theirs = channel.socketpair()
-            argv = template.clone_cmdline(spec, key, os.devnull,
-                                          theirs.fileno(),
-                                          template.generation(spec)[0]).argv()
+        """A clone started from the runner's command line (--qemu-argv),
+        not by the runner: (QEMU's Popen, our end of its channel); the
+        caller kills QEMU.  reboot: without -no-reboot, a guest reset
+        boots again."""
+        p = self.run_runner('--clone', f'--vmgenid={vmgenid}', '--qemu-argv',
+                            '--', 'true')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        argv = p.stdout.decode().splitlines()
         if reboot:
             argv.remove('-no-reboot')
-        qemu = process.popen(argv, pass_fds=[theirs.fileno()])
+        ours, theirs = channel.socketpair()
+        fd = theirs.fileno()
+
+        def channel_on_3():
+            os.dup2(fd, 3)      # --qemu-argv's channel descriptor
+
+        qemu = subprocess.Popen(argv, preexec_fn=channel_on_3, pass_fds=[3],
+                                env=process.qemu_env())
         theirs.close()
         self.addCleanup(ours.close)
         self.addCleanup(qemu.wait)

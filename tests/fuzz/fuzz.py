@@ -16,7 +16,7 @@ Targets (docs/pc-lite.rst, "Fuzzing"):
                             with ASan and UBSan (build/qemu-fuzz)
   guest-frames, oci-config  libFuzzer on the OCI runtime's parsers of
                             untrusted input: the command channel's host
-                            end (oci/guest.c, fed what a guest may write)
+                            end (host/guest.c, fed what a guest may write)
                             and config.json (oci/spec.c), built by make
                             fuzz-oci (tests/fuzz/fuzz_guest_frames.c,
                             fuzz_oci_config.c); --oci-time seconds each

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the command channel's host end (oci/guest.c) fed what
+ * libFuzzer target: the command channel's host end (host/guest.c) fed what
  * a guest may write.  The input is cut into the pieces a stream may bring
  * (its first byte seeds the cut sizes); every event that comes out must
  * be one the protocol allows, with its payload whole and NUL-ended, and
@@ -32,13 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     while (off < size && ret >= 0) {
         size_t n = 1 + (seed = seed * 1103515245u + 12345u) % 4096;
-        OciGuestEvent ev;
+        PclGuestEvent ev;
         GError *err = NULL;
 
         n = MIN(n, size - off);
         check(chan_feed(&r, data + off, n) == 0, "feed");
         off += n;
-        while ((ret = oci_guest_next(&r, &ev, &err)) > 0) {
+        while ((ret = pcl_guest_next(&r, &ev, &err)) > 0) {
             check(ev.len <= CHANNEL_MAX, "payload too long");
             check(ev.data && ev.data[ev.len] == '\0', "payload not ended");
             check(ev.session >= 0 && ev.session < CHANNEL_SESSIONS,

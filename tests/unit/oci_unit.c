@@ -1,6 +1,6 @@
 /*
  * Unit tests of the OCI runtime's pure parts, without a VM or an engine:
- * the channel's host end (oci/guest.c over proto/channel.h's framing),
+ * the channel's host end (host/guest.c over proto/channel.h's framing),
  * config.json (oci/spec.c), cgroup paths (oci/cgroup.c) and hook state
  * (oci/hooks.c).  Run by make check-unit (GLib's test harness).
  *
@@ -38,13 +38,13 @@ static GByteArray *frame_u32s(GByteArray *out, char type, int session,
 static int events(GByteArray *bytes, GPtrArray *out, GError **errp)
 {
     struct chan_reader r = { 0 };
-    OciGuestEvent ev;
+    PclGuestEvent ev;
     int ret = 0;
     guint i;
 
     for (i = 0; i < bytes->len && ret >= 0; i++) {
         chan_feed(&r, bytes->data + i, 1);
-        while ((ret = oci_guest_next(&r, &ev, errp)) > 0) {
+        while ((ret = pcl_guest_next(&r, &ev, errp)) > 0) {
             g_ptr_array_add(out, g_strdup_printf(
                 "%c%d:%s:%u:%u:%u:%u", ev.type, ev.session,
                 strchr("oery", ev.type) ? ev.data : "", ev.version, ev.pid,
@@ -123,10 +123,10 @@ static void test_guest_not_frames(void)
     for (i = 0; i < G_N_ELEMENTS(bad); i++) {
         struct chan_reader r = { 0 };
         g_autoptr(GError) err = NULL;
-        OciGuestEvent ev;
+        PclGuestEvent ev;
 
         chan_feed(&r, bad[i], 8);
-        g_assert_cmpint(oci_guest_next(&r, &ev, &err), ==, -1);
+        g_assert_cmpint(pcl_guest_next(&r, &ev, &err), ==, -1);
         g_assert_nonnull(err);
         free(r.buf);
         free(r.last);

@@ -1,0 +1,223 @@
+/*
+ * libpclite-host: the host side of pc-lite, under pc-lite-run (run/) and
+ * the OCI runtime pc-lite-oci (oci/).  One module per job:
+ *
+ *   paths.c     where QEMU, the guest and the cache are; the accelerator
+ *   image.c     the NVDIMM root image: checked, opened, locked
+ *   vm.c        a VM's description and the QEMU command line made of it
+ *   spawn.c     QEMU as a child process
+ *   qmp.c       a QMP client on a socket
+ *   template.c  the template store: key, manifest, check, creation under
+ *               a lock, listing, removal, a clone's generation ID
+ *   guest.c     the command channel's host end: guest frames, checked
+ *   session.c   one command over the channel, with this process's streams
+ *   trace.c     QEMU's trace log: the boot and clone phases
+ *
+ * The channel's protocol is proto/channel.h, shared with the guest.
+ *
+ * Copyright (c) 2026 The pc-lite authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef PCLITE_HOST_H
+#define PCLITE_HOST_H
+
+#include <glib.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PCL_ERROR pcl_error_quark()
+GQuark pcl_error_quark(void);
+
+#define PCL_MiB (1024 * 1024)
+
+/* paths.c */
+typedef struct {
+    char *build;                /* the directory of the running binary */
+    char *qemu;                 /* $PC_LITE_QEMU or build/qemu-system-... */
+    char *kernel, *rootfs;      /* build/guest/vmlinux, rootfs.img */
+    char *cache;                /* $PC_LITE_CACHE, ~/.cache/pc-lite, ... */
+} PclPaths;
+
+void pcl_paths_init(PclPaths *p);
+void pcl_paths_clear(PclPaths *p);
+/*
+ * The accelerator: requested ("kvm", "tcg", "auto" or NULL: auto), auto
+ * being KVM when /dev/kvm opens and KVM boots kernel, as recorded in
+ * build/accel-probe.json; probe(kernel, opaque) boots it once under KVM
+ * when there is no record.  NULL when requested is none of them.
+ */
+typedef gboolean (*PclKvmProbe)(const char *kernel, void *opaque);
+char *pcl_accel_for_boot(const PclPaths *p, const char *requested,
+                         const char *kernel, PclKvmProbe probe, void *opaque,
+                         GError **errp);
+
+/* image.c: the fsdax root image of scripts/pc-lite-image.py */
+typedef enum {
+    PCL_ROOT_COW,               /* mapped private: writes are dropped */
+    PCL_ROOT_PERSIST,           /* mapped shared: writes reach the file */
+    PCL_ROOT_READONLY,          /* mapped private and read-only */
+    PCL_ROOT_SHARED_RO,         /* shared, read-only: templates, containers */
+} PclRootMode;
+
+gboolean pcl_image_check(const char *path, gsize *size, GError **errp);
+int pcl_image_open(const char *path, PclRootMode mode, gsize *size,
+                   GError **errp);
+
+/* vm.c: a VM and its QEMU command line */
+typedef struct {
+    int tap_fd;                 /* a tap, or -1: a hub port (no network) */
+    uint8_t mac[6];
+} PclNic;
+
+typedef struct {
+    /* The machine: all of it goes into a template's key. */
+    char *qemu, *kernel, *rootfs;
+    gsize rootfs_size;
+    PclRootMode root_mode;
+    int cpus, mem_mib;
+    char *accel;
+    char **append;              /* more kernel command-line words */
+    char *vmgenid;              /* "auto" (NULL) or a fixed UUID */
+    char **share_tags;          /* virtio-9p shares, by mount tag */
+    int nics;                   /* virtio-net interfaces */
+    /* This run: not in the key. */
+    char **share_paths;         /* the shares' host directories */
+    PclNic *nic;                /* nics of them */
+    char *ram;                  /* guest RAM in this file, or NULL */
+    gboolean clone;             /* ... mapped copy-on-write, read-only */
+    char *incoming;             /* start from this saved state */
+    char *generation;           /* a clone's VM generation ID (UUID) */
+    char *console;              /* console log, NULL: hvc0 on stdio */
+    int channel_fd;             /* the command channel, -1: none */
+    gboolean shell;             /* init gives a shell on the console */
+    gboolean rng;
+    gboolean sandbox;           /* QEMU's seccomp filter */
+    char *user;                 /* "UID:GID" QEMU changes to, or NULL */
+    gboolean no_reboot;
+    char *trace;                /* QEMU's trace log of the phases' events */
+    int qmp_fd;                 /* a QMP monitor on this socket, or -1 */
+} PclVm;
+
+void pcl_vm_init(PclVm *vm);
+void pcl_vm_clear(PclVm *vm);
+char **pcl_vm_argv(const PclVm *vm);
+/* "256M", "1G" or "512" (MiB): FALSE unless 1 MiB to 1 TiB */
+gboolean pcl_parse_mib(const char *text, int *mib);
+/* What makes the machine, as JSON (a template's inputs); NULL: errp */
+json_t *pcl_vm_inputs(const PclVm *vm, GError **errp);
+
+/* spawn.c */
+typedef struct {
+    const int *keep;            /* descriptors QEMU inherits as they are */
+    int nkeep;
+    int in, out, err;           /* its stdin, stdout, stderr (-1: null) */
+    gboolean limit_caps;        /* as root, keep only what 9p needs */
+} PclSpawn;
+
+pid_t pcl_spawn_qemu(char **argv, const PclSpawn *how, GError **errp);
+/* rm -rf dir, made writable first (templates are read-only). */
+void pcl_remove_tree(const char *dir);
+
+/* qmp.c: one QMP monitor on a connected socket */
+typedef struct {
+    int fd;
+    GString *buf;
+    int timeout_ms;
+} PclQmp;
+
+gboolean pcl_qmp_open(PclQmp *q, int fd, int timeout_ms, GError **errp);
+/* A command's return value (to json_decref()), NULL and errp on error. */
+json_t *pcl_qmp_call(PclQmp *q, const char *cmd, json_t *args, int send_fd,
+                     GError **errp);
+void pcl_qmp_close(PclQmp *q);
+
+/* template.c */
+#define PCL_TEMPLATE_FORMAT 4
+
+typedef struct {
+    char *key;
+    char *dir;
+    json_t *manifest;
+} PclTemplate;
+
+char *pcl_template_key(const PclVm *vm, GError **errp);
+char *pcl_template_top(const PclPaths *p);
+/*
+ * The template of vm (vm's run fields other than user are ignored),
+ * checked; made now when there is none or when it is damaged.
+ * remade_because is called with the reason before a remake.
+ */
+gboolean pcl_template_get(const char *top, const PclVm *vm, int timeout_ms,
+                          void (*remade_because)(const char *why),
+                          PclTemplate *t, GError **errp);
+/* Check the template in dir: its manifest, or NULL and why not. */
+json_t *pcl_template_check(const char *dir, GError **errp);
+gboolean pcl_template_remove(const char *top, const char *key);
+/* The keys of every template in top, sorted. */
+char **pcl_template_keys(const char *top);
+void pcl_template_clear(PclTemplate *t);
+/* A clone of t: vm's ram, clone, incoming and generation set. */
+void pcl_template_clone(const PclTemplate *t, PclVm *vm,
+                        uint8_t guid[16], gboolean *has_guid);
+/* A new VM generation ID: its UUID string and the guest's 16 bytes. */
+char *pcl_new_generation(uint8_t guid[16]);
+
+/* guest.c: what the guest says on the channel, checked */
+struct chan_reader;
+typedef struct {
+    char type;                  /* enum chan_frame_type */
+    int session;
+    const char *data;           /* the payload, NUL-ended: output, text */
+    uint32_t len;
+    uint32_t version, pid;      /* hello, started */
+    uint32_t status, signal;    /* exit */
+} PclGuestEvent;
+
+int pcl_guest_next(struct chan_reader *r, PclGuestEvent *ev, GError **errp);
+/* A frame into out. */
+void pcl_frame(GByteArray *out, char type, uint8_t session,
+               const void *data, uint32_t len);
+/* The wall clock frame (T). */
+void pcl_time_frame(GByteArray *out);
+
+/* session.c: one command, this process's streams as its own */
+typedef struct {
+    char **argv, **env;
+    const char *cwd;
+    int in;                     /* stdin to stream, or -1 (/dev/null) */
+    int out, err;               /* where its output goes */
+    gboolean at_once;           /* init already waits (a clone) */
+    const uint8_t *generation;  /* a clone's new generation ID, or NULL */
+    int chan;                   /* our end of the channel */
+    pid_t qemu;                 /* ended: the session fails */
+    int qemu_err;               /* QEMU's stderr pipe (kept), or -1 */
+    gint64 deadline_us;         /* monotonic limit, 0: none */
+    int start_timeout_ms;       /* for the guest to start it */
+    int signal_fd;              /* signals to forward (a signalfd), or -1 */
+    /* Results */
+    gboolean started;
+    int interrupted;            /* a signal came before it started */
+    gint64 t_first_output_us;   /* wall clock, 0: no output */
+    int qemu_status;            /* QEMU's wait status once reaped, or -1 */
+    GString *qemu_stderr;       /* QEMU's last 64 KiB of stderr */
+} PclSession;
+
+/* The command's status (128 + signal), or -1 and errp. */
+int pcl_session_run(PclSession *s, GError **errp);
+
+/* trace.c */
+#define PCL_TRACE_EVENTS "vm_state_notify,pc_lite_cpu_entry,pc_lite_marker"
+
+typedef struct {
+    double start, entry, init, ready, done;     /* host clock, s; 0: none */
+} PclStamps;
+
+void pcl_trace_parse(const char *text, PclStamps *st);
+/* The phases (ms) as JSON, NULL when a stamp is missing. */
+json_t *pcl_boot_phases(const PclStamps *st, double t_exec, double t_exit);
+json_t *pcl_clone_phases(const PclStamps *st, double t_exec,
+                         double t_first_output, double t_exit);
+char *pcl_phases_format(json_t *phases);
+
+#endif
