@@ -43,6 +43,7 @@ target that is not met: the rows and the JSON say that.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -59,7 +60,7 @@ from pclite.engines import (OCI, Docker, Podman, Sandbox, make_rootfs,
 import bench_report
 
 IMAGE = 'localhost/pclite-bench:1'
-RUNNER = os.path.join(paths.TOP, 'scripts', 'pc-lite-run')
+RUNNER = paths.RUNNER
 RUNC_LIMITS = ('--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024')
 
 
@@ -260,7 +261,10 @@ def main():
     ap.add_argument('--out', default=os.path.join(paths.BUILD, 'bench'))
     opts = ap.parse_args()
     accel = launch.boot_accel()
-    with tempfile.TemporaryDirectory(prefix='pc-lite-bench-oci-') as tmp:
+    # The engines go whatever happens: a dockerd left running would hold
+    # the caller's pipes (and the sandbox) open.
+    with tempfile.TemporaryDirectory(prefix='pc-lite-bench-oci-') as tmp, \
+            contextlib.ExitStack() as cleanup:
         log = os.path.join(tmp, 'cpu.log')
         root = os.path.join(tmp, 'state')
         wrapper = os.path.join(tmp, 'pc-lite-oci')
@@ -269,13 +273,16 @@ def main():
                     f'--cpu-log {log} "$@"\n')
         os.chmod(wrapper, 0o755)
         sandbox = Sandbox()
+        cleanup.callback(sandbox.close)
         pod = Podman(tmp, runtime=wrapper, sandbox=sandbox)
+        cleanup.callback(pod.reset)
         pod.import_image(make_rootfs(os.path.join(tmp, 'rootfs')), IMAGE)
         env = dict(os.environ, PC_LITE_ACCEL=accel)
         dock = None
         if not missing('dockerd') and os.path.exists(Docker.CLI):
             dock = Docker(os.path.join(tmp, 'docker'), sandbox,
                           runtime_args=[f'--accel={accel}'])
+            cleanup.callback(dock.close)
             dock.import_image(os.path.join(tmp, 'rootfs'), IMAGE)
         argv = {
             'runc': pod.cmd('run', '--rm', '--network', 'none', *RUNC_LIMITS,
@@ -345,10 +352,6 @@ def main():
         podman_version = pod.ok('--version').split()[-1]
         docker_version = dock.ok('version', '-f', '{{.Server.Version}}') \
             .strip() if dock else None
-        if dock:
-            dock.close()
-        pod.reset()
-        sandbox.close()
     ms = sorted(containers.values(), key=lambda c: c['ms'])
     mid = ms[len(ms) // 2]
     res = {'accel': accel, 'runs': opts.runs, 'podman': podman_version,
