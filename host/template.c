@@ -324,7 +324,8 @@ static gboolean boot_and_save(const char *top, const PclVm *spec,
 {
     g_autofree char *log = g_build_filename(tmp, "qemu.log", NULL);
     g_autofree char *state_path = g_build_filename(tmp, "state", NULL);
-    g_auto(GStrv) argv = NULL;
+    g_auto(GStrv) argv = NULL, shares = NULL;
+    g_autofree char *empty = NULL;
     PclVm vm = *spec;
     PclQmp q = { 0 };
     int ch[2] = { -1, -1 }, qmp[2] = { -1, -1 }, fd, state = -1, logfd = -1;
@@ -356,6 +357,22 @@ static gboolean boot_and_save(const char *top, const PclVm *spec,
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp) < 0) {
         g_set_error(errp, PCL_ERROR, 0, "template: %s", g_strerror(errno));
         goto out;
+    }
+    /*
+     * No network reaches a template (its interfaces are hub ports) and
+     * its shares are empty: a clone gives them its own.
+     */
+    vm.nic = NULL;
+    if (vm.share_tags) {
+        guint i, n = g_strv_length(vm.share_tags);
+
+        empty = g_build_filename(tmp, "empty", NULL);
+        g_mkdir(empty, 0755);
+        shares = g_new0(char *, n + 1);
+        for (i = 0; i < n; i++) {
+            shares[i] = g_strdup(empty);
+        }
+        vm.share_paths = shares;
     }
     vm.channel_fd = ch[1];
     vm.qmp_fd = qmp[1];
@@ -410,6 +427,9 @@ out:
     }
     if (logfd >= 0) {
         close(logfd);
+    }
+    if (empty) {
+        g_rmdir(empty);
     }
     g_free(vm.ram);
     g_free(vm.console);

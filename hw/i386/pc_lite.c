@@ -665,10 +665,33 @@ static char *pc_lite_get_vmgenid(Object *obj, Error **errp)
     return g_strdup(PC_LITE_MACHINE(obj)->vmgenid);
 }
 
+/*
+ * Set on a machine that runs (qom-set /machine vmgenid UUID|auto): a new
+ * generation now, written and notified as when a clone starts, for a VM
+ * that was started ahead of its use (pc-lite-pool hands one out).
+ */
 static void pc_lite_set_vmgenid(Object *obj, const char *value, Error **errp)
 {
     PcLiteMachineState *pms = PC_LITE_MACHINE(obj);
+    QemuUUID uuid;
 
+    if (phase_check(PHASE_MACHINE_READY)) {
+        if (!pms->vmgenid_enabled) {
+            error_setg(errp, "pc-lite: the machine has no VM generation ID "
+                       "(vmgenid=off)");
+            return;
+        }
+        if (!strcmp(value, "auto")) {
+            qemu_uuid_generate(&uuid);
+        } else if (qemu_uuid_parse(value, &uuid) < 0) {
+            error_setg(errp, "pc-lite: vmgenid=%s: use auto or a UUID", value);
+            return;
+        }
+        pms->generation = uuid;
+        pc_lite_vmgenid_write(pms);
+        qemu_irq_pulse(X86_MACHINE(pms)->gsi[PC_LITE_VMGENID_GSI]);
+        return;
+    }
     g_free(pms->vmgenid);
     pms->vmgenid = g_strdup(value);
 }
@@ -764,7 +787,8 @@ static void pc_lite_class_init(ObjectClass *oc, void *data)
                                   pc_lite_get_vmgenid, pc_lite_set_vmgenid);
     object_class_property_set_description(oc, PC_LITE_MACHINE_VMGENID,
         "VM generation ID: auto (a new one whenever the VM starts from "
-        "migrated state), off, or a fixed UUID");
+        "migrated state), off, or a fixed UUID; set on a running machine, "
+        "a new generation (auto: random) written and notified at once");
 
     compat_props_add(mc->compat_props, pc_lite_compat_props,
                      G_N_ELEMENTS(pc_lite_compat_props));

@@ -533,6 +533,47 @@ static void test_vmgenid(void)
     qtest_quit(qts);
 }
 
+/*
+ * A running machine takes a new generation (pc-lite-pool's hand-out):
+ * written where the guest reads it, and the GED's GSI raised for the
+ * VGEN notification; a bad value changes nothing.
+ */
+static void test_vmgenid_runtime(void)
+{
+    static const uint8_t expected[16] = {
+        0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66,
+        0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+    };
+    uint8_t a[16], b[16];
+    QTestState *qts = qtest_init("-M pc-lite");
+    QDict *rsp;
+
+    qtest_memread(qts, 0x9fc00, a, sizeof(a));
+    rsp = qtest_qmp(qts, "{'execute': 'qom-set', 'arguments': {"
+                    "'path': '/machine', 'property': 'vmgenid', "
+                    "'value': '00112233-4455-6677-8899-aabbccddeeff'}}");
+    g_assert_false(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    qtest_memread(qts, 0x9fc00, b, sizeof(b));
+    g_assert_cmpmem(b, sizeof(b), expected, sizeof(expected));
+    g_assert_true(memcmp(a, b, sizeof(a)));
+    rsp = qtest_qmp(qts, "{'execute': 'qom-set', 'arguments': {"
+                    "'path': '/machine', 'property': 'vmgenid', "
+                    "'value': 'not-a-uuid'}}");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    qtest_memread(qts, 0x9fc00, a, sizeof(a));
+    g_assert_cmpmem(a, sizeof(a), expected, sizeof(expected));
+    rsp = qtest_qmp(qts, "{'execute': 'qom-set', 'arguments': {"
+                    "'path': '/machine', 'property': 'vmgenid', "
+                    "'value': 'auto'}}");
+    g_assert_false(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    qtest_memread(qts, 0x9fc00, a, sizeof(a));
+    g_assert_true(memcmp(a, expected, sizeof(a)));
+    qtest_quit(qts);
+}
+
 static void check_pm_timer(const char *machine, bool on)
 {
     QTestState *qts = qtest_initf("-M pc-lite%s", machine);
@@ -1387,6 +1428,7 @@ int main(int argc, char **argv)
     qtest_add_func("pc-lite/marker-port", test_marker_port);
     qtest_add_func("pc-lite/rtc", test_rtc);
     qtest_add_func("pc-lite/vmgenid", test_vmgenid);
+    qtest_add_func("pc-lite/vmgenid-runtime", test_vmgenid_runtime);
     qtest_add_func("pc-lite/pm-timer", test_pm_timer);
     qtest_add_func("pc-lite/nfit", test_nfit);
     qtest_add_func("pc-lite/boot-data/64-bit", test_boot_data_64);
