@@ -65,7 +65,8 @@ HOST_LIB := $(BUILD)/host/libpclite-host.a
 OCI_BIN := $(BUILD)/pc-lite-oci
 OCI_SRC := $(wildcard $(TOP)/oci/*.c $(TOP)/oci/*.h)
 RUN_BIN := $(BUILD)/pc-lite-run
-oci: $(OCI_BIN) $(RUN_BIN)
+POOL_BIN := $(BUILD)/pc-lite-pool
+oci: $(OCI_BIN) $(RUN_BIN) $(POOL_BIN)
 $(HOST_LIB): $(HOST_DEPS) | deps
 	@mkdir -p $(BUILD)/host
 	@echo "pc-lite: building $@"
@@ -75,10 +76,12 @@ $(HOST_LIB): $(HOST_DEPS) | deps
 # $(call link-tool,OUTPUT,SOURCES)
 define link-tool
 	@echo "pc-lite: building $(1)"
+	@# (linked to a new file and renamed: a tool that runs keeps its file)
 	@$(CC) $(HOST_CFLAGS) -static $$(pkg-config --cflags glib-2.0 jansson) \
-	    -o $(1) $(2) $(HOST_LIB) \
+	    -o $(1).new $(2) $(HOST_LIB) \
 	    $$(pkg-config --static --libs glib-2.0 jansson) \
 	    > $(1).log 2>&1 || { cat $(1).log; exit 1; }
+	@mv -f $(1).new $(1)
 	@# The linker's note on getpwnam() and getpwuid() in a static program
 	@# (pc-lite-run's --qemu-user; GLib's, never reached) stays in the log.
 	@grep -v -e 'getpw' -e 'g_get_user_database_entry' -e ': in function' $(1).log || true
@@ -87,6 +90,8 @@ $(OCI_BIN): $(OCI_SRC) $(HOST_LIB)
 	$(call link-tool,$@,$(filter %.c,$^))
 $(RUN_BIN): $(TOP)/run/pc-lite-run.c $(HOST_LIB)
 	$(call link-tool,$@,$(TOP)/run/pc-lite-run.c)
+$(POOL_BIN): $(TOP)/pool/pc-lite-pool.c $(HOST_LIB)
+	$(call link-tool,$@,$(TOP)/pool/pc-lite-pool.c)
 
 deps:
 	@$(TOP)/scripts/install-deps.sh $(DEB_PACKAGES)

@@ -107,6 +107,53 @@ gboolean pcl_parse_mib(const char *text, int *mib);
 /* What makes the machine, as JSON (a template's inputs); NULL: errp */
 json_t *pcl_vm_inputs(const PclVm *vm, GError **errp);
 
+/* shape.c: a VM's shape from command-line options, for every tool */
+#include <getopt.h>
+
+enum {
+    PCL_OPT_ROOTFS = 0x1000, PCL_OPT_KERNEL, PCL_OPT_CPUS, PCL_OPT_MEM,
+    PCL_OPT_ACCEL, PCL_OPT_APPEND, PCL_OPT_VMGENID, PCL_OPT_QEMU_USER,
+    PCL_OPT_KEEP_ROOT,
+};
+
+#define PCL_SHAPE_USAGE \
+"  --rootfs IMG        fsdax root image (default build/guest/rootfs.img)\n" \
+"  --kernel FILE       guest kernel (default build/guest/vmlinux)\n" \
+"  --cpus N            vCPUs (default 1)\n" \
+"  --mem SIZE          guest RAM besides the image (default 128M)\n" \
+"  --accel kvm|tcg     default: KVM when it boots Linux here\n" \
+"  --append WORD       more kernel command-line words\n" \
+"  --vmgenid auto|UUID the VM generation ID of a template and its clones\n" \
+"                      (auto: a new one for every clone)\n" \
+"  --qemu-user USER    as root, QEMU changes to USER (a name or UID:GID)\n" \
+"                      once it has opened its files (default nobody)\n" \
+"  --keep-root         as root, QEMU stays root\n"
+
+typedef struct {
+    char *kernel, *rootfs, *accel;
+    int cpus, mem_mib;
+    GPtrArray *append;          /* more kernel command-line words */
+    char *vmgenid;              /* NULL: auto */
+    char *qemu_user;
+    gboolean keep_root;
+    char *user;                 /* "UID:GID" from pcl_shape_user() */
+} PclShape;
+
+extern const struct option pcl_shape_options[];
+void pcl_shape_init(PclShape *s);
+void pcl_shape_clear(PclShape *s);
+/* getopt's opt: 1 taken, 0 not a shape option, -1 a bad value (errp) */
+int pcl_shape_option(PclShape *s, int opt, const char *arg, GError **errp);
+/* The kernel and root image of p unless given. */
+void pcl_shape_defaults(PclShape *s, const PclPaths *p);
+/* As root: the user QEMU changes to, into s->user. */
+gboolean pcl_shape_user(PclShape *s, GError **errp);
+/* The cold VM of the shape (root copy-on-write), and its template's. */
+void pcl_shape_vm(const PclShape *s, const PclPaths *p, gsize size,
+                  PclVm *vm);
+void pcl_shape_template(const PclShape *s, const PclPaths *p, gsize size,
+                        PclVm *vm);
+
 /* spawn.c */
 typedef struct {
     const int *keep;            /* descriptors QEMU inherits as they are */
@@ -195,6 +242,8 @@ typedef struct {
     gint64 deadline_us;         /* monotonic limit, 0: none */
     int start_timeout_ms;       /* for the guest to start it */
     int signal_fd;              /* signals to forward (a signalfd), or -1 */
+    gboolean pooled;            /* QEMU is not our child: */
+    int qemu_pidfd;             /* ... its exit seen on this pidfd */
     /* Results */
     gboolean started;
     int interrupted;            /* a signal came before it started */
@@ -205,6 +254,23 @@ typedef struct {
 
 /* The command's status (128 + signal), or -1 and errp. */
 int pcl_session_run(PclSession *s, GError **errp);
+
+/* pool.c: pc-lite-pool's socket */
+typedef struct {
+    int chan;                   /* the VM's command channel */
+    int pidfd;                  /* its QEMU (the pool's child) */
+    pid_t pid;
+    gboolean has_guid;          /* a new generation ID (vmgenid=auto): */
+    uint8_t guid[16];           /* ... for the channel's G frame */
+} PclPooled;
+
+/* $PC_LITE_POOL, or the default socket; NULL when it is "off". */
+char *pcl_pool_socket(void);
+gboolean pcl_pool_take(const char *path, const char *key, PclPooled *vm,
+                       GError **errp);
+char *pcl_pool_status(const char *path, GError **errp);
+gboolean pcl_pool_send(int fd, const char *text, const int *fds, int nfds);
+ssize_t pcl_pool_recv(int fd, char *buf, size_t len, int *fds, int *nfds);
 
 /* trace.c */
 #define PCL_TRACE_EVENTS "vm_state_notify,pc_lite_cpu_entry,pc_lite_marker"

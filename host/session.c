@@ -198,10 +198,19 @@ static gboolean write_channel(Run *r, GError **errp)
 
 static gboolean qemu_alive(PclSession *s)
 {
+    struct pollfd p = { .fd = s->qemu_pidfd, .events = POLLIN };
     int status;
 
     if (s->qemu_status >= 0) {
         return FALSE;
+    }
+    if (s->pooled) {
+        /* Another's child: its exit is all there is to know. */
+        if (poll(&p, 1, 0) > 0) {
+            s->qemu_status = 0;
+            return FALSE;
+        }
+        return TRUE;
     }
     if (waitpid(s->qemu, &status, WNOHANG) == s->qemu) {
         s->qemu_status = status;
@@ -218,7 +227,8 @@ int pcl_session_run(PclSession *s, GError **errp)
     struct chan_reader rd = { 0 };
     gint64 start_by = s->start_timeout_ms ?
         g_get_monotonic_time() + s->start_timeout_ms * 1000LL : 0;
-    int pidfd = syscall(SYS_pidfd_open, s->qemu, 0);
+    int pidfd = s->pooled ? dup(s->qemu_pidfd) :
+                syscall(SYS_pidfd_open, s->qemu, 0);
     int ret = -1;
 
     s->started = FALSE;

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,18 +51,18 @@
 
 typedef struct {
     PclPaths paths;
-    char *rootfs, *kernel, *accel, *workdir, *qemu_user, *timings_file;
-    char *vmgenid;
-    int cpus, mem_mib;
+    PclShape shape;             /* the VM: kernel, root, vCPUs, memory... */
+    char *workdir, *timings_file;
     PclRootMode mode;
-    GPtrArray *append, *env;
+    GPtrArray *env;
     GPtrArray *share_tags, *share_paths;
     gboolean no_stdin, no_sandbox, keep_root, timings, qemu_argv;
     double timeout;
     gboolean clone, template_create, template_list, template_rm;
+    int pool;                   /* 1 --pool, 0 --no-pool, -1 auto */
+    char *pool_why;             /* why the pool did not serve a clone */
     char **words;               /* the command line's rest */
     char **command;             /* the command, NULL: a shell */
-    char *user;                 /* "UID:GID" for QEMU, or NULL */
 } Opts;
 
 /* What went wrong: started says whether the command had started. */
@@ -76,14 +78,9 @@ static void usage(FILE *f)
 "\n"
 "Run one command in a pc-lite VM booted from an NVDIMM/DAX root disk.\n"
 "\n"
-"  --rootfs IMG        fsdax root image (default build/guest/rootfs.img)\n"
-"  --kernel FILE       guest kernel (default build/guest/vmlinux)\n"
-"  --cpus N            vCPUs (default 1)\n"
-"  --mem SIZE          guest RAM besides the image (default 128M)\n"
-"  --accel kvm|tcg     default: KVM when it boots Linux here\n"
+PCL_SHAPE_USAGE
 "  --persist           guest writes reach the image\n"
 "  --readonly          map the image read-only\n"
-"  --append WORD       more kernel command-line words\n"
 "  --share TAG=DIR     DIR as a virtio-9p share with mount tag TAG (the\n"
 "                      command mounts it: mount -t 9p -o trans=virtio TAG\n"
 "                      MOUNTPOINT)\n"
@@ -92,19 +89,18 @@ static void usage(FILE *f)
 "  -w, --workdir DIR   the command's working directory (default /root)\n"
 "  -n, --no-stdin      the command's stdin is /dev/null\n"
 "  --no-sandbox        QEMU without its seccomp filter\n"
-"  --qemu-user USER    as root, QEMU changes to USER (a name or UID:GID)\n"
-"                      once it has opened its files (default nobody)\n"
-"  --keep-root         as root, QEMU stays root\n"
 "  --timings           print the boot-time breakdown on stderr\n"
 "  --timings-file FILE write the breakdown to FILE as JSON, with\n"
 "                      runner_cpu: pc-lite-run's own CPU time, ms\n"
 "  --timeout SECONDS   kill the VM after this long (default: no limit)\n"
-"  --clone             run the command in a clone of a template\n"
+"  --clone             run the command in a clone of a template (from\n"
+"                      pc-lite-pool's warm VMs when its socket is there)\n"
+"  --pool              run it in a VM of pc-lite-pool (a clone when the\n"
+"                      pool has none; socket: $PC_LITE_POOL)\n"
+"  --no-pool           never take a VM of the pool\n"
 "  --template-create   make the template for these options; print its key\n"
 "  --template-list     list the templates\n"
 "  --template-rm [KEY...]  remove these templates (all without a key)\n"
-"  --vmgenid auto|UUID the VM generation ID of a template and its clones\n"
-"                      (auto: a new one for every clone)\n"
 "  --qemu-argv         print QEMU's command line for these options, one\n"
 "                      argument a line, the command channel on descriptor\n"
 "                      3 and the console in /dev/null, and exit (a clone's:\n"
@@ -127,24 +123,16 @@ static gboolean fail(GError **errp, const char *fmt, ...)
 
 static gboolean parse_opts(Opts *o, int argc, char **argv, GError **errp)
 {
-    enum { ROOTFS = 256, KERNEL, CPUS, MEM, ACCEL, PERSIST, READONLY, APPEND,
-           NO_SANDBOX, QEMU_USER, KEEP_ROOT, TIMINGS, TIMINGS_FILE, TIMEOUT,
-           CLONE, T_CREATE, T_LIST, T_RM, VMGENID, QEMU_ARGV, SHARE };
-    static const struct option longs[] = {
-        { "rootfs", required_argument, NULL, ROOTFS },
-        { "kernel", required_argument, NULL, KERNEL },
-        { "cpus", required_argument, NULL, CPUS },
-        { "mem", required_argument, NULL, MEM },
-        { "accel", required_argument, NULL, ACCEL },
+    enum { PERSIST = 256, READONLY, NO_SANDBOX, TIMINGS, TIMINGS_FILE,
+           TIMEOUT, CLONE, T_CREATE, T_LIST, T_RM, QEMU_ARGV, SHARE, POOL,
+           NO_POOL };
+    static const struct option own[] = {
         { "persist", no_argument, NULL, PERSIST },
         { "readonly", no_argument, NULL, READONLY },
-        { "append", required_argument, NULL, APPEND },
         { "env", required_argument, NULL, 'e' },
         { "workdir", required_argument, NULL, 'w' },
         { "no-stdin", no_argument, NULL, 'n' },
         { "no-sandbox", no_argument, NULL, NO_SANDBOX },
-        { "qemu-user", required_argument, NULL, QEMU_USER },
-        { "keep-root", no_argument, NULL, KEEP_ROOT },
         { "timings", no_argument, NULL, TIMINGS },
         { "timings-file", required_argument, NULL, TIMINGS_FILE },
         { "timeout", required_argument, NULL, TIMEOUT },
@@ -152,56 +140,34 @@ static gboolean parse_opts(Opts *o, int argc, char **argv, GError **errp)
         { "template-create", no_argument, NULL, T_CREATE },
         { "template-list", no_argument, NULL, T_LIST },
         { "template-rm", no_argument, NULL, T_RM },
-        { "vmgenid", required_argument, NULL, VMGENID },
         { "qemu-argv", no_argument, NULL, QEMU_ARGV },
         { "share", required_argument, NULL, SHARE },
+        { "pool", no_argument, NULL, POOL },
+        { "no-pool", no_argument, NULL, NO_POOL },
         { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
     };
-    const char *mem = "128M";
-    int c, modes = 0, templates = 0;
-    gint64 n;
+    g_autoptr(GArray) longs = g_array_new(TRUE, TRUE, sizeof(struct option));
+    int c, modes = 0, templates = 0, i;
     char *end;
 
-    o->cpus = 1;
+    for (i = 0; pcl_shape_options[i].name; i++) {
+        g_array_append_val(longs, pcl_shape_options[i]);
+    }
+    g_array_append_vals(longs, own, G_N_ELEMENTS(own));
+    pcl_shape_init(&o->shape);
     o->mode = PCL_ROOT_COW;
-    o->qemu_user = g_strdup("nobody");
-    o->append = g_ptr_array_new_with_free_func(g_free);
+    o->pool = -1;
     o->env = g_ptr_array_new_with_free_func(g_free);
     o->share_tags = g_ptr_array_new_with_free_func(g_free);
     o->share_paths = g_ptr_array_new_with_free_func(g_free);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+e:w:nh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+e:w:nh",
+                            (struct option *)longs->data, NULL)) != -1) {
         switch (c) {
-        case ROOTFS:
-            g_free(o->rootfs);
-            o->rootfs = g_strdup(optarg);
-            break;
-        case KERNEL:
-            g_free(o->kernel);
-            o->kernel = g_strdup(optarg);
-            break;
-        case CPUS:
-            n = g_ascii_strtoll(optarg, &end, 10);
-            if (*end || end == optarg || n < 1 || n > INT_MAX) {
-                return fail(errp, "--cpus %s: use a number of vCPUs", optarg);
-            }
-            o->cpus = n;
-            break;
-        case MEM:
-            mem = optarg;
-            break;
-        case ACCEL:
-            g_free(o->accel);
-            o->accel = g_strdup(optarg);
-            break;
         case PERSIST:
         case READONLY:
             modes++;
             o->mode = c == PERSIST ? PCL_ROOT_PERSIST : PCL_ROOT_READONLY;
-            break;
-        case APPEND:
-            g_ptr_array_add(o->append, g_strdup(optarg));
             break;
         case 'e':
             if (!strchr(optarg, '=') || *optarg == '=') {
@@ -219,13 +185,6 @@ static gboolean parse_opts(Opts *o, int argc, char **argv, GError **errp)
         case NO_SANDBOX:
             o->no_sandbox = TRUE;
             break;
-        case QEMU_USER:
-            g_free(o->qemu_user);
-            o->qemu_user = g_strdup(optarg);
-            break;
-        case KEEP_ROOT:
-            o->keep_root = TRUE;
-            break;
         case TIMINGS:
             o->timings = TRUE;
             break;
@@ -239,6 +198,11 @@ static gboolean parse_opts(Opts *o, int argc, char **argv, GError **errp)
                 return fail(errp, "--timeout %s: use seconds", optarg);
             }
             break;
+        case POOL:
+        case NO_POOL:
+            o->pool = c == POOL;
+            o->clone |= c == POOL;
+            break;
         case CLONE:
         case T_CREATE:
         case T_LIST:
@@ -248,14 +212,6 @@ static gboolean parse_opts(Opts *o, int argc, char **argv, GError **errp)
             o->template_create |= c == T_CREATE;
             o->template_list |= c == T_LIST;
             o->template_rm |= c == T_RM;
-            break;
-        case VMGENID:
-            if (strcmp(optarg, "auto") && !g_uuid_string_is_valid(optarg)) {
-                return fail(errp, "--vmgenid %s: use auto or a UUID", optarg);
-            }
-            g_free(o->vmgenid);
-            o->vmgenid = strcmp(optarg, "auto") ?
-                         g_ascii_strdown(optarg, -1) : NULL;
             break;
         case QEMU_ARGV:
             o->qemu_argv = TRUE;
@@ -278,9 +234,18 @@ static gboolean parse_opts(Opts *o, int argc, char **argv, GError **errp)
             usage(stdout);
             exit(0);
         default:
-            return fail(errp, "%s: unknown option or missing value (see "
-                        "--help)", argv[optind - 1]);
+            i = pcl_shape_option(&o->shape, c, optarg, errp);
+            if (i < 0) {
+                return FALSE;
+            }
+            if (i == 0) {
+                return fail(errp, "%s: unknown option or missing value (see "
+                            "--help)", argv[optind - 1]);
+            }
         }
+    }
+    if (o->pool == 1 && templates && !o->clone) {
+        return fail(errp, "--pool runs a command: not with --template-*");
     }
     if (modes > 1) {
         return fail(errp, "--persist and --readonly: one or the other");
@@ -301,35 +266,6 @@ static gboolean parse_opts(Opts *o, int argc, char **argv, GError **errp)
             o->command[2] = g_strdup(o->words[0]);
         }
     }
-    if (!pcl_parse_mib(mem, &o->mem_mib)) {
-        return fail(errp, "--mem %s: use a size such as 256M or 1G", mem);
-    }
-    return TRUE;
-}
-
-/* The "UID:GID" QEMU changes to: as root, --qemu-user's, or NULL. */
-static gboolean qemu_user(Opts *o, GError **errp)
-{
-    unsigned uid, gid;
-    char extra;
-
-    if (geteuid() != 0 || o->keep_root) {
-        return TRUE;
-    }
-    if (sscanf(o->qemu_user, "%u:%u%c", &uid, &gid, &extra) != 2) {
-        struct passwd *pw = getpwnam(o->qemu_user);
-
-        if (!pw) {
-            return fail(errp, "--qemu-user %s: no such user", o->qemu_user);
-        }
-        uid = pw->pw_uid;
-        gid = pw->pw_gid;
-    }
-    if (uid == 0 || gid == 0) {
-        return fail(errp, "--qemu-user %s: not an unprivileged user "
-                    "(--keep-root keeps QEMU root)", o->qemu_user);
-    }
-    o->user = g_strdup_printf("%u:%u", uid, gid);
     return TRUE;
 }
 
@@ -348,31 +284,23 @@ static char **strv_of(GPtrArray *a)
 /* The VM that opts describe, without the command's way in and out. */
 static void describe(const Opts *o, gsize size, PclVm *vm)
 {
-    pcl_vm_init(vm);
-    vm->qemu = g_strdup(o->paths.qemu);
-    vm->kernel = g_strdup(o->kernel);
-    vm->rootfs = g_strdup(o->rootfs);
-    vm->rootfs_size = size;
+    pcl_shape_vm(&o->shape, &o->paths, size, vm);
     vm->root_mode = o->mode;
-    vm->cpus = o->cpus;
-    vm->mem_mib = o->mem_mib;
-    vm->accel = g_strdup(o->accel);
-    vm->append = strv_of(o->append);
     if (o->share_tags->len) {
         vm->share_tags = strv_of(o->share_tags);
         vm->share_paths = strv_of(o->share_paths);
     }
     vm->sandbox = !o->no_sandbox;
-    vm->user = g_strdup(o->user);
 }
 
 /* A template's machine: the root shared and read-only, sandboxed. */
 static void describe_template(const Opts *o, gsize size, PclVm *vm)
 {
-    describe(o, size, vm);
-    vm->root_mode = PCL_ROOT_SHARED_RO;
-    vm->sandbox = TRUE;
-    vm->vmgenid = g_strdup(o->vmgenid);
+    pcl_shape_template(&o->shape, &o->paths, size, vm);
+    if (o->share_tags->len) {
+        vm->share_tags = strv_of(o->share_tags);
+        vm->share_paths = strv_of(o->share_paths);
+    }
 }
 
 static void remade_because(const char *why)
@@ -645,6 +573,96 @@ static int run_clone(Opts *o, gsize size, const char *tmp, int sfd,
     return ret;
 }
 
+/*
+ * The command in a VM of the pool: its status, -1 and f when it failed
+ * once started, or -2 (o->pool_why says why) when the pool did not
+ * serve it: then a clone does.
+ */
+static int run_pooled(Opts *o, gsize size, int sfd, json_t **timings,
+                      Failure *f)
+{
+    g_autofree char *sock = pcl_pool_socket();
+    g_autofree char *key = NULL;
+    g_autoptr(GError) err = NULL;
+    PclPooled vm;
+    PclSession s = {
+        .argv = o->command, .cwd = o->workdir,
+        .in = o->no_stdin ? -1 : 0, .out = 1, .err = 2, .at_once = TRUE,
+        .signal_fd = sfd, .qemu_err = -1, .pooled = TRUE,
+        .start_timeout_ms = CLONE_TIMEOUT_MS,
+    };
+    double t_exec = now_s(), t_exit;
+    struct stat st;
+    PclVm desc;
+    int ret;
+
+    if (o->pool == 0 || !sock) {
+        o->pool_why = g_strdup("not asked for");
+        return -2;
+    }
+    if (o->pool < 0 && stat(sock, &st) < 0) {
+        o->pool_why = g_strdup_printf("no pool at %s", sock);
+        return -2;
+    }
+    if (o->share_tags->len) {
+        o->pool_why = g_strdup("the pool's VMs have no 9p shares");
+        return -2;
+    }
+    describe_template(o, size, &desc);
+    key = pcl_template_key(&desc, &err);
+    pcl_vm_clear(&desc);
+    if (!key || !pcl_pool_take(sock, key, &vm, &err)) {
+        o->pool_why = g_strdup(err->message);
+        return -2;
+    }
+    if (o->env->len) {
+        g_ptr_array_add(o->env, NULL);
+        s.env = (char **)o->env->pdata;
+    }
+    if (s.in >= 0 && fstat(0, &st) < 0) {
+        s.in = -1;
+    }
+    if (o->timeout) {
+        s.deadline_us = g_get_monotonic_time() + o->timeout * 1e6;
+    }
+    s.chan = vm.chan;
+    s.qemu = vm.pid;
+    s.qemu_pidfd = vm.pidfd;
+    s.generation = vm.has_guid ? vm.guid : NULL;
+    s.qemu_stderr = g_string_new(NULL);
+    ret = pcl_session_run(&s, &err);
+    close(vm.chan);
+    /*
+     * Nothing of it outlives the run, as a clone: killed now (the pool
+     * reaps it; it is not waited for here).
+     */
+    syscall(SYS_pidfd_send_signal, vm.pidfd, SIGKILL, NULL, 0);
+    t_exit = now_s();
+    close(vm.pidfd);
+    g_string_free(s.qemu_stderr, TRUE);
+    if (o->env->len && !g_ptr_array_index(o->env, o->env->len - 1)) {
+        g_ptr_array_remove_index(o->env, o->env->len - 1);
+    }
+    if (ret < 0 && s.interrupted) {
+        return 128 + s.interrupted;
+    }
+    if (ret < 0 && !s.started) {
+        o->pool_why = g_strdup_printf("its VM failed: %s", err->message);
+        return -2;
+    }
+    if (ret < 0) {
+        f->err = g_error_new(PCL_ERROR, 0, "%s", err->message);
+        f->started = TRUE;
+        return -1;
+    }
+    *timings = json_pack("{s:s, s:o, s:f}", "source", "pool",
+                         "first_output", s.t_first_output_us ?
+                         json_real((s.t_first_output_us / 1e6 - t_exec) *
+                                   1e3) : json_null(),
+                         "exit", (t_exit - t_exec) * 1e3);
+    return ret;
+}
+
 /* Boot (or clone) and run the command (NULL: a shell). */
 static int run(Opts *o, json_t **timings, Failure *f)
 {
@@ -655,14 +673,15 @@ static int run(Opts *o, json_t **timings, Failure *f)
     sigset_t mask;
 
     /* Templates and their clones map the root read-only. */
-    root = pcl_image_open(o->rootfs, o->clone ? PCL_ROOT_READONLY : o->mode,
+    root = pcl_image_open(o->shape.rootfs,
+                          o->clone ? PCL_ROOT_READONLY : o->mode,
                           &size, &f->err);
     if (root < 0) {
         return -1;
     }
-    if (access(o->kernel, F_OK) < 0) {
+    if (access(o->shape.kernel, F_OK) < 0) {
         f->err = g_error_new(PCL_ERROR, 0, "kernel %s: not found (run \"make "
-                             "guest\")", o->kernel);
+                             "guest\")", o->shape.kernel);
         close(root);
         return -1;
     }
@@ -699,7 +718,15 @@ static int run(Opts *o, json_t **timings, Failure *f)
     sigprocmask(SIG_BLOCK, &mask, NULL);
     sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (o->clone) {
-        ret = run_clone(o, size, tmp, sfd, timings, f);
+        ret = run_pooled(o, size, sfd, timings, f);
+        if (ret == -2) {
+            ret = run_clone(o, size, tmp, sfd, timings, f);
+            if (*timings) {
+                json_object_set_new(*timings, "source", json_string("clone"));
+                json_object_set_new(*timings, "pool",
+                                    json_string(o->pool_why));
+            }
+        }
     } else {
         double t_exec = 0, t_exit = 0;
         gint64 t_out = 0;
@@ -793,7 +820,7 @@ static gboolean kvm_boots(const char *kernel, void *opaque)
     json_t *timings = NULL;
     int ret;
 
-    probe.accel = (char *)"kvm";
+    probe.shape.accel = (char *)"kvm";
     probe.command = true_argv;
     probe.mode = PCL_ROOT_COW;
     probe.clone = FALSE;
@@ -819,9 +846,8 @@ int main(int argc, char **argv)
     if (!parse_opts(&o, argc, argv, &f.err)) {
         goto out;
     }
-    default_root = !o.rootfs;
-    o.rootfs = o.rootfs ?: g_strdup(o.paths.rootfs);
-    o.kernel = o.kernel ?: g_strdup(o.paths.kernel);
+    default_root = !o.shape.rootfs;
+    pcl_shape_defaults(&o.shape, &o.paths);
     if ((o.clone || o.template_create) && o.mode != PCL_ROOT_COW) {
         fail(&f.err, "templates map the root image read-only: --persist and "
              "--readonly do not apply");
@@ -832,20 +858,21 @@ int main(int argc, char **argv)
              "by every run and test");
     } else if (o.template_list || o.template_rm) {
         ret = template_command(&o);
-    } else if (qemu_user(&o, &f.err)) {
-        char *accel = pcl_accel_for_boot(&o.paths, o.accel, o.kernel,
-                                         kvm_boots, &o, &f.err);
+    } else if (pcl_shape_user(&o.shape, &f.err)) {
+        char *accel = pcl_accel_for_boot(&o.paths, o.shape.accel,
+                                         o.shape.kernel, kvm_boots, &o,
+                                         &f.err);
 
-        g_free(o.accel);
-        o.accel = accel;
+        g_free(o.shape.accel);
+        o.shape.accel = accel;
         if (!accel) {
             goto out;
         }
         if (o.template_create) {
             PclTemplate t;
             gsize size;
-            int root = pcl_image_open(o.rootfs, PCL_ROOT_READONLY, &size,
-                                      &f.err);
+            int root = pcl_image_open(o.shape.rootfs, PCL_ROOT_READONLY,
+                                      &size, &f.err);
 
             if (root >= 0 && get_template(&o, size, &t, &f.err)) {
                 printf("%s\n", t.key);
@@ -879,8 +906,11 @@ out:
         g_autofree char *table = pcl_phases_format(timings);
 
         fprintf(stderr, "pc-lite-run: %s breakdown (host clock, ms, "
-                "accelerator %s):\n%s\n", o.clone ? "clone" : "boot-time",
-                o.accel, table);
+                "accelerator %s%s%s):\n%s\n",
+                !o.clone ? "boot-time" : o.pool_why ? "clone" : "pool",
+                o.shape.accel,
+                o.pool_why && o.pool == 1 ? "; not from the pool: " : "",
+                o.pool_why && o.pool == 1 ? o.pool_why : "", table);
     }
     json_decref(timings);
     return ret;
