@@ -177,6 +177,7 @@ bench: qemu qemu-full firmware guest oci deps-engines
 	@$(PYTHON) $(TOP)/tests/boot-time/bench.py $(BENCH_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/shared_root.py $(SHARED_ROOT_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/clones.py $(CLONES_ARGS)
+	@$(PYTHON) $(TOP)/tests/boot-time/pool.py $(POOL_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/oci.py $(OCI_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/sandbox.py $(SANDBOX_ARGS)
 	@$(PYTHON) $(TOP)/tests/boot-time/shared_kernel.py $(SHARED_KERNEL_ARGS)

@@ -16,6 +16,10 @@ runs a short version):
   disk     the host's disk full (a small tmpfs, as root): a --persist run
            on a sparse image and a template made there must each end with
            status 125 and one error line
+  pool     --pool-runs runs through pc-lite-pool (--pool-size VMs) back to
+           back, then as many --parallel at a time, each echoing its
+           number: failures, and how many the pool served (the others
+           fell back to clones while it refilled)
 
 Writes build/stress/stress.json; exits 1 on any failure.
 """
@@ -44,10 +48,10 @@ WRITER = ('mkdir -p /root/d; i=0; while true; do i=$((i+1)); '
           'echo "synced $i $(cat /root/d/f$i)"; done')
 
 
-def boot(i, env):
+def boot(i, env, args=()):
     """One VM echoing i: None, or what went wrong."""
-    p = subprocess.run([RUNNER, '-n', '--', f'echo {i}'], capture_output=True,
-                       env=env, timeout=300, check=False)
+    p = subprocess.run([RUNNER, '-n', *args, '--', f'echo {i}'],
+                       capture_output=True, env=env, timeout=300, check=False)
     if p.returncode or p.stdout != f'{i}\n'.encode():
         return {'boot': i, 'status': p.returncode,
                 'stdout': p.stdout.decode(errors='replace')[-200:],
@@ -55,12 +59,53 @@ def boot(i, env):
     return None
 
 
-def boots(count, parallel, env):
+def boots(count, parallel, env, args=()):
     """count boots, parallel at a time: (failures, seconds)."""
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-        results = list(pool.map(lambda i: boot(i, env), range(count)))
+        results = list(pool.map(lambda i: boot(i, env, args), range(count)))
     return [r for r in results if r], round(time.monotonic() - t0, 1)
+
+
+def pool_runs(count, parallel, size, env, tmp):
+    """count runs through a pc-lite-pool of size VMs, back to back and
+    parallel at a time; the pool killed (SIGKILL) at the end must leave
+    no QEMU."""
+    sock = os.path.join(tmp, 'pool.sock')
+    env = dict(env, PC_LITE_POOL=sock,
+               PC_LITE_CACHE=os.path.join(tmp, 'pool-cache'))
+    pool_bin = os.path.join(paths.BUILD, 'pc-lite-pool')
+    res = {'size': size}
+    with open(os.path.join(tmp, 'pool.log'), 'wb') as log, \
+            subprocess.Popen([pool_bin, '--socket', sock, '--size',
+                              str(size)], env=env, stdout=log,
+                             stderr=log) as pool:
+        try:
+            deadline = time.monotonic() + 300
+            while not os.path.exists(sock) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            for name, at_once in (('back_to_back', 1),
+                                  ('parallel', parallel)):
+                failures, seconds = boots(count, at_once, env, ['--pool'])
+                res[name] = {'runs': count, 'at_a_time': at_once,
+                             'failures': failures, 'seconds': seconds}
+            status = subprocess.run([pool_bin, 'status', '--socket', sock],
+                                    capture_output=True, env=env, check=True)
+            res['status'] = json.loads(status.stdout)
+            with open(f'/proc/{pool.pid}/task/{pool.pid}/children',
+                      encoding='ascii') as f:
+                vms = [int(c) for c in f.read().split()]
+        finally:
+            pool.kill()
+    deadline = time.monotonic() + 10
+    while [v for v in vms if procfs.comm(v).startswith('qemu')] and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    res['left_after_kill'] = [v for v in vms
+                              if procfs.comm(v).startswith('qemu')]
+    res['ok'] = not res['back_to_back']['failures'] and \
+        not res['parallel']['failures'] and not res['left_after_kill']
+    return res
 
 
 def ext4_of(img, tmp):
@@ -196,6 +241,8 @@ def main():
     ap.add_argument('--parallel', type=int, default=8)
     ap.add_argument('--kills', type=int, default=20)
     ap.add_argument('--runner-kills', type=int, default=20)
+    ap.add_argument('--pool-runs', type=int, default=1000)
+    ap.add_argument('--pool-size', type=int, default=8)
     ap.add_argument('--seed', type=int, default=None)
     ap.add_argument('--out', default=os.path.join(paths.BUILD, 'stress'))
     opts = ap.parse_args()
@@ -215,13 +262,16 @@ def main():
         res['runner_kills'] = [runner_kill(env, rng)
                                for _ in range(opts.runner_kills)]
         res['disk_full'] = disk_full(tmp, env)
+        res['pool'] = pool_runs(opts.pool_runs, opts.parallel,
+                                opts.pool_size, env, tmp)
     res['qemu_left'] = sorted(qemus() - before)
     ok = not res['back_to_back']['failures'] and \
         not res['parallel']['failures'] and \
         all(k['ok'] for k in res['kills']) and \
         all(k['ok'] for k in res['runner_kills']) and \
         all(d['ok'] for d in res['disk_full'].values()
-            if isinstance(d, dict)) and not res['qemu_left']
+            if isinstance(d, dict)) and res['pool']['ok'] and \
+        not res['qemu_left']
     res['ok'] = ok
     os.makedirs(opts.out, exist_ok=True)
     with open(os.path.join(opts.out, 'stress.json'), 'w',
@@ -238,7 +288,14 @@ def main():
           f'of {sum(k["synced"] for k in res["kills"])}; '
           f'{opts.runner_kills} runners killed: '
           f'{sum(not k["ok"] for k in res["runner_kills"])} QEMUs left; '
-          f'disk full: {disk_summary(res["disk_full"])} (seed {seed})')
+          f'disk full: {disk_summary(res["disk_full"])}; '
+          f'{opts.pool_runs} pooled runs back to back and '
+          f'{opts.parallel} at a time: '
+          f'{len(res["pool"]["back_to_back"]["failures"])} + '
+          f'{len(res["pool"]["parallel"]["failures"])} failures, '
+          f'{res["pool"]["status"]["runs"]} served by the pool, '
+          f'{len(res["pool"]["left_after_kill"])} QEMUs left after it was '
+          f'killed (seed {seed})')
     return 0 if ok else 1
 
 

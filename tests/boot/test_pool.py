@@ -17,6 +17,8 @@ from concurrent import futures
 from pclite import launch
 from pclite import paths
 
+import benchrun
+
 POOL = os.path.join(paths.BUILD, 'pc-lite-pool')
 RANDOM = ('read u < /proc/sys/kernel/random/uuid; echo $u; '
           'od -An -tx1 -N16 /dev/urandom')
@@ -228,6 +230,26 @@ class PoolLoadTest(PoolTestCase):
                     if (p.returncode, p.stdout) != (0, f'{i}\n'.encode())]
         self.assertEqual(failures, [])
         self.assertGreater(self.status()['runs'], 0)
+
+
+class PoolBenchmarkTest(unittest.TestCase):
+    """make bench's pool rows (tests/boot-time/pool.py), short."""
+
+    def test_quick_run(self):
+        p, res, chart = benchrun.quick_run(
+            self, 'boot-time/pool.py',
+            ['--runs', '2', '--size', '2', '--rate-runs', '10'], 'pool',
+            env=dict(os.environ, PC_LITE_ACCEL=launch.boot_accel()))
+        self.assertTrue(chart)
+        for key in ('pool_run_ms', 'clone_run_ms', 'cold_run_ms'):
+            self.assertGreater(res[key], 0)
+        self.assertLess(res['pool_run_ms'], res['clone_run_ms'])
+        for n in ('1', '8'):
+            self.assertEqual(res['rate'][n]['failures'], 0)
+            self.assertGreater(res['rate'][n]['runs_per_s'], 0)
+        self.assertEqual(res['host_cores'], os.cpu_count())
+        self.assertEqual(len(res['memory']), 2)
+        self.assertIn('| target | figure | limit | |', p.stdout)
 
 
 class PoolOptionsTest(unittest.TestCase):

@@ -16,7 +16,8 @@ class StressTest(unittest.TestCase):
         _, res, _ = benchrun.quick_run(
             self, 'boot/stress.py',
             ['--boots', '16', '--parallel', '4', '--kills', '3',
-             '--runner-kills', '3'], 'stress')
+             '--runner-kills', '3', '--pool-runs', '16', '--pool-size',
+             '2'], 'stress')
         self.assertEqual(res['back_to_back']['failures'], [])
         self.assertEqual(res['parallel']['failures'], [])
         self.assertEqual(len(res['kills']), 3)
@@ -37,6 +38,11 @@ class StressTest(unittest.TestCase):
         else:
             self.assertIn('skipped', res['disk_full'])
         self.assertEqual(res['qemu_left'], [])
+        pool = res['pool']
+        self.assertEqual(pool['back_to_back']['failures'], [])
+        self.assertEqual(pool['parallel']['failures'], [])
+        self.assertGreater(pool['status']['runs'], 0)
+        self.assertEqual(pool['left_after_kill'], [])
 
 
 if __name__ == '__main__':
