@@ -153,6 +153,8 @@ void pcl_shape_vm(const PclShape *s, const PclPaths *p, gsize size,
                   PclVm *vm);
 void pcl_shape_template(const PclShape *s, const PclPaths *p, gsize size,
                         PclVm *vm);
+/* A NULL-ended copy of a's strings. */
+char **pcl_strv_of(GPtrArray *a);
 
 /* spawn.c */
 typedef struct {

@@ -149,7 +149,7 @@ gboolean pcl_shape_user(PclShape *s, GError **errp)
     return TRUE;
 }
 
-static char **strv_of(GPtrArray *a)
+char **pcl_strv_of(GPtrArray *a)
 {
     char **v = g_new0(char *, a->len + 1);
     guint i;
@@ -171,7 +171,7 @@ void pcl_shape_vm(const PclShape *s, const PclPaths *p, gsize size,
     vm->cpus = s->cpus;
     vm->mem_mib = s->mem_mib;
     vm->accel = g_strdup(s->accel);
-    vm->append = strv_of(s->append);
+    vm->append = pcl_strv_of(s->append);
     vm->user = g_strdup(s->user);
 }
 

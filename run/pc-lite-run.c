@@ -269,26 +269,14 @@ static gboolean parse_opts(Opts *o, int argc, char **argv, GError **errp)
     return TRUE;
 }
 
-/* strv copy of a's strings */
-static char **strv_of(GPtrArray *a)
-{
-    char **v = g_new0(char *, a->len + 1);
-    guint i;
-
-    for (i = 0; i < a->len; i++) {
-        v[i] = g_strdup(g_ptr_array_index(a, i));
-    }
-    return v;
-}
-
 /* The VM that opts describe, without the command's way in and out. */
 static void describe(const Opts *o, gsize size, PclVm *vm)
 {
     pcl_shape_vm(&o->shape, &o->paths, size, vm);
     vm->root_mode = o->mode;
     if (o->share_tags->len) {
-        vm->share_tags = strv_of(o->share_tags);
-        vm->share_paths = strv_of(o->share_paths);
+        vm->share_tags = pcl_strv_of(o->share_tags);
+        vm->share_paths = pcl_strv_of(o->share_paths);
     }
     vm->sandbox = !o->no_sandbox;
 }
@@ -298,8 +286,8 @@ static void describe_template(const Opts *o, gsize size, PclVm *vm)
 {
     pcl_shape_template(&o->shape, &o->paths, size, vm);
     if (o->share_tags->len) {
-        vm->share_tags = strv_of(o->share_tags);
-        vm->share_paths = strv_of(o->share_paths);
+        vm->share_tags = pcl_strv_of(o->share_tags);
+        vm->share_paths = pcl_strv_of(o->share_paths);
     }
 }
 
@@ -391,17 +379,6 @@ static int launch(const Opts *o, PclVm *vm, int ours, int theirs,
     int pipefd[2], status, ret;
     GError *err = NULL;
 
-    if (o->env->len) {
-        g_ptr_array_add(o->env, NULL);
-        s.env = (char **)o->env->pdata;
-    }
-    if (s.in >= 0 && fstat(0, &st) < 0) {
-        s.in = -1;              /* no stdin at all */
-    }
-    if (o->timeout) {
-        s.deadline_us = g_get_monotonic_time() + o->timeout * 1e6;
-    }
-    vm->channel_fd = theirs;
     if (o->qemu_argv) {
         int i;
 
@@ -416,6 +393,17 @@ static int launch(const Opts *o, PclVm *vm, int ours, int theirs,
         close(theirs);
         return 0;
     }
+    if (o->env->len) {
+        g_ptr_array_add(o->env, NULL);
+        s.env = (char **)o->env->pdata;
+    }
+    if (s.in >= 0 && fstat(0, &st) < 0) {
+        s.in = -1;              /* no stdin at all */
+    }
+    if (o->timeout) {
+        s.deadline_us = g_get_monotonic_time() + o->timeout * 1e6;
+    }
+    vm->channel_fd = theirs;
     argv = pcl_vm_argv(vm);
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         f->err = g_error_new(PCL_ERROR, 0, "pipe: %s", g_strerror(errno));
@@ -437,14 +425,12 @@ static int launch(const Opts *o, PclVm *vm, int ours, int theirs,
     ret = pcl_session_run(&s, &err);
     close(ours);
     if (ret < 0) {
+        /* reaped here if the session did not, stderr read to its end */
         if (s.qemu_status < 0) {
             kill(s.qemu, SIGKILL);
+            waitpid(s.qemu, &s.qemu_status, 0);
         }
-        if (s.qemu_status < 0 || s.qemu_err >= 0) {
-            /* reaped here if the session did not, stderr read to its end */
-            if (s.qemu_status < 0) {
-                waitpid(s.qemu, &s.qemu_status, 0);
-            }
+        if (s.qemu_err >= 0) {
             fcntl(s.qemu_err, F_SETFL, 0);
             drain(s.qemu_err, s.qemu_stderr);
         }
@@ -464,16 +450,17 @@ static int launch(const Opts *o, PclVm *vm, int ours, int theirs,
         kill(s.qemu, SIGKILL);
     }
     if (s.qemu_status < 0) {
-        int i;
+        int pidfd = syscall(SYS_pidfd_open, s.qemu, 0);
+        struct pollfd pf = { .fd = pidfd, .events = POLLIN };
 
         /* QEMU powers off once init has its Q; 30 s at most. */
-        for (i = 0; i < 3000 && waitpid(s.qemu, &status, WNOHANG) == 0; i++) {
-            g_usleep(10000);
-        }
-        if (i == 3000) {
+        if (pidfd < 0 || poll(&pf, 1, 30 * 1000) <= 0) {
             kill(s.qemu, SIGKILL);
-            waitpid(s.qemu, &status, 0);
         }
+        if (pidfd >= 0) {
+            close(pidfd);
+        }
+        waitpid(s.qemu, &status, 0);
         s.qemu_status = status;
     }
     *t_exit = now_s();
