@@ -37,3 +37,28 @@ def count(console):
 def bad_log_lines(console):
     """The console lines a clean boot must not have (init's log_errors)."""
     return [line for line in console.splitlines() if _BAD_LOG_RE.search(line)]
+
+
+# initcall_debug's line after each initcall (init/main.c), e.g.
+# "initcall acpi_init+0x0/0x4bd returned 0 after 128000 usecs"; a module's
+# name may follow the symbol in brackets.
+_INITCALL_RE = re.compile(
+    r'initcall (?P<fn>[^\s+]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[^\]]+\])?'
+    r' returned (?P<ret>-?\d+) after (?P<usecs>\d+) usecs')
+# The kernel's last message before it runs init, with its printk time.
+_RUN_INIT_RE = re.compile(r'^\[\s*(\d+\.\d+)\] Run \S+ as init process',
+                          re.M)
+
+
+def initcalls(console):
+    """The initcalls that initcall_debug reported on the console, in
+    order: a list of (function, usecs, return value)."""
+    return [(m.group('fn'), int(m.group('usecs')), int(m.group('ret')))
+            for m in _INITCALL_RE.finditer(console)]
+
+
+def kernel_clock_at_init(console):
+    """The kernel's printk time (s) of "Run /init as init process", or
+    None (no such line, or no printk times)."""
+    m = _RUN_INIT_RE.search(console)
+    return float(m.group(1)) if m else None

@@ -11,7 +11,9 @@ definition.
 
   bench.py                      the whole matrix, N=10
   bench.py --quick              N=1, no warm-up, pc-lite PVH (+ microvm
-                                qboot when build/qemu-full exists)
+                                qboot when build/qemu-full exists); the
+                                kernel breakdown of our own kernel only
+  bench.py --only 'distro*'     Debian's cloud and generic kernels
   bench.py --only 'pc-lite*'    configurations by glob (--list shows them)
   bench.py --baseline OLD.json  also print each phase's ratio to OLD
 """
@@ -97,7 +99,9 @@ def bench_config(config, accel, args, log):
         'smp': config.smp, 'mem': config.mem, 'size': config.size,
         'root': config.root, 'group': config.group, 'accel': accel,
         'markers': config.markers, 'runs': [], 'failed_boots': 0,
-        'errors': [],
+        'errors': [], 'package': config.package,
+        'kernel_label': config.kernel_label,
+        'setup': config.setup or config.label,
     }
     why = bc.missing(config)
     if why:
@@ -105,6 +109,9 @@ def bench_config(config, accel, args, log):
         entry['error'] = why
         log(f'  skipped: {why}')
         return entry
+    entry['kernel_file'] = bc.kernel_file(config)
+    if config.package:
+        log(f'  kernel: {entry["kernel_file"]}')
     entry['qemu_args'] = bc.cmdline(config, accel, 'CONSOLE',
                                     'TRACE').argv()[1:]
     full = args.full_accel
@@ -137,7 +144,15 @@ def bench_config(config, accel, args, log):
                 entry['known_issue'] = config.known_issue
         else:
             entry['status'] = 'ok'
-        if entry['runs'] and not args.no_memory:
+        if entry['runs'] and config.breakdown and not args.no_breakdown \
+                and not (args.quick and config.package):
+            b = br.kernel_breakdown(config, full)
+            entry['kernel_breakdown'] = b
+            log('  kernel breakdown: ' + (b.get('error') or ', '.join(
+                f'{t["initcall"]} {t["ms"]:.1f}' for t in b['top'][:3]) +
+                f' ms; {b["initcalls"]} initcalls, {b["initcalls_ms"]:.1f} '
+                f'ms'))
+        if entry['runs'] and config.memory and not args.no_memory:
             for _ in range(args.max_attempts):
                 m = br.idle_memory(config, full)
                 if 'error' not in m:
@@ -189,6 +204,8 @@ def parse_args(argv):
                     help='with --baseline: exit 1 when a total ratio is '
                     'above RATIO')
     ap.add_argument('--no-memory', action='store_true')
+    ap.add_argument('--no-breakdown', action='store_true',
+                    help='skip the kernel breakdown (initcall_debug) boots')
     ap.add_argument('--no-kvm', action='store_true',
                     help='skip the KVM VMM-init measurement')
     ap.add_argument('--max-attempts', type=int, default=3,
@@ -205,8 +222,8 @@ def main(argv=None):
     configs = select(args)
     if args.list:
         for c in configs:
-            why = bc.missing(c)
-            print(f'{c.name:34s} {c.label}' + (f'  [{why}]' if why else ''))
+            why = bc.missing(c, fetch=False)
+            print(f'{c.name:44s} {c.label}' + (f'  [{why}]' if why else ''))
         return 0
     if not configs:
         print('bench: no configuration selected')
@@ -242,6 +259,7 @@ def main(argv=None):
     data['host']['loadavg_end'] = os.getloadavg()
     data['duration_s'] = round(time.monotonic() - t0, 1)
     data['ratios'] = rep.ratios(data)
+    data['init_ratios'] = rep.init_ratios(data, bc.INIT_RATIO_TARGET)
     status = 0
     if args.baseline:
         with open(args.baseline, encoding='utf-8') as f:
@@ -273,6 +291,10 @@ def main(argv=None):
         print(f'bench: invalid output: {p}')
     for c in failed:
         print(f'bench: no successful boot for {c["name"]}: {c["error"]}')
+    for c in data['configs']:
+        if 'error' in c.get('kernel_breakdown', {}):
+            print(f'bench: no kernel breakdown for {c["name"]}: '
+                  f'{c["kernel_breakdown"]["error"]}')
     print(f'bench: wrote {base}.json, .md, .png, .svg' +
           (', memory.json, .md, .png' if breakdowns else '') +
           f' ({data["duration_s"]:.0f} s)')

@@ -27,6 +27,10 @@ def summarise(runs):
     """Statistics of each phase (and peak RSS) over the good runs."""
     good = [r for r in runs if 'error' not in r]
     out = {p: stats([r['phases'][p] for r in good]) for p in PHASES}
+    # Exec to init's first marker: the machine, firmware and kernel.
+    out['to_init'] = stats([round(r['phases']['total'] -
+                                  r['phases']['userspace'], 3)
+                            for r in good])
     out['peak_rss_kb'] = stats([r.get('peak_rss_kb') for r in good])
     out['guest_uptime_ms'] = stats(
         [(r.get('report') or {}).get('uptime_ms') for r in good])
@@ -77,6 +81,115 @@ def ratios(data):
                 if a and b and b['median'] else None
             out.append(row)
     return out
+
+
+def _median(entry, key):
+    st = (entry.get('summary') or {}).get(key) \
+        if entry.get('status') == 'ok' else None
+    return st['median'] if st else None
+
+
+def init_ratios(data, target):
+    """Exec to init, pc-lite / microvm with qboot from the same source,
+    for each kernel and format both booted (medians): rows with the
+    target and whether it is met (None: not measured)."""
+    rows = []
+    for c in data['configs']:
+        if c['machine'] != 'pc-lite' or c['root'] != 'initramfs':
+            continue
+        for o in data['configs']:
+            if not (o['machine'].startswith('microvm') and
+                    o['firmware'] == 'qboot' and
+                    o.get('package', '') == c.get('package', '') and
+                    o['kernel'] == c['kernel'] and o['size'] == c['size']):
+                continue
+            a, b = _median(c, 'to_init'), _median(o, 'to_init')
+            ratio = round(a / b, 3) if a is not None and b else None
+            rows.append({
+                'kernel': c.get('kernel_label', ''), 'size': c['size'],
+                'pair': f'{c.get("setup", c["label"])} / '
+                        f'{o.get("setup", o["label"])}',
+                'lite': c['name'], 'microvm': o['name'],
+                'lite_ms': a, 'microvm_ms': b, 'ratio': ratio,
+                'target': target,
+                'met': None if ratio is None else ratio <= target,
+                'not_measured': '; '.join(
+                    f'{e["name"]} {e["status"]}' for e in (c, o)
+                    if e['status'] != 'ok'),
+            })
+    return rows
+
+
+def init_ratio_markdown(rows):
+    """The init_ratios rows as a Markdown table."""
+    if not rows:
+        return []
+    target = rows[0]['target']
+    lines = ['', f'To init (exec to init\'s first marker), pc-lite / '
+             f'microvm with qboot from the same source, per kernel '
+             f'(medians; target: at most {target:g}x):', '',
+             '| kernel | pair | size | pc-lite ms | microvm ms | ratio | '
+             f'at most {target:g}x |', '|---|---|---|---:|---:|---:|---|']
+    for r in rows:
+        met = ('met' if r['met'] else 'not met') if r['met'] is not None \
+            else f'not measured ({r["not_measured"]})'
+        lines.append(
+            f'| {r["kernel"]} | {r["pair"]} | {r["size"]} | '
+            f'{_num(r["lite_ms"])} | {_num(r["microvm_ms"])} | '
+            f'{_ratio(r["ratio"])} | {met} |')
+    return lines
+
+
+def _num(v, fmt='.1f'):
+    return '-' if v is None else format(v, fmt)
+
+
+def breakdown_markdown(data):
+    """Where the kernel's time goes: per kernel, a table of the kernel
+    breakdowns (bench_run.kernel_breakdown) side by side, pc-lite beside
+    microvm: the phase, its part before the kernel's clock, the initcalls'
+    count and sum, and the top initcalls of each (ms)."""
+    groups = {}
+    failed = []
+    for c in data['configs']:
+        b = c.get('kernel_breakdown')
+        if not b:
+            continue
+        if 'error' in b:
+            failed.append(f'- {c["label"]}: {b["error"]}')
+            continue
+        groups.setdefault(c.get('kernel_label', ''), []).append(c)
+    lines = []
+    for kernel, configs in groups.items():
+        bds = [c['kernel_breakdown'] for c in configs]
+        names = {}
+        for b in bds:
+            for t in b['top']:
+                names[t['initcall']] = max(names.get(t['initcall'], 0),
+                                           t['ms'])
+        lines += ['', f'Where the kernel\'s time goes: {kernel}, '
+                  f'{configs[0]["size"]}. One more boot of each with '
+                  f'`{bds[0]["append"]}` (not a timed boot: its console '
+                  'output slows it); ms, the top initcalls of each:', '',
+                  '| | ' + ' | '.join(c['setup'] for c in configs) + ' |',
+                  '|---|' + '---:|' * len(configs)]
+        rows = (('kernel phase (host clock)', 'kernel_ms'),
+                ('before the kernel\'s clock (decompression, early setup)',
+                 'before_clock_ms'),
+                ('kernel\'s clock at "Run /init"', 'kernel_clock_at_init_ms'),
+                ('initcalls, sum', 'initcalls_ms'))
+        for label, key in rows:
+            lines.append(f'| {label} | ' + ' | '.join(
+                _num(b.get(key)) for b in bds) + ' |')
+        lines.append('| initcalls, count | ' + ' | '.join(
+            str(b['initcalls']) for b in bds) + ' |')
+        for fn in sorted(names, key=lambda n: -names[n]):
+            lines.append(f'| `{fn}` | ' + ' | '.join(
+                _num(b['all_ms'].get(fn)) if fn in b['all_ms'] else '<0.1'
+                for b in bds) + ' |')
+    if failed:
+        lines += ['', 'No kernel breakdown:', ''] + failed
+    return lines
 
 
 def markdown(data):
@@ -146,6 +259,8 @@ def markdown(data):
             lines.append(f'| {r["pair"]} | {r["size"]} | '
                          f'{_ratio(r["total"])} | {_ratio(r["vmm_init"])} | '
                          f'{_ratio(r["kvm_vmm_init"])} |')
+    lines += init_ratio_markdown(data.get('init_ratios') or [])
+    lines += breakdown_markdown(data)
     lines += ['', trace.legend() + " All host wall clock from QEMU's "
               "trace; the guest's own clock only appears as guest_uptime_ms "
               'in the JSON.', '']

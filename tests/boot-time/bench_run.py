@@ -37,6 +37,9 @@ def _check(config, guest_report, console):
         if guest_report.get(key) != want:
             return (f'guest report {key}={guest_report.get(key)}, '
                     f'expected {want}')
+    if not bc.kernel_ok(config, guest_report.get('kernel')):
+        return (f'guest report kernel={guest_report.get("kernel")}, '
+                f'expected /{config.expect_kernel}/')
     for text in config.expect_console:
         if text not in console:
             return f'console lacks "{text}"'
@@ -56,8 +59,9 @@ def _launch(config, accel, tmp, append=''):
     return vm
 
 
-def boot_once(config, accel, timeout=30):
+def boot_once(config, accel, timeout=None):
     """One full boot, measured: a dict of raw stamps, phases and checks."""
+    timeout = timeout or config.timeout
     with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as tmp:
         vm = _launch(config, accel, tmp)
         done = vm.wait_exit(timeout)
@@ -86,6 +90,49 @@ def boot_once(config, accel, timeout=30):
         run['error'] = error
         run['console_tail'] = text[-2000:]
     return run
+
+
+def kernel_breakdown(config, accel, top=10, timeout=None):
+    """Where the kernel's time goes: one more boot, with
+    bc.BREAKDOWN_APPEND (initcall_debug; its console output slows this
+    boot, which is not one of the timed ones).  The kernel phase of this
+    boot (host clock), the kernel's own printk time at "Run /init as init
+    process", the part of the phase before that clock (decompression and
+    the earliest setup, approximately), and the initcalls: how many, their
+    sum, the top ones and every one of 0.1 ms or more (ms)."""
+    timeout = timeout or config.timeout
+    with tempfile.TemporaryDirectory(prefix='pc-lite-bench-') as tmp:
+        vm = _launch(config, accel, tmp, bc.BREAKDOWN_APPEND)
+        done = vm.wait_exit(timeout)
+        vm.stop()
+        text = vm.console_text()
+        ph = trace.phases(vm.stamps(), vm.t_exec, done[0] if done else None,
+                          firmware=config.firmware != 'none')
+    calls = report.initcalls(text)
+    out = {'append': bc.BREAKDOWN_APPEND, 'phases': ph}
+    if report.parse(text) is None or ph is None or not calls:
+        why = 'the guest did not report' if report.parse(text) is None \
+            else 'trace stamps missing' if ph is None \
+            else 'no initcall_debug lines on the console'
+        out.update(error=why, console_tail=text[-2000:])
+        return out
+    per_fn = {}
+    for fn, usecs, _ in calls:
+        per_fn[fn] = per_fn.get(fn, 0) + usecs
+    ranked = sorted(per_fn.items(), key=lambda kv: -kv[1])
+    clock = report.kernel_clock_at_init(text)
+    out.update({
+        'kernel_ms': ph['kernel'],
+        'kernel_clock_at_init_ms': None if clock is None
+        else round(clock * 1000, 3),
+        'before_clock_ms': None if clock is None
+        else round(max(ph['kernel'] - clock * 1000, 0.0), 3),
+        'initcalls': len(calls),
+        'initcalls_ms': round(sum(u for _, u, _ in calls) / 1000, 3),
+        'top': [{'initcall': fn, 'ms': u / 1000} for fn, u in ranked[:top]],
+        'all_ms': {fn: u / 1000 for fn, u in ranked if u >= 100},
+    })
+    return out
 
 
 def vmm_init_once(config, accel, timeout=60):

@@ -3,33 +3,14 @@
 
 Its bzImage and the ELF vmlinux inside it (PVH note) boot to our
 initramfs init with -serial and console=ttyS0.  The package comes from
-Debian with apt-get download and is cached under PC_LITE_CACHE.
+Debian with apt-get download and is cached under PC_LITE_CACHE
+(pclite.distro, which make bench's 'distro' configurations share).
 """
 
-import glob
-import os
-import subprocess
 import unittest
 
 from pclite import distro
 from pclite import launch
-from pclite import paths
-
-
-def fetch_cloud_kernel():
-    """(bzImage, vmlinux) of linux-image-cloud-amd64, downloaded once."""
-    root = distro.kernel_package('linux-image-cloud-amd64')
-    bz = distro.vmlinuz(root)
-    vmlinux = os.path.join(root, 'vmlinux')
-    if os.path.exists(vmlinux):
-        return bz, vmlinux
-    extract = glob.glob(os.path.join(os.path.dirname(os.path.realpath(
-        paths.guest_file('vmlinux'))), '..', 'linux-source-*',
-        'scripts', 'extract-vmlinux'))
-    with open(vmlinux + '.tmp', 'wb') as out:
-        subprocess.run(['sh', extract[0], bz], stdout=out, check=True)
-    os.rename(vmlinux + '.tmp', vmlinux)
-    return bz, vmlinux
 
 
 class DistroKernelTest(unittest.TestCase):
@@ -37,8 +18,8 @@ class DistroKernelTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         try:
-            cls.bzimage, cls.vmlinux = fetch_cloud_kernel()
-        except (subprocess.CalledProcessError, IndexError, OSError) as e:
+            cls.bzimage, cls.vmlinux = distro.cloud_kernel()
+        except distro.UNAVAILABLE as e:
             raise unittest.SkipTest(f'Debian cloud kernel unavailable: {e}')
 
     def check(self, kernel):
