@@ -160,9 +160,17 @@ def _root_disks():
 
 
 def _distro():
-    """Debian's kernels on pc-lite and, from the same source, microvm
-    (qboot) and q35 (SeaBIOS): 1x128M, our initramfs.  No modules: the
-    guest must only boot to init, on 1 vCPU, with the right kernel."""
+    """Debian's kernels on pc-lite and, from the same source, q35
+    (SeaBIOS): 1x128M, our initramfs.  No modules: the guest must only
+    boot to init, on 1 vCPU, with the right kernel.
+
+    Not microvm: with qboot it has neither ACPI nor an MP table, and a
+    kernel configured for real machines then runs without its local APIC
+    ("APIC disabled via kernel command line", "tsc: Unable to calibrate
+    against PIT") and stalls after "Run /init" under TCG (Debian's cloud
+    kernel, PVH and bzImage, tried here); microvm's ACPI needs
+    SeaBIOS-microvm, which has its own known issue above.  Our kernel is
+    configured for microvm too, so its microvm rows stay."""
     kernels = (('cloud', 'linux-image-cloud-amd64', r'.*-cloud-amd64',
                 ('pvh', 'bzimage')),
                ('generic', 'linux-image-amd64', r'\d[^-]*-\d+-amd64',
@@ -176,12 +184,9 @@ def _distro():
         for fmt in formats:
             kernel = 'vmlinux' if fmt == 'pvh' else 'bzImage'
             what = 'PVH vmlinux' if fmt == 'pvh' else 'bzImage'
-            machines += [
+            machines.append(
                 (f'pc-lite-{fmt}', f'pc-lite {what}', 'lite', 'pc-lite',
-                 'none', kernel, {}),
-                (f'microvm-qboot-{fmt}', f'microvm qboot {what}', 'full',
-                 'microvm,acpi=off', 'qboot', kernel,
-                 {'append': 'acpi=off reboot=t', 'action': 'reboot'})]
+                 'none', kernel, {}))
         machines.append(('q35-seabios', 'q35 SeaBIOS bzImage', 'full', 'q35',
                          'seabios', 'bzImage', {}))
         for name, setup, qemu, machine, fw, kernel, extra in machines:
