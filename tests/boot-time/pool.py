@@ -30,6 +30,7 @@ from concurrent import futures
 from pclite import launch
 from pclite import memory as pcmemory
 from pclite import paths
+from pclite import procfs
 
 import bench_report
 
@@ -94,10 +95,8 @@ def rate(env, runs, parallel):
 
 def pool_memory(pid):
     """PSS, USS and own KiB of each of the pool's idle VMs."""
-    with open(f'/proc/{pid}/task/{pid}/children', encoding='ascii') as f:
-        vms = [int(c) for c in f.read().split()]
     out = []
-    for vm in vms:
+    for vm in procfs.qemu_children(pid):
         bd = pcmemory.breakdown(vm)
         out.append({'pss': bd['pss_kib'], 'uss': bd['uss_kib'],
                     'own': bd['own_kib']})

@@ -92,9 +92,7 @@ def pool_runs(count, parallel, size, env, tmp):
             status = subprocess.run([pool_bin, 'status', '--socket', sock],
                                     capture_output=True, env=env, check=True)
             res['status'] = json.loads(status.stdout)
-            with open(f'/proc/{pool.pid}/task/{pool.pid}/children',
-                      encoding='ascii') as f:
-                vms = [int(c) for c in f.read().split()]
+            vms = procfs.qemu_children(pool.pid)
         finally:
             pool.kill()
     deadline = time.monotonic() + 10

@@ -16,6 +16,7 @@ from concurrent import futures
 
 from pclite import launch
 from pclite import paths
+from pclite import procfs
 
 import benchrun
 
@@ -24,19 +25,9 @@ RANDOM = ('read u < /proc/sys/kernel/random/uuid; echo $u; '
           'od -An -tx1 -N16 /dev/urandom')
 
 
-def children(pid):
-    """The pids of pid's children."""
-    try:
-        with open(f'/proc/{pid}/task/{pid}/children', encoding='ascii') as f:
-            return [int(c) for c in f.read().split()]
-    except OSError:
-        return []
-
-
 def alive(pid):
     try:
-        with open(f'/proc/{pid}/stat', encoding='ascii') as f:
-            return f.read().split(') ')[-1][0] != 'Z'
+        return procfs.state(pid) != 'Z'
     except OSError:
         return False
 
@@ -174,7 +165,7 @@ class PoolTest(PoolTestCase):
                                    'echo started; sleep 600'],
                                   stdout=subprocess.PIPE, env=self.env)
         self.assertEqual(runner.stdout.readline(), b'started\n')
-        lent = set(children(self.pool.pid))
+        lent = set(procfs.qemu_children(self.pool.pid))
         runner.kill()
         runner.wait()
         runner.stdout.close()
@@ -184,23 +175,23 @@ class PoolTest(PoolTestCase):
         self.assertEqual(self.status()['lent'], 0)
         self.wait_ready(self.size)
         # the lent VM is gone, the pool full again with new ones
-        self.assertTrue(lent - set(children(self.pool.pid)))
+        self.assertTrue(lent - set(procfs.qemu_children(self.pool.pid)))
 
     def test_dead_vms_are_replaced(self):
-        victim = children(self.pool.pid)[0]
+        victim = procfs.qemu_children(self.pool.pid)[0]
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 20
         while self.status()['dropped'] == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         self.assertEqual(self.status()['dropped'], 1)
         self.wait_ready(self.size)
-        self.assertNotIn(victim, children(self.pool.pid))
+        self.assertNotIn(victim, procfs.qemu_children(self.pool.pid))
         p = self.run_pool('--', 'echo ok')
         self.assertEqual((p.returncode, p.stdout, p.timings['source']),
                          (0, b'ok\n', 'pool'), p.stderr)
 
     def test_killed_pool_leaves_no_qemu_and_runs_go_on(self):
-        vms = children(self.pool.pid)
+        vms = procfs.qemu_children(self.pool.pid)
         self.assertEqual(len(vms), self.size)
         self.pool.kill()
         self.pool.wait()
